@@ -1,0 +1,347 @@
+/**
+ * Schemas for compliance events: the single source of truth for their wire shape.
+ *
+ * The live service is looser than its OpenAPI file (see API-NOTES.md), so these schemas are too:
+ * `resource` and `type` are open strings with the documented values as literals, content fields are
+ * optional (deleted events lack them), flags may be booleans or strings (`"yes"`, `"true"`) and
+ * unknown fields are kept, at the top level and inside `data`.
+ *
+ * @example
+ * ```ts
+ * import { Event } from "@webex-compliance/events-api"
+ * import { Schema } from "effect"
+ *
+ * const event = Schema.decodeUnknownSync(Event.Event)(json)
+ * if (Event.isResource(event, "messages")) {
+ *   console.log(event.data.text) // string | undefined, no cast
+ * }
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as DateTime from "effect/DateTime"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+
+/** Unknown fields are kept: new fields appear in newer events and must not be lost. */
+const Rest = Schema.Record({ key: Schema.String, value: Schema.Unknown })
+
+/** Booleans that the service sometimes sends as strings (`"yes"`, `"true"`). */
+export const Flag = Schema.Union(Schema.Boolean, Schema.String)
+/** Numbers that the service sometimes sends as strings (`"192"`). */
+export const Numeric = Schema.Union(Schema.Number, Schema.String)
+
+const str = Schema.optional(Schema.String)
+const flag = Schema.optional(Flag)
+const strings = Schema.optional(Schema.Array(Schema.String))
+
+/** Reads a {@link Flag}: `true`, `"true"`, `"yes"` are true; `false`, `"false"`, `"no"` false. */
+export const flagValue = (value: boolean | string | undefined): boolean | undefined => {
+  if (typeof value === "boolean") return value
+  if (value === undefined) return undefined
+  const v = value.trim().toLowerCase()
+  if (v === "true" || v === "yes") return true
+  if (v === "false" || v === "no") return false
+  return undefined
+}
+
+// ---------------------------------------------------------------------------------------------
+// Time
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * ISO-8601 date-times as the service sends them: `Z` with or without fractional seconds, or an
+ * explicit offset such as `+00:00`.
+ */
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$/i
+
+/** An ISO-8601 date-time string decoded into a `DateTime.Utc`. */
+export const IsoDateTime = Schema.transformOrFail(Schema.String, Schema.DateTimeUtcFromSelf, {
+  strict: true,
+  decode: (s, _, ast) => {
+    if (ISO_8601.test(s)) {
+      // Offsets without a colon (`+0000`) are valid ISO-8601 but not every Date parser takes them.
+      const normalized = s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
+      const parsed = DateTime.make(normalized)
+      if (Option.isSome(parsed)) return ParseResult.succeed(DateTime.toUtc(parsed.value))
+    }
+    return ParseResult.fail(new ParseResult.Type(ast, s, `Expected an ISO-8601 date-time, got ${JSON.stringify(s)}`))
+  },
+  encode: (dt) => ParseResult.succeed(DateTime.formatIso(dt))
+}).annotations({ identifier: "IsoDateTime" })
+
+// ---------------------------------------------------------------------------------------------
+// Resource data, per documented resource
+// ---------------------------------------------------------------------------------------------
+
+export const Attachment = Schema.Struct({ contentType: str, content: Schema.optional(Schema.Unknown) }, Rest)
+
+/** `data` of a `messages` event. A deleted message has no `text`, `markdown` or `html`. */
+export const MessageData = Schema.Struct({
+  id: str,
+  roomId: str,
+  roomType: str,
+  text: str,
+  markdown: str,
+  html: str,
+  personId: str,
+  personEmail: str,
+  parentId: str,
+  mentionedPeople: strings,
+  mentionedGroups: strings,
+  files: strings,
+  attachments: Schema.optional(Schema.Array(Attachment)),
+  created: str,
+  updated: str
+}, Rest).annotations({ identifier: "MessageData" })
+
+/** `data` of a `memberships` event. */
+export const MembershipData = Schema.Struct({
+  id: str,
+  roomId: str,
+  personId: str,
+  personEmail: str,
+  personDisplayName: str,
+  personOrgId: str,
+  isModerator: flag,
+  isMonitor: flag,
+  isRoomHidden: flag,
+  roomType: str,
+  created: str
+}, Rest).annotations({ identifier: "MembershipData" })
+
+/** `data` of an `attachmentActions` event: a submitted adaptive card. */
+export const AttachmentActionData = Schema.Struct({
+  id: str,
+  type: str,
+  messageId: str,
+  inputs: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.Unknown })),
+  personId: str,
+  roomId: str,
+  created: str
+}, Rest).annotations({ identifier: "AttachmentActionData" })
+
+/** `data` of a `tabs` event. */
+export const TabData = Schema.Struct({
+  id: str,
+  roomId: str,
+  roomType: str,
+  displayName: str,
+  contentUrl: str,
+  creatorId: str,
+  created: str
+}, Rest).annotations({ identifier: "TabData" })
+
+/** `data` of a `rooms` event (space classification updates). */
+export const RoomData = Schema.Struct({
+  id: str,
+  title: str,
+  type: str,
+  isLocked: flag,
+  classificationId: str,
+  teamId: str,
+  lastActivity: str,
+  creatorId: str,
+  created: str,
+  isAnnouncementOnly: flag,
+  isReadOnly: flag,
+  isPublic: flag,
+  madePublic: str,
+  description: str
+}, Rest).annotations({ identifier: "RoomData" })
+
+export const Person = Schema.Struct({ personId: str, personEmail: str, displayName: str }, Rest)
+
+/** `data` of a `meetings` event. The flags arrive as `"yes"`/`"no"` strings. */
+export const MeetingData = Schema.Struct({
+  meetingId: str,
+  creatorId: str,
+  host: Schema.optional(Person),
+  attendees: Schema.optional(Schema.Array(Person)),
+  transcriptionEnabled: flag,
+  recordingEnabled: flag,
+  hasPostMeetingsChat: flag,
+  created: str
+}, Rest).annotations({ identifier: "MeetingData" })
+
+export const MeetingMessageRecipient = Schema.Struct({
+  personId: str,
+  personEmail: str,
+  guestDisplayName: str,
+  guestEmail: str
+}, Rest)
+
+/** `data` of a `meetingMessages` event (in-meeting chat). */
+export const MeetingMessageData = Schema.Struct({
+  id: str,
+  meetingId: str,
+  text: str,
+  type: str,
+  breakoutSessionId: str,
+  recipients: Schema.optional(Schema.Array(MeetingMessageRecipient)),
+  created: str
+}, Rest).annotations({ identifier: "MeetingMessageData" })
+
+/** `data` of a `call_records` event. Note the service's spelling `corelationId`. */
+export const CallRecordData = Schema.Struct({
+  corelationId: str,
+  callType: str,
+  userId: str,
+  userType: str,
+  callDirection: str,
+  isCallAnswered: flag,
+  callDurationSeconds: Schema.optional(Numeric),
+  callStartTime: str,
+  callAnswerTime: str,
+  callTransferTime: str,
+  callingNumber: str,
+  callingLineId: str,
+  calledNumber: str,
+  calledLineId: str,
+  dialedDigits: str,
+  callRedirectingNumber: str,
+  callRedirectedReason: str
+}, Rest).annotations({ identifier: "CallRecordData" })
+
+/** `data` of a `files` event. */
+export const FileData = Schema.Struct({
+  id: str,
+  fileId: str,
+  fileContentUrl: str,
+  roomId: str,
+  personId: str,
+  personEmail: str,
+  messageId: str,
+  created: str
+}, Rest).annotations({ identifier: "FileData" })
+
+/** `data` of any resource without a documented shape: every field kept as is. */
+export const UnknownData = Rest
+
+/** The documented `data` schema of each known resource. */
+export const DataSchemas = {
+  messages: MessageData,
+  memberships: MembershipData,
+  attachmentActions: AttachmentActionData,
+  tabs: TabData,
+  rooms: RoomData,
+  meetings: MeetingData,
+  meetingMessages: MeetingMessageData,
+  call_records: CallRecordData,
+  files: FileData
+} as const
+
+/** Resources with a typed `data` schema. */
+export type TypedResource = keyof typeof DataSchemas
+
+/** Resources the spec, the guides or the live service are known to use. */
+export const KNOWN_RESOURCES = [
+  "attachmentActions",
+  "files",
+  "meetings",
+  "meetingMessages",
+  "meetingTranscripts",
+  "memberships",
+  "messages",
+  "rooms",
+  "tabs",
+  "businessTexts",
+  "call_records",
+  "convergedRecordings",
+  "file_transcodings"
+] as const
+export type KnownResource = (typeof KNOWN_RESOURCES)[number]
+
+/** Event types the spec and the guides name. */
+export const KNOWN_TYPES = ["created", "updated", "deleted", "ended", "read"] as const
+export type KnownType = (typeof KNOWN_TYPES)[number]
+
+/**
+ * A resource name: one of the known ones or any other string (`string & {}` keeps editor completion
+ * for the literals while accepting every value a newer service may send).
+ */
+export type Resource = KnownResource | (string & {})
+export type EventType = KnownType | (string & {})
+
+export const Resource: Schema.Schema<Resource> = Schema.String as any
+export const EventType: Schema.Schema<EventType> = Schema.String as any
+
+// ---------------------------------------------------------------------------------------------
+// The event
+// ---------------------------------------------------------------------------------------------
+
+const baseFields = {
+  id: Schema.String,
+  type: EventType,
+  actorId: str,
+  /** Absent on some deleted events. */
+  orgId: str,
+  /** Often the string `"null"`; absent on some deleted events. Read it with {@link appIdOf}. */
+  appId: str,
+  created: IsoDateTime
+}
+
+const typedVariant = <R extends TypedResource>(resource: R) =>
+  Schema.Struct({ ...baseFields, resource: Schema.Literal(resource), data: DataSchemas[resource] }, Rest)
+
+const TYPED = Object.keys(DataSchemas) as ReadonlyArray<TypedResource>
+
+/** An event of a resource without a documented `data` shape, including ones no spec lists yet. */
+export const OtherEvent = Schema.Struct({
+  ...baseFields,
+  resource: Resource.pipe(
+    Schema.filter((r) => !(TYPED as ReadonlyArray<string>).includes(r), {
+      message: () => "resource with a typed schema did not match it"
+    })
+  ),
+  data: UnknownData
+}, Rest).annotations({ identifier: "OtherEvent" })
+
+export const MessageEvent = typedVariant("messages")
+export const MembershipEvent = typedVariant("memberships")
+export const AttachmentActionEvent = typedVariant("attachmentActions")
+export const TabEvent = typedVariant("tabs")
+export const RoomEvent = typedVariant("rooms")
+export const MeetingEvent = typedVariant("meetings")
+export const MeetingMessageEvent = typedVariant("meetingMessages")
+export const CallRecordEvent = typedVariant("call_records")
+export const FileEvent = typedVariant("files")
+
+/**
+ * One compliance event. Decodes from the API's JSON; `created` becomes a `DateTime.Utc`.
+ * Narrow with {@link isResource} to get the typed `data` of a documented resource.
+ */
+export const Event = Schema.Union(
+  MessageEvent,
+  MembershipEvent,
+  AttachmentActionEvent,
+  TabEvent,
+  RoomEvent,
+  MeetingEvent,
+  MeetingMessageEvent,
+  CallRecordEvent,
+  FileEvent,
+  OtherEvent
+).annotations({ identifier: "Event" })
+
+export type Event = typeof Event.Type
+/** The JSON shape of an event, as the API sends it. */
+export type EventJson = typeof Event.Encoded
+
+/** An event of the given documented resource, with its typed `data`. */
+export type EventOf<R extends TypedResource> = Extract<Event, { readonly resource: R }>
+
+/** Narrows an event to a documented resource, so its `data` is typed. */
+export const isResource = <R extends TypedResource>(event: Event, resource: R): event is EventOf<R> =>
+  event.resource === resource
+
+/** The `appId` of an event, or none when it is absent or the service's literal string `"null"`. */
+export const appIdOf = (event: Event): Option.Option<string> =>
+  event.appId === undefined || event.appId === "null" ? Option.none() : Option.some(event.appId)
+
+/** The UTC calendar day (`YYYY-MM-DD`) an event was created on. */
+export const utcDay = (event: Event): string => DateTime.formatIso(event.created).slice(0, 10)
+
+export const decodeUnknown = Schema.decodeUnknown(Event)
+export const decodeUnknownEither = Schema.decodeUnknownEither(Event)
