@@ -52,21 +52,51 @@ export const flagValue = (value: boolean | string | undefined): boolean | undefi
 
 /**
  * ISO-8601 date-times as the service sends them: `Z` with or without fractional seconds, or an
- * explicit offset such as `+00:00`.
+ * explicit offset such as `+00:00`, `+0000` or `+00`.
  */
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$/i
+const ISO_8601 =
+  /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:Z|([+-])(\d{2})(?::?(\d{2}))?)$/i
+
+const daysInMonth = (year: number, month: number): number =>
+  month === 2
+    ? (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28)
+    : month === 4 || month === 6 || month === 9 || month === 11
+    ? 30
+    : 31
+
+/**
+ * The epoch millis of an ISO-8601 date-time, or undefined. Fields are range-checked here because
+ * `Date` silently rolls `2024-02-30` over to 1 March: an archive must not guess an instant.
+ */
+const parseIso = (s: string): number | undefined => {
+  const m = ISO_8601.exec(s)
+  if (m === null) return undefined
+  const [year, month, day, hour, minute] = [m[1], m[2], m[3], m[4], m[5]].map(Number) as [number, number, number, number, number]
+  const second = Number(m[6] ?? "0")
+  const millis = Number(((m[7] ?? "") + "000").slice(0, 3))
+  const offsetHours = Number(m[9] ?? "0")
+  const offsetMinutes = Number(m[10] ?? "0")
+  if (
+    month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) ||
+    hour > 23 || minute > 59 || second > 59 || offsetHours > 23 || offsetMinutes > 59
+  ) return undefined
+  const date = new Date(0)
+  // setUTCFullYear, unlike Date.UTC, does not map years 0-99 to 1900-1999.
+  date.setUTCFullYear(year, month - 1, day)
+  date.setUTCHours(hour, minute, second, millis)
+  const offset = (m[8] === "-" ? -1 : 1) * (offsetHours * 60 + offsetMinutes) * 60_000
+  return date.getTime() - offset
+}
 
 /** An ISO-8601 date-time string decoded into a `DateTime.Utc`. */
 export const IsoDateTime = Schema.transformOrFail(Schema.String, Schema.DateTimeUtcFromSelf, {
   strict: true,
   decode: (s, _, ast) => {
-    if (ISO_8601.test(s)) {
-      // Offsets without a colon (`+0000`) are valid ISO-8601 but not every Date parser takes them.
-      const normalized = s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
-      const parsed = DateTime.make(normalized)
-      if (Option.isSome(parsed)) return ParseResult.succeed(DateTime.toUtc(parsed.value))
-    }
-    return ParseResult.fail(new ParseResult.Type(ast, s, `Expected an ISO-8601 date-time, got ${JSON.stringify(s)}`))
+    const millis = parseIso(s)
+    const parsed = millis === undefined ? Option.none() : DateTime.make(millis)
+    return Option.isSome(parsed)
+      ? ParseResult.succeed(DateTime.toUtc(parsed.value))
+      : ParseResult.fail(new ParseResult.Type(ast, s, `Expected an ISO-8601 date-time, got ${JSON.stringify(s)}`))
   },
   encode: (dt) => ParseResult.succeed(DateTime.formatIso(dt))
 }).annotations({ identifier: "IsoDateTime" })

@@ -1,0 +1,56 @@
+/**
+ * The closed set of failures of the archive's storage layer.
+ *
+ * Every error names the file it is about and says, in words a user can act on, what went wrong:
+ * `ENOSPC` becomes "No space left on device while appending to …", not a bare errno.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * Writing to the archive failed (or reading it on the write path, e.g. to check for duplicates).
+ * Nothing that was not acknowledged is left half-written: a failed append is rolled back, and a
+ * torn line that could not be rolled back is repaired by the next write or the next start.
+ */
+export class ArchiveWriteError extends Schema.TaggedError<ArchiveWriteError>()("ArchiveWriteError", {
+  /** The file or directory the operation was about. */
+  path: Schema.String,
+  /** What was being done, e.g. `"appending to"`, `"syncing"`, `"renaming"`. */
+  operation: Schema.String,
+  /** Human-readable explanation, with the path. */
+  message: Schema.String,
+  /** The `errno` code (`ENOSPC`, `EACCES`, `EROFS`, `ENOTDIR`, …) when there was one. */
+  code: Schema.optional(Schema.String)
+}) {}
+
+/** Reading the archive for a report failed (it does not exist, or a file cannot be read). */
+export class ArchiveReadError extends Schema.TaggedError<ArchiveReadError>()("ArchiveReadError", {
+  path: Schema.String,
+  operation: Schema.String,
+  message: Schema.String,
+  code: Schema.optional(Schema.String)
+}) {}
+
+/** Another archiver process holds `state/archiver.lock`. */
+export class ArchiveLocked extends Schema.TaggedError<ArchiveLocked>()("ArchiveLocked", {
+  /** The lock file. */
+  path: Schema.String,
+  /** The pid recorded in the lock file. */
+  pid: Schema.Number,
+  /** The host recorded in the lock file. */
+  host: Schema.optional(Schema.String),
+  /** When the holder started, as recorded in the lock file. */
+  startedAt: Schema.optional(Schema.String),
+  message: Schema.String
+}) {}
+
+/**
+ * `state/checkpoint.json` cannot be read, is not JSON, or does not match the checkpoint schema.
+ * It is never silently reset: the checkpoint is the archive's proof of coverage, so a damaged one
+ * is something the user must look at.
+ */
+export class CheckpointError extends Schema.TaggedError<CheckpointError>()("CheckpointError", {
+  path: Schema.String,
+  message: Schema.String
+}) {}

@@ -1,0 +1,281 @@
+/**
+ * What an archive holds, read from disk: the report behind `webex-archiver status`.
+ *
+ * Every events file is streamed line by line (constant memory whatever the archive's size; only
+ * one day's ids are held at a time, to count duplicates). Reading never changes the archive, so it
+ * is safe while an archiver is running. Damage is reported, not thrown: unreadable lines, events
+ * filed under the wrong day, duplicate ids and an invalid checkpoint all show up in the status.
+ *
+ * The status is plain data (no `Option`s): `JSON.stringify` of it is the `--json` output.
+ *
+ * @since 0.1.0
+ */
+import * as fsp from "node:fs/promises"
+import * as path from "node:path"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type { ArchiveReadError } from "./ArchiveError.js"
+import { isHolderAlive, readLock } from "./ArchiveLock.js"
+import { type CheckpointState, loadCheckpoint } from "./Checkpoint.js"
+import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
+import { type LastError, readLastError } from "./LastError.js"
+
+/** Events of one day file. */
+export interface DayCount {
+  readonly day: string
+  readonly total: number
+  readonly byResource: Readonly<Record<string, number>>
+}
+
+export interface ArchiveStatus {
+  /** The archive directory (absolute). */
+  readonly dir: string
+  /** Events in `events/` (lines that parse as JSON). */
+  readonly totalEvents: number
+  readonly byResource: Readonly<Record<string, number>>
+  /** One entry per day file, in day order. */
+  readonly byDay: ReadonlyArray<DayCount>
+  /** The earliest and latest `created` seen, as written in the events. */
+  readonly earliestCreated: string | null
+  readonly latestCreated: string | null
+  /** Lines that are not JSON objects (damage: the archive never writes such lines). */
+  readonly unreadableLines: number
+  /** Events whose `created` falls on another UTC day than their file's. */
+  readonly misfiledEvents: number
+  /** Lines whose id appeared earlier in the same day file (should always be 0). */
+  readonly duplicateIds: number
+  readonly quarantine: {
+    readonly total: number
+    readonly byDay: Readonly<Record<string, number>>
+  }
+  /** The checkpoint, or `null` when there is none or it is invalid (see `checkpointError`). */
+  readonly checkpoint: CheckpointState | null
+  readonly checkpointError: string | null
+  readonly lastError: LastError | null
+  /** Who holds `state/archiver.lock`; `running` is `null` when it cannot be checked (other host). */
+  readonly lock: {
+    readonly pid: number
+    readonly host: string
+    readonly startedAt: string
+    readonly running: boolean | null
+  } | null
+  /** Total size of the archive's files, in bytes. */
+  readonly sizeBytes: number
+}
+
+const UNKNOWN_RESOURCE = "(no resource)"
+
+const increment = (counts: Record<string, number>, key: string, by = 1) => {
+  counts[key] = (counts[key] ?? 0) + by
+}
+
+const sizeOf = async (dir: string): Promise<number> => {
+  let total = 0
+  for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = path.join(dir, entry.name)
+    if (entry.isDirectory()) total += await sizeOf(p)
+    else if (entry.isFile()) total += (await fsp.lstat(p)).size
+  }
+  return total
+}
+
+const dayOfInstant = (ms: number) => new Date(ms).toISOString().slice(0, 10)
+
+const scanEvents = (eventsDir: string, signal: AbortSignal) =>
+  (async () => {
+    const byResource: Record<string, number> = {}
+    const byDay: Array<DayCount> = []
+    let totalEvents = 0
+    let unreadableLines = 0
+    let misfiledEvents = 0
+    let duplicateIds = 0
+    let earliest: { ms: number; text: string } | undefined
+    let latest: { ms: number; text: string } | undefined
+    for (const { day, file } of await dayFiles(eventsDir)) {
+      const dayByResource: Record<string, number> = {}
+      const ids = new Set<string>()
+      let total = 0
+      await forEachLine(file, (line) => {
+        let v: unknown
+        try {
+          v = JSON.parse(line)
+        } catch {
+          unreadableLines++
+          return
+        }
+        if (typeof v !== "object" || v === null || Array.isArray(v)) {
+          unreadableLines++
+          return
+        }
+        const e = v as { id?: unknown; resource?: unknown; created?: unknown }
+        total++
+        increment(dayByResource, typeof e.resource === "string" ? e.resource : UNKNOWN_RESOURCE)
+        if (typeof e.id === "string") {
+          if (ids.has(e.id)) duplicateIds++
+          else ids.add(e.id)
+        }
+        if (typeof e.created === "string") {
+          const ms = Date.parse(e.created)
+          if (!Number.isNaN(ms)) {
+            if (dayOfInstant(ms) !== day) misfiledEvents++
+            if (earliest === undefined || ms < earliest.ms) earliest = { ms, text: e.created }
+            if (latest === undefined || ms > latest.ms) latest = { ms, text: e.created }
+          }
+        }
+      }, signal)
+      totalEvents += total
+      for (const [r, n] of Object.entries(dayByResource)) increment(byResource, r, n)
+      byDay.push({ day, total, byResource: dayByResource })
+    }
+    return {
+      totalEvents,
+      byResource,
+      byDay,
+      earliestCreated: earliest?.text ?? null,
+      latestCreated: latest?.text ?? null,
+      unreadableLines,
+      misfiledEvents,
+      duplicateIds
+    }
+  })()
+
+const scanQuarantine = async (quarantineDir: string, signal: AbortSignal) => {
+  const byDay: Record<string, number> = {}
+  let total = 0
+  for (const { day, file } of await dayFiles(quarantineDir)) {
+    let n = 0
+    await forEachLine(file, () => n++, signal)
+    if (n > 0) byDay[day] = n
+    total += n
+  }
+  return { total, byDay }
+}
+
+/** Reads the status of the archive at `dir` (read-only). Fails if `dir` is not an archive directory. */
+export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveReadError> =>
+  Effect.gen(function*() {
+    const l = layout(dir)
+    yield* tryRead(l.root, "opening the archive", async () => {
+      try {
+        const st = await fsp.stat(l.root)
+        if (!st.isDirectory()) {
+          throw Object.assign(new Error(`ENOTDIR: not a directory, ${l.root}`), { code: "ENOTDIR" })
+        }
+      } catch (e) {
+        throw new StepFailure(
+          l.root,
+          errnoCode(e) === "ENOENT" ? "opening the archive (it does not exist)" : "opening the archive",
+          e
+        )
+      }
+    })
+    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, signal))
+    const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, signal))
+    const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))
+    const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
+    const lastError = yield* readLastError(l.root)
+    const lock = yield* readLock(l.root)
+    return {
+      dir: l.root,
+      ...events,
+      quarantine,
+      checkpoint: checkpoint._tag === "Right" ? Option.getOrNull(checkpoint.right) : null,
+      checkpointError: checkpoint._tag === "Left" ? checkpoint.left.message : null,
+      lastError: Option.getOrNull(lastError),
+      lock: Option.match(lock, {
+        onNone: () => null,
+        onSome: (info) => ({ ...info, running: isHolderAlive(info) ?? null })
+      }),
+      sizeBytes
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Report
+// ---------------------------------------------------------------------------------------------
+
+const bytes = (n: number): string => {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"]
+  let v = n
+  let u = 0
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024
+    u++
+  }
+  return u === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[u]}`
+}
+
+const describeScope = (scope: CheckpointState["scope"]): string => {
+  const parts = [
+    scope.resource !== undefined ? `resource=${scope.resource}` : undefined,
+    scope.type !== undefined ? `type=${scope.type}` : undefined,
+    scope.actorId !== undefined ? `actorId=${scope.actorId}` : undefined
+  ].filter((p) => p !== undefined)
+  return parts.length === 0 ? "all events" : parts.join(", ")
+}
+
+const table = (rows: ReadonlyArray<ReadonlyArray<string>>): ReadonlyArray<string> => {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)))
+  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("  ").trimEnd())
+}
+
+/** A human-readable, multi-line report of {@link readStatus}. */
+export const formatStatus = (s: ArchiveStatus): string => {
+  const out: Array<string> = [`Archive: ${s.dir}`]
+  const label = (name: string, value: string) => out.push(`${`${name}:`.padEnd(18)}${value}`)
+
+  if (s.checkpointError !== null) {
+    label("Checkpoint", `INVALID: ${s.checkpointError}`)
+  } else if (s.checkpoint === null) {
+    label("Covered", "nothing yet (no checkpoint)")
+  } else {
+    const c = s.checkpoint
+    label("Scope", describeScope(c.scope))
+    if (c.covered.length === 0) label("Covered", "nothing yet")
+    c.covered.forEach((i, n) => label(n === 0 ? "Covered" : "", `${i.from} → ${i.through}`))
+    if (c.backfill !== undefined) {
+      label("Back-fill", `${c.backfill.from} → ${c.backfill.to}, done through ${c.backfill.doneThrough} (unfinished)`)
+    }
+    if (c.live !== undefined) label("Daemon", `polled through ${c.live.through}`)
+    label("Last checkpoint", `${c.updatedAt}${c.runs !== undefined ? ` (${c.runs} runs)` : ""}`)
+  }
+
+  const resources = Object.keys(s.byResource).sort()
+  label(
+    "Events",
+    `${s.totalEvents}` +
+      (s.earliestCreated !== null && s.latestCreated !== null
+        ? ` (created ${s.earliestCreated} … ${s.latestCreated})`
+        : "")
+  )
+  if (resources.length > 0) label("By resource", resources.map((r) => `${r} ${s.byResource[r]}`).join(", "))
+  const qDays = Object.keys(s.quarantine.byDay).sort()
+  label(
+    "Quarantined",
+    s.quarantine.total === 0
+      ? "0"
+      : `${s.quarantine.total} (${qDays.map((d) => `${d}: ${s.quarantine.byDay[d]}`).join(", ")})`
+  )
+  if (s.unreadableLines > 0) label("Unreadable lines", `${s.unreadableLines} (damaged lines in events/)`)
+  if (s.misfiledEvents > 0) label("Misfiled events", `${s.misfiledEvents} (created on another day than their file)`)
+  if (s.duplicateIds > 0) label("Duplicate ids", `${s.duplicateIds}`)
+  label("Size", bytes(s.sizeBytes))
+  label(
+    "Lock",
+    s.lock === null
+      ? "not locked"
+      : `pid ${s.lock.pid} on ${s.lock.host}, started ${s.lock.startedAt}` +
+        (s.lock.running === null ? " (cannot check from here)" : s.lock.running ? " (running)" : " (stale: not running)")
+  )
+  label("Last error", s.lastError === null ? "none" : `${s.lastError.at}: ${s.lastError.message}`)
+
+  if (s.byDay.length > 0) {
+    out.push("")
+    const rows = [
+      ["Day", "Total", ...resources],
+      ...s.byDay.map((d) => [d.day, `${d.total}`, ...resources.map((r) => `${d.byResource[r] ?? 0}`)])
+    ]
+    out.push(...table(rows))
+  }
+  return out.join("\n")
+}

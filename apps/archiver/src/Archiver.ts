@@ -1,0 +1,280 @@
+/**
+ * The archiving loop: time windows in, durable NDJSON out, checkpoint last.
+ *
+ * Nothing here assumes an order of events. The range is cut into windows; a window is listed
+ * page by page and each page is written and fsync'd before the next is fetched (so memory holds
+ * one page, however large the backfill). Only when every page of a window is durable does the
+ * window join the checkpoint's coverage. A crash anywhere re-fetches at most the windows not yet
+ * checkpointed, and the sink's per-day id index turns the re-fetch into "add only what is
+ * missing": exactly once, without trusting timestamps to be unique or to arrive in order.
+ */
+import { Event, EventsApi } from "@webex-compliance/events-api"
+import type { EventsApiError as ApiError } from "@webex-compliance/events-api"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Ref from "effect/Ref"
+import * as Stream from "effect/Stream"
+import type { ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
+import * as Coverage from "./Coverage.js"
+import { NdjsonSink } from "./NdjsonSink.js"
+
+/** What the archive is restricted to. A checkpoint belongs to one scope. */
+export interface Scope {
+  readonly resource?: string | undefined
+  readonly type?: string | undefined
+  readonly actorId?: string | undefined
+}
+
+export interface Settings {
+  readonly scope: Scope
+  /** Page size, 1 to 1000. */
+  readonly max: number
+  /** Length of a checkpoint window. */
+  readonly window: Duration.Duration
+}
+
+export class ArchiverSettings extends Context.Tag("@webex-compliance/archiver/ArchiverSettings")<
+  ArchiverSettings,
+  Settings
+>() {}
+
+/** The command cannot start as asked: a message for the user, and nothing written. */
+export class ArchiverUsageError extends Data.TaggedError("ArchiverUsageError")<{ readonly message: string }> {}
+
+export type ArchiverError = ApiError.EventsApiError | ArchiveWriteError | CheckpointError | ArchiverUsageError
+
+/** What a run did. */
+export interface Totals {
+  readonly windows: number
+  readonly pages: number
+  /** Items the API listed, decodable or not. */
+  readonly listed: number
+  /** Events newly written to the archive. */
+  readonly written: number
+  /** Events already in the archive (repeated pages, overlaps, re-runs). */
+  readonly duplicates: number
+  /** Undecodable items kept in quarantine. */
+  readonly quarantined: number
+}
+
+const emptyTotals: Totals = { windows: 0, pages: 0, listed: 0, written: 0, duplicates: 0, quarantined: 0 }
+
+const plus = (a: Totals, b: Totals): Totals => ({
+  windows: a.windows + b.windows,
+  pages: a.pages + b.pages,
+  listed: a.listed + b.listed,
+  written: a.written + b.written,
+  duplicates: a.duplicates + b.duplicates,
+  quarantined: a.quarantined + b.quarantined
+})
+
+export interface Service {
+  /** Archives every event created in `[from, to)`; `to` defaults to now. Resumes an interrupted run of the same range. */
+  readonly backfill: (from: Date, to: Option.Option<Date>) => Effect.Effect<Totals, ArchiverError>
+  /**
+   * The daemon: from the checkpoint (or `from` on a first start) up to now, then every
+   * `interval` again, re-reading the last `lookback` to catch late-arriving events. Never returns.
+   */
+  readonly run: (options: {
+    readonly from: Option.Option<Date>
+    readonly interval: Duration.Duration
+    readonly lookback: Duration.Duration
+  }) => Effect.Effect<never, ArchiverError>
+}
+
+export class Archiver extends Context.Tag("@webex-compliance/archiver/Archiver")<Archiver, Service>() {}
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+const sameScope = (a: Scope, b: Scope) =>
+  (a.resource ?? null) === (b.resource ?? null) &&
+  (a.type ?? null) === (b.type ?? null) &&
+  (a.actorId ?? null) === (b.actorId ?? null)
+
+const describeScope = (s: Scope) =>
+  [
+    s.resource !== undefined ? `--resource ${s.resource}` : "",
+    s.type !== undefined ? `--type ${s.type}` : "",
+    s.actorId !== undefined ? `--actor ${s.actorId}` : ""
+  ].filter((x) => x !== "").join(" ") || "no filters"
+
+export const make = Effect.gen(function*() {
+  const api = yield* EventsApi.EventsApi
+  const sink = yield* NdjsonSink
+  const checkpoint = yield* Checkpoint
+  const settings = yield* ArchiverSettings
+  const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
+
+  const loaded = yield* checkpoint.load
+  if (Option.isSome(loaded) && !sameScope(loaded.value.scope, settings.scope)) {
+    return yield* new ArchiverUsageError({
+      message: `This archive was built with ${describeScope(loaded.value.scope)}, not ${describeScope(settings.scope)}. ` +
+        "Its checkpoint only vouches for that scope: use the same filters, or another --out directory."
+    })
+  }
+  const now = yield* Clock.currentTimeMillis
+  const state = yield* Ref.make<CheckpointState>(
+    Option.getOrElse(loaded, () => ({
+      version: 1 as const,
+      scope: settings.scope,
+      covered: [],
+      updatedAt: iso(now)
+    }))
+  )
+
+  const save = (update: (s: CheckpointState) => CheckpointState) =>
+    Effect.gen(function*() {
+      const at = yield* Clock.currentTimeMillis
+      const next = { ...update(yield* Ref.get(state)), updatedAt: iso(at) }
+      yield* checkpoint.save(next)
+      yield* Ref.set(state, next)
+    })
+
+  /** Lists one window page by page, writing each page durably before asking for the next. */
+  const archiveWindow = (start: number, end: number): Effect.Effect<Totals, ArchiverError> =>
+    api.listPages({ ...settings.scope, from: new Date(start), to: new Date(end), max: settings.max }).pipe(
+      Stream.runFoldEffect(emptyTotals, (totals, page) =>
+        Effect.gen(function*() {
+          const records = []
+          const quarantine = []
+          for (const item of page.items) {
+            if (item._tag === "Decoded") {
+              records.push({ id: item.event.id, day: Event.utcDay(item.event), raw: item.raw })
+            } else {
+              quarantine.push({
+                raw: item.raw,
+                reason: item.reason,
+                ...(Option.isSome(item.id) ? { id: item.id.value } : {})
+              })
+              yield* Effect.logWarning("Quarantined an item that does not decode").pipe(
+                Effect.annotateLogs({ id: Option.getOrElse(item.id, () => "none"), reason: item.reason.split("\n")[0] })
+              )
+            }
+          }
+          // A page is written whole or not at all: a stop signal waits for the fsync.
+          const result = yield* Effect.uninterruptible(sink.writeBatch(records, quarantine))
+          yield* Effect.logDebug("Page archived").pipe(
+            Effect.annotateLogs({ items: page.items.length, written: result.written, duplicates: result.duplicates })
+          )
+          return plus(totals, {
+            windows: 0,
+            pages: 1,
+            listed: page.items.length,
+            written: result.written,
+            duplicates: result.duplicates,
+            quarantined: result.quarantined
+          })
+        }))
+    )
+
+  /**
+   * Archives `[from, to)` window by window. After each window: coverage grows and `onWindow`
+   * records progress in the same atomic checkpoint write.
+   */
+  const archiveRange = (
+    from: number,
+    to: number,
+    label: string,
+    onWindow: (s: CheckpointState, end: number) => CheckpointState
+  ): Effect.Effect<Totals, ArchiverError> =>
+    Effect.gen(function*() {
+      const windows = Coverage.windows(from, to, windowMillis)
+      let totals = emptyTotals
+      const started = yield* Clock.currentTimeMillis
+      for (const [i, [start, end]] of windows.entries()) {
+        const t = yield* archiveWindow(start, end)
+        yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: iso(start), through: iso(end) }) }, end))
+        totals = plus(totals, { ...t, windows: 1 })
+        const elapsed = (yield* Clock.currentTimeMillis) - started
+        yield* Effect.logInfo(`${label}: window ${i + 1}/${windows.length} archived`).pipe(
+          Effect.annotateLogs({
+            window: `${iso(start)}/${iso(end)}`,
+            listed: t.listed,
+            written: t.written,
+            duplicates: t.duplicates,
+            quarantined: t.quarantined,
+            totalWritten: totals.written,
+            percent: Math.round(((i + 1) / windows.length) * 100),
+            elapsedSeconds: Math.round(elapsed / 1000)
+          })
+        )
+      }
+      return totals
+    })
+
+  const backfill: Service["backfill"] = (fromDate, toDate) =>
+    Effect.gen(function*() {
+      const now = yield* Clock.currentTimeMillis
+      const from = fromDate.getTime()
+      const to = Math.min(Option.match(toDate, { onNone: () => now, onSome: (d) => d.getTime() }), now)
+      if (from >= to) {
+        return yield* new ArchiverUsageError({
+          message: `Nothing to back-fill: --from ${iso(from)} is not before ${Option.isSome(toDate) && toDate.value.getTime() <= now ? "--to" : "now"} (${iso(to)})`
+        })
+      }
+      const job = (yield* Ref.get(state)).backfill
+      // The same command run again after a crash or a stop carries on where it left off.
+      const resume = job !== undefined && Date.parse(job.from) === from &&
+          (Option.isNone(toDate) || Date.parse(job.to) === to)
+        ? Date.parse(job.doneThrough)
+        : from
+      if (resume > from) yield* Effect.logInfo(`Resuming the back-fill at ${iso(resume)}`)
+      yield* save((s) => ({ ...s, backfill: { from: iso(from), to: iso(to), doneThrough: iso(resume) } }))
+      const totals = yield* archiveRange(resume, to, "backfill", (s, end) => ({
+        ...s,
+        backfill: { from: iso(from), to: iso(to), doneThrough: iso(end) }
+      }))
+      yield* save(({ backfill: _, ...s }) => s)
+      return totals
+    })
+
+  const run: Service["run"] = (options) =>
+    Effect.gen(function*() {
+      const s = yield* Ref.get(state)
+      let through: number
+      if (s.live !== undefined) {
+        through = Date.parse(s.live.through)
+        if (Option.isSome(options.from)) {
+          yield* Effect.logInfo(`Resuming from the checkpoint at ${s.live.through}; --from is only used on a first start`)
+        }
+      } else if (Option.isSome(options.from)) {
+        through = options.from.value.getTime()
+      } else {
+        return yield* new ArchiverUsageError({
+          message: "This archive has no daemon checkpoint yet: give --from <date-time> for the first start"
+        })
+      }
+      const firstStart = Option.isSome(options.from) && s.live === undefined ? through : Number.NEGATIVE_INFINITY
+      const lookback = Duration.toMillis(options.lookback)
+      for (let pass = 0;; pass++) {
+        const now = yield* Clock.currentTimeMillis
+        // Late-arriving events: re-read the last `lookback`; the sink skips what is already there.
+        const from = pass === 0 ? through : Math.max(firstStart, through - lookback)
+        if (from < now) {
+          const totals = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
+            ...st,
+            live: { through: iso(end) }
+          }))
+          through = now
+          yield* Effect.logInfo(pass === 0 ? "Caught up" : "Poll done").pipe(
+            Effect.annotateLogs({ through: iso(now), written: totals.written, duplicates: totals.duplicates })
+          )
+        }
+        yield* Effect.sleep(options.interval)
+      }
+    })
+
+  return { backfill, run } satisfies Service
+})
+
+export const layer: Layer.Layer<
+  Archiver,
+  CheckpointError | ArchiverUsageError,
+  EventsApi.EventsApi | NdjsonSink | Checkpoint | ArchiverSettings
+> = Layer.effect(Archiver, make)

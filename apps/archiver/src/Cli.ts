@@ -1,0 +1,228 @@
+/**
+ * The `webex-archiver` command line: `backfill`, `run`, `status` and `demo`.
+ *
+ * Each command composes the same layers — configuration, the Events API client (with its retry
+ * policy), the archive lock, the NDJSON sink and the checkpoint — and differs only in what it
+ * asks of the `Archiver`.
+ */
+import * as Command from "@effect/cli/Command"
+import * as HelpDoc from "@effect/cli/HelpDoc"
+import * as Options from "@effect/cli/Options"
+import * as ValidationError from "@effect/cli/ValidationError"
+import { EventsApi } from "@webex-compliance/events-api"
+import * as Config from "effect/Config"
+import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import * as ArchiveStatus from "./ArchiveStatus.js"
+import * as Archiver from "./Archiver.js"
+import { parseDuration, parseInstant } from "./CliInput.js"
+import * as Demo from "./Demo.js"
+import { withArchive } from "./ArchiveSession.js"
+
+const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
+
+const fromEither = <A>(e: Either.Either<A, string>) =>
+  Either.isRight(e) ? Effect.succeed(e.right) : Effect.fail(invalid(e.left))
+
+const instant = (name: string) => Options.text(name).pipe(Options.mapEffect((s) => fromEither(parseInstant(s))))
+
+const duration = (name: string, fallback: string) =>
+  Options.text(name).pipe(Options.withDefault(fallback), Options.mapEffect((s) => fromEither(parseDuration(s))))
+
+// ---------------------------------------------------------------------------------------------
+// Common options
+// ---------------------------------------------------------------------------------------------
+
+const out = Options.directory("out", { exists: "either" }).pipe(
+  Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
+  Options.withDefault("./archive"),
+  Options.withDescription("Archive directory (env ARCHIVE_DIR). Created 0700 if missing.")
+)
+
+const baseUrl = Options.text("base-url").pipe(
+  Options.withFallbackConfig(Config.string("WEBEX_BASE_URL")),
+  Options.withDefault(EventsApi.DEFAULT_BASE_URL),
+  Options.mapEffect((s) =>
+    /^https?:\/\/[^/]+/i.test(s) && URL.canParse(s)
+      ? Effect.succeed(s)
+      : Effect.fail(invalid(`--base-url ${JSON.stringify(s)} is not an http(s) URL such as https://webexapis.com/v1`))
+  ),
+  Options.withDescription("API base URL (env WEBEX_BASE_URL).")
+)
+
+const tokenFile = Options.file("token-file", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription(
+    "File holding the access token. Without it the token comes from env WEBEX_TOKEN. The token is never accepted as a flag value: flags end up in shell history and process listings."
+  )
+)
+
+const filters = {
+  resource: Options.text("resource").pipe(Options.optional, Options.withDescription("Only this resource, e.g. messages.")),
+  type: Options.text("type").pipe(Options.optional, Options.withDescription("Only this event type, e.g. deleted.")),
+  actor: Options.text("actor").pipe(Options.optional, Options.withDescription("Only events by this person id."))
+}
+
+const max = Options.integer("max").pipe(
+  Options.withDefault(1000),
+  Options.mapEffect((n) => n >= 1 && n <= 1000 ? Effect.succeed(n) : Effect.fail(invalid(`--max must be from 1 to 1000, got ${n}`))),
+  Options.withDescription("Page size, 1 to 1000.")
+)
+
+const window = duration("window", "6h").pipe(
+  Options.withDescription("Checkpoint window: the archive's progress is saved after each fully written window.")
+)
+
+const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
+  Options.withDefault("text" as const),
+  Options.withDescription("Log lines on stderr as logfmt text or JSON objects.")
+)
+
+const common = { out, baseUrl, tokenFile, ...filters, max, window, logFormat }
+
+type Common = {
+  readonly out: string
+  readonly baseUrl: string
+  readonly tokenFile: Option.Option<string>
+  readonly resource: Option.Option<string>
+  readonly type: Option.Option<string>
+  readonly actor: Option.Option<string>
+  readonly max: number
+  readonly window: Duration.Duration
+  readonly logFormat: "text" | "json"
+}
+
+/** A problem with the command's inputs, found before anything was touched. */
+export class CliError extends Error {
+  readonly _tag = "CliError"
+}
+
+/** The token, `Redacted` from the moment it is read. */
+const readToken = (tokenFile: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isSome(tokenFile)) {
+      const text = yield* Effect.tryPromise({
+        try: () => fs.readFile(tokenFile.value, "utf8"),
+        catch: (e) => new CliError(`Cannot read --token-file ${tokenFile.value}: ${(e as Error).message}`)
+      })
+      const token = text.trim()
+      if (token === "" || /\s/.test(token)) {
+        return yield* Effect.fail(new CliError(`--token-file ${tokenFile.value} must hold exactly one token`))
+      }
+      const mode = (yield* Effect.promise(() => fs.stat(tokenFile.value))).mode
+      if ((mode & 0o077) !== 0) {
+        yield* Effect.logWarning(`${tokenFile.value} is readable by other users; chmod 600 it`)
+      }
+      return Redacted.make(token)
+    }
+    const env = yield* Config.option(Config.redacted("WEBEX_TOKEN")).pipe(Effect.orDie)
+    if (Option.isNone(env) || Redacted.value(env.value).trim() === "") {
+      return yield* Effect.fail(
+        new CliError("No token: set WEBEX_TOKEN or pass --token-file <path> (try `pnpm archiver demo` for a run without one)")
+      )
+    }
+    return Redacted.make(Redacted.value(env.value).trim())
+  })
+
+const settingsOf = (c: Common): Archiver.Settings => ({
+  scope: {
+    ...(Option.isSome(c.resource) ? { resource: c.resource.value } : {}),
+    ...(Option.isSome(c.type) ? { type: c.type.value } : {}),
+    ...(Option.isSome(c.actor) ? { actorId: c.actor.value } : {})
+  },
+  max: c.max,
+  window: c.window
+})
+
+const withCommon = (c: Common) =>
+  Effect.gen(function*() {
+    return {
+      dir: c.out,
+      token: yield* readToken(c.tokenFile),
+      baseUrl: c.baseUrl,
+      settings: settingsOf(c)
+    }
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+// ---------------------------------------------------------------------------------------------
+
+const backfill = Command.make(
+  "backfill",
+  { ...common, from: instant("from").pipe(Options.withDescription("Start of the range (inclusive).")), to: instant("to").pipe(Options.optional, Options.withDescription("End of the range (exclusive); default now.")) },
+  (c) =>
+    Effect.gen(function*() {
+      const opts = yield* withCommon(c)
+      const totals = yield* withArchive(opts, (a) => a.backfill(c.from, c.to))
+      yield* Console.log(
+        `Back-fill complete: ${totals.written} new events archived, ${totals.duplicates} already present, ` +
+          `${totals.quarantined} quarantined, ${totals.pages} pages in ${totals.windows} windows → ${path.resolve(c.out)}`
+      )
+    })
+).pipe(Command.withDescription(
+  "Archive every event created in [--from, --to) and exit. Re-running over an archived range adds only what is missing; an interrupted run resumes where it stopped."
+))
+
+const run = Command.make(
+  "run",
+  {
+    ...common,
+    from: instant("from").pipe(Options.optional, Options.withDescription("Where to start on the first start; later starts resume from the checkpoint.")),
+    interval: duration("interval", "5m").pipe(Options.withDescription("Time between polls.")),
+    lookback: duration("lookback", "1h").pipe(Options.withDescription("How far back each poll re-reads, to catch late-arriving events."))
+  },
+  (c) =>
+    Effect.gen(function*() {
+      const opts = yield* withCommon(c)
+      yield* withArchive(opts, (a) => a.run({ from: c.from, interval: c.interval, lookback: c.lookback }))
+    })
+).pipe(Command.withDescription(
+  "The daemon: resume from the checkpoint (or --from on a first start), catch up to now, then poll every --interval, re-reading the last --lookback. SIGTERM/SIGINT stop it cleanly (exit 0)."
+))
+
+const status = Command.make(
+  "status",
+  {
+    out,
+    json: Options.boolean("json").pipe(Options.withDescription("Print the status as JSON."))
+  },
+  (c) =>
+    Effect.gen(function*() {
+      const s = yield* ArchiveStatus.readStatus(path.resolve(c.out))
+      yield* Console.log(c.json ? JSON.stringify(s, null, 2) : ArchiveStatus.formatStatus(s))
+    })
+).pipe(Command.withDescription(
+  "What the archive holds: covered time ranges, counts per resource and day, quarantine, last checkpoint, last error."
+))
+
+const demo = Command.make(
+  "demo",
+  {
+    out: Options.directory("out", { exists: "either" }).pipe(
+      Options.withDefault("./archive-demo"),
+      Options.withDescription("Where to write the demo archive.")
+    ),
+    events: Options.integer("events").pipe(Options.withDefault(5000), Options.withDescription("How many events the simulated org holds.")),
+    days: Options.integer("days").pipe(Options.withDefault(30), Options.withDescription("Over how many days, up to now.")),
+    logFormat
+  },
+  (c) => Demo.run({ out: c.out, events: c.events, days: c.days })
+).pipe(Command.withDescription(
+  "No token needed: start a simulated Webex (thousands of events of every kind, rate limits, 5xx, dropped connections and junk items switched on), archive it, and verify the archive against it."
+))
+
+export const command = Command.make("webex-archiver").pipe(
+  Command.withDescription(
+    "Keeps a complete, exactly-once, crash-safe NDJSON archive of a Webex organisation's compliance events."
+  ),
+  Command.withSubcommands([backfill, run, status, demo])
+)
+
+export const cli = Command.run(command, { name: "webex-archiver", version: "0.1.0" })

@@ -1,0 +1,304 @@
+/**
+ * The Webex compliance Events API as an Effect service.
+ *
+ * @example
+ * ```ts
+ * import { EventsApi } from "@webex-compliance/events-api"
+ * import { NodeHttpClient } from "@effect/platform-node"
+ * import { Effect, Layer, Redacted, Stream } from "effect"
+ *
+ * const program = Effect.gen(function*() {
+ *   const api = yield* EventsApi.EventsApi
+ *   yield* api.list({ resource: "messages", from: "2024-01-01T00:00:00Z" }).pipe(
+ *     Stream.runForEach((event) => Effect.log(event.id))
+ *   )
+ * })
+ *
+ * program.pipe(
+ *   Effect.provide(EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN!) })),
+ *   Effect.provide(NodeHttpClient.layerUndici),
+ *   Effect.runPromise
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as Chunk from "effect/Chunk"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import type { Event } from "./Event.js"
+import type { EventsApiError } from "./EventsApiError.js"
+import * as Errors from "./EventsApiError.js"
+import * as EventsPage from "./EventsPage.js"
+import * as RateGate from "./internal/rateGate.js"
+import * as ListParams from "./ListParams.js"
+import * as Pagination from "./Pagination.js"
+import * as RetryPolicy from "./RetryPolicy.js"
+
+/** The service. Obtain it with `yield* EventsApi`. */
+export interface Service {
+  /**
+   * Every event of every page, lazily: a page is fetched when the stream needs it, and only one
+   * is held in memory. Fails with `ResponseDecodeError` on an item that does not decode (use
+   * {@link Service.listPages} to keep such items and go on).
+   */
+  readonly list: (params?: ListParams.ListParams) => Stream.Stream<Event, EventsApiError>
+  /**
+   * One element per HTTP page, with every item's raw JSON and, for items that do not decode,
+   * the reason, next to the good ones.
+   */
+  readonly listPages: (params?: ListParams.ListParams) => Stream.Stream<EventsPage.EventsPage, EventsApiError>
+  /** One event by id. A 404 fails with `EventNotFound`. */
+  readonly get: (eventId: string) => Effect.Effect<Event, EventsApiError>
+}
+
+/** The Events API service tag. */
+export class EventsApi extends Context.Tag("@webex-compliance/events-api/EventsApi")<EventsApi, Service>() {}
+
+export const DEFAULT_BASE_URL = "https://webexapis.com/v1"
+
+/** Options of {@link make} and {@link layer}. */
+export interface Options {
+  /** A token with the `spark-compliance:events_read` scope. Sent only to `baseUrl`'s origin. */
+  readonly token: Redacted.Redacted<string>
+  /** Default `https://webexapis.com/v1`. */
+  readonly baseUrl?: string | undefined
+  /**
+   * The retry policy: settings over the default one, a complete policy, or `false` for none.
+   * Default {@link RetryPolicy.make}().
+   */
+  readonly retry?: RetryPolicy.Options | RetryPolicy.RetryPolicy | false | undefined
+  /** Give up on a single HTTP request after this long (then it counts as a transport failure). Default 60 s. */
+  readonly requestTimeout?: Duration.DurationInput | undefined
+}
+
+const resolvePolicy = (retry: Options["retry"]): RetryPolicy.RetryPolicy =>
+  retry === false ? RetryPolicy.disabled : RetryPolicy.make(retry ?? {})
+
+interface Response {
+  readonly body: string
+  readonly link: string | undefined
+  readonly trackingId: string | undefined
+}
+
+const errorBody = (body: string): { message?: string; trackingId?: string } => {
+  try {
+    const json = JSON.parse(body) as { message?: unknown; trackingId?: unknown; errors?: Array<{ description?: unknown }> }
+    const description = Array.isArray(json.errors) ? json.errors[0]?.description : undefined
+    const message = typeof json.message === "string" ? json.message : typeof description === "string" ? description : undefined
+    return {
+      ...(message !== undefined ? { message } : {}),
+      ...(typeof json.trackingId === "string" ? { trackingId: json.trackingId } : {})
+    }
+  } catch {
+    return {}
+  }
+}
+
+/** Maps a non-2xx response to the error a caller can act on. The single place statuses are read. */
+const errorFromResponse = (
+  status: number,
+  body: string,
+  headers: Readonly<Record<string, string | undefined>>,
+  url: string,
+  nowMillis: number,
+  eventId: string | undefined
+): EventsApiError => {
+  const parsed = errorBody(body)
+  const trackingId = parsed.trackingId ?? headers["trackingid"]
+  const base = {
+    status,
+    url,
+    message: parsed.message ?? (body.trim().slice(0, 200) || `HTTP ${status}`),
+    ...(trackingId !== undefined ? { trackingId } : {})
+  }
+  if (status === 401) return new Errors.Unauthorized(base)
+  if (status === 403) return new Errors.Forbidden({ ...base, hint: Errors.FORBIDDEN_HINT })
+  if (status === 404 && eventId !== undefined) return new Errors.EventNotFound({ ...base, eventId })
+  if (status === 429 || status === 423) {
+    const retryAfter = RetryPolicy.parseRetryAfter(headers["retry-after"], nowMillis)
+    return new Errors.RateLimited({
+      ...base,
+      ...(Option.isSome(retryAfter) ? { retryAfterMillis: Duration.toMillis(retryAfter.value) } : {})
+    })
+  }
+  if (status >= 500) return new Errors.ServerError(base)
+  if (status >= 400) return new Errors.InvalidRequest(base)
+  return new Errors.ResponseDecodeError({ ...base, message: `Unexpected HTTP ${status}: ${base.message}` })
+}
+
+/** Builds the service from options. Requires an `HttpClient`; picks no transport. */
+export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const policy = resolvePolicy(options.retry)
+    const gate = yield* RateGate.make
+    const timeout = Duration.decode(options.requestTimeout ?? "60 seconds")
+    const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
+    const origin = Either.try(() => {
+      const url = new URL(baseUrl)
+      if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("not http(s)")
+      return url.origin
+    })
+    const checkedOrigin: Effect.Effect<string, Errors.InvalidRequest> = Either.isRight(origin)
+      ? Effect.succeed(origin.right)
+      : Effect.fail(
+        new Errors.InvalidRequest({ param: "baseUrl", message: `Invalid baseUrl: ${JSON.stringify(baseUrl)} is not an http(s) URL` })
+      )
+
+    /** One HTTP exchange, no retries. The origin check sits here so no code path can skip it. */
+    const attempt = (url: string, eventId?: string): Effect.Effect<Response, EventsApiError> =>
+      Effect.gen(function*() {
+        const expected = yield* checkedOrigin
+        if (!Pagination.sameOrigin(url, expected)) {
+          return yield* new Errors.UnsafeNextLink({
+            url,
+            nextUrl: url,
+            expectedOrigin: expected,
+            message: `Refusing to send the token to ${url}: it is not on the API's origin ${expected}`
+          })
+        }
+        const request = HttpClientRequest.get(url).pipe(
+          HttpClientRequest.bearerToken(options.token),
+          HttpClientRequest.acceptJson
+        )
+        const transport = (cause: { readonly message: string }) =>
+          new Errors.TransportError({ url, message: `Request to ${url} failed: ${cause.message}` })
+        const response = yield* client.execute(request).pipe(Effect.mapError(transport))
+        // A connection dropped mid-body is a transport failure too, and so retried.
+        const body = yield* response.text.pipe(Effect.mapError(transport))
+        const headers = response.headers
+        if (response.status >= 200 && response.status < 300) {
+          return { body, link: headers["link"], trackingId: headers["trackingid"] }
+        }
+        return yield* Effect.fail(
+          errorFromResponse(response.status, body, headers, url, yield* Clock.currentTimeMillis, eventId)
+        )
+      }).pipe(
+        Effect.timeoutFail({
+          duration: timeout,
+          onTimeout: () => new Errors.TransportError({ url, message: `Request to ${url} timed out after ${Duration.format(timeout)}` })
+        })
+      )
+
+    const fetchPage = (
+      url: string,
+      filters: Readonly<Record<string, string>>
+    ): Effect.Effect<EventsPage.EventsPage, EventsApiError> =>
+      Effect.gen(function*() {
+        const { url: used, value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u), {
+          shrinkable: true
+        })
+        const items = EventsPage.decodeBody(response.body)
+        if (Either.isLeft(items)) {
+          return yield* new Errors.ResponseDecodeError({
+            url: used,
+            message: `Unexpected response from ${used}: ${items.left}`,
+            ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+          })
+        }
+        let next = Pagination.nextLink(response.link, used)
+        if (Option.isSome(next)) {
+          const expectedOrigin = yield* checkedOrigin
+          if (!Pagination.sameOrigin(next.value, expectedOrigin)) {
+            return yield* new Errors.UnsafeNextLink({
+              url: used,
+              nextUrl: next.value,
+              expectedOrigin,
+              message: `The next-page link points to ${next.value}, outside the API's origin ${expectedOrigin}; ` +
+                "pagination stopped so the token is not sent there",
+              ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+            })
+          }
+          // The page size in force is the one of the URL just used (it may have shrunk after 504s).
+          const max = Pagination.maxOf(used)
+          const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
+          const repaired = Pagination.repair(next.value, expected)
+          if (repaired.repaired.length > 0) {
+            yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
+              Effect.annotateLogs({ from: next.value, to: repaired.url })
+            )
+          }
+          next = Option.some(repaired.url)
+        }
+        return new EventsPage.EventsPage({
+          url: used,
+          items: items.right,
+          next,
+          trackingId: Option.fromNullable(response.trackingId)
+        })
+      })
+
+    const listPages: Service["listPages"] = (params) =>
+      Stream.unwrap(
+        Effect.gen(function*() {
+          const normalized = yield* ListParams.normalize(params)
+          yield* checkedOrigin
+          const filters = ListParams.filterParams(normalized)
+          const first = new URL(`${baseUrl}/events`)
+          for (const [k, v] of Object.entries(filters)) first.searchParams.set(k, v)
+          if (Option.isSome(normalized.max)) first.searchParams.set("max", String(normalized.max.value))
+          return Stream.paginateChunkEffect(first.toString(), (url) =>
+            Effect.map(fetchPage(url, filters), (page) => [Chunk.of(page), page.next] as const))
+        })
+      )
+
+    const list: Service["list"] = (params) => listPages(params).pipe(Stream.mapConcatEffect(EventsPage.eventsOrFail))
+
+    const get: Service["get"] = (eventId) =>
+      Effect.gen(function*() {
+        if (typeof eventId !== "string" || eventId.trim() === "") {
+          return yield* new Errors.InvalidRequest({ param: "eventId", message: "Invalid eventId: must be a non-empty string" })
+        }
+        yield* checkedOrigin
+        const url = `${baseUrl}/events/${encodeURIComponent(eventId)}`
+        const { value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u, eventId), {
+          shrinkable: false
+        })
+        const item = EventsPage.decodeRaw(response.body)
+        if (item._tag === "Decoded") return item.event
+        return yield* new Errors.ResponseDecodeError({
+          url,
+          message: `Event ${eventId} does not decode: ${item.reason}`,
+          ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+        })
+      })
+
+    return { list, listPages, get }
+  })
+
+/** The service from plain options. */
+export const layer = (options: Options): Layer.Layer<EventsApi, never, HttpClient.HttpClient> =>
+  Layer.effect(EventsApi, make(options))
+
+/**
+ * The service from configuration: `WEBEX_TOKEN` (read as `Redacted`) and `WEBEX_BASE_URL`
+ * (default `https://webexapis.com/v1`). Other options may be given directly.
+ */
+export const layerConfig = (
+  options: Omit<Options, "token" | "baseUrl"> = {}
+): Layer.Layer<EventsApi, import("effect/ConfigError").ConfigError, HttpClient.HttpClient> =>
+  Layer.effect(
+    EventsApi,
+    Effect.gen(function*() {
+      const token = yield* Config.redacted("WEBEX_TOKEN")
+      const baseUrl = yield* Config.string("WEBEX_BASE_URL").pipe(
+        Config.withDefault(DEFAULT_BASE_URL),
+        Config.validate({
+          message: "WEBEX_BASE_URL must be an http(s) URL such as https://webexapis.com/v1",
+          validation: (s) => /^https?:\/\/[^/]+/i.test(s) && URL.canParse(s)
+        })
+      )
+      return yield* make({ ...options, token, baseUrl })
+    })
+  )

@@ -1,0 +1,632 @@
+/**
+ * The fake Webex server and the org generator, exercised over real loopback HTTP: what they promise
+ * is what the client and archiver tests build on, so each behaviour is pinned here.
+ */
+import * as HttpClient from "@effect/platform/HttpClient"
+import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { assert, describe, it, layer } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Event from "../src/Event.js"
+import { FakeWebex, SeedOrg } from "../src/testing.js"
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+const TOKEN = "fake-webex-token"
+const FROM = "2024-03-01T00:00:00.000Z"
+const TO = "2024-03-08T00:00:00.000Z"
+const org = (count: number, seed = 7) => SeedOrg.generateOrg({ count, seed, from: FROM, to: TO })
+
+interface Answer {
+  readonly status: number
+  readonly headers: Readonly<Record<string, string>>
+  readonly body: string
+}
+
+/** One GET over real HTTP; the bearer token unless `token: null`. */
+const get = (
+  url: string,
+  token: string | null = TOKEN
+): Effect.Effect<Answer, HttpClientError.HttpClientError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.get(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } })
+    return { status: response.status, headers: response.headers, body: yield* response.text }
+  })
+
+const nextLinkOf = (answer: Answer): string | undefined => /^<([^>]+)>;\s*rel="next"$/.exec(answer.headers.link ?? "")?.[1]
+
+const itemsOf = (answer: Answer): ReadonlyArray<any> => JSON.parse(answer.body).items
+
+/** Follows next links as given, collecting every item, until a page has none. */
+const walk = (url: string, repair: (link: string) => string = (link) => link) =>
+  Effect.gen(function*() {
+    const items: Array<any> = []
+    let pages = 0
+    let next: string | undefined = url
+    while (next !== undefined) {
+      const answer: Answer = yield* get(next)
+      assert.strictEqual(answer.status, 200, answer.body)
+      items.push(...itemsOf(answer))
+      pages++
+      const link = nextLinkOf(answer)
+      next = link === undefined ? undefined : repair(link)
+    }
+    return { items, pages }
+  })
+
+const idsOf = (raws: ReadonlyArray<string>) => raws.map((raw) => JSON.parse(raw).id as string)
+
+/** A test that talks HTTP: real undici transport, server scoped to the test. */
+const withHttp = <A, E>(self: Effect.Effect<A, E, HttpClient.HttpClient | Scope.Scope>) =>
+  Effect.provide(self, NodeHttpClient.layerUndici)
+
+const event = (id: string, created: string, fields: Record<string, unknown> = {}) =>
+  JSON.stringify({ id, resource: "messages", type: "created", actorId: "actor-a", created, data: {}, ...fields })
+
+const assertWebexError = (answer: Answer, status: number) => {
+  assert.strictEqual(answer.status, status, answer.body)
+  const body = JSON.parse(answer.body)
+  assert.isString(body.message)
+  assert.isString(body.errors[0].description)
+  assert.match(answer.headers.trackingid ?? "", /^ROUTER_/)
+  assert.strictEqual(body.trackingId, answer.headers.trackingid)
+  return body as { message: string; errors: ReadonlyArray<{ description: string }>; trackingId: string }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing and pagination
+// ---------------------------------------------------------------------------------------------
+
+describe("FakeWebex listing", () => {
+  for (const order of ["newest-first", "oldest-first", "shuffled"] as const) {
+    it.scoped(`pagination (${order}) serves every event exactly once`, () =>
+      withHttp(Effect.gen(function*() {
+        const events = org(250)
+        const webex = yield* FakeWebex.make({ events, order, seed: 3 })
+        const { items, pages } = yield* walk(`${webex.baseUrl}/events?max=37`)
+        assert.strictEqual(pages, Math.ceil(250 / 37))
+        assert.strictEqual(items.length, 250)
+        assert.deepStrictEqual(new Set(items.map((e) => e.id)), new Set(idsOf(events)))
+
+        const times = items.map((e) => Date.parse(e.created))
+        const ascending = times.every((t, i) => i === 0 || times[i - 1]! <= t)
+        const descending = times.every((t, i) => i === 0 || times[i - 1]! >= t)
+        if (order === "newest-first") assert.isTrue(descending)
+        if (order === "oldest-first") assert.isTrue(ascending)
+        if (order === "shuffled") assert.isFalse(ascending || descending)
+      })))
+  }
+
+  it.scoped("the shuffled order is stable for a seed and changes with it", () =>
+    withHttp(Effect.gen(function*() {
+      const events = org(60)
+      const listing = (seed: number) =>
+        Effect.flatMap(FakeWebex.make({ events, order: "shuffled", seed }), (webex) => walk(`${webex.baseUrl}/events?max=7`))
+      const a = yield* listing(11)
+      const b = yield* listing(11)
+      const c = yield* listing(12)
+      assert.deepStrictEqual(a.items.map((e) => e.id), b.items.map((e) => e.id))
+      assert.notDeepEqual(a.items.map((e) => e.id), c.items.map((e) => e.id))
+    })))
+
+  it.scoped("next links are absolute, carry the filters and max, and hide only an offset in the cursor", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(100) })
+      const first = yield* get(`${webex.baseUrl}/events?resource=messages&from=${FROM}&max=5`)
+      const link = new URL(nextLinkOf(first)!)
+      assert.strictEqual(`${link.origin}/v1`, webex.baseUrl)
+      assert.strictEqual(link.pathname, "/v1/events")
+      assert.strictEqual(link.searchParams.get("resource"), "messages")
+      assert.strictEqual(link.searchParams.get("from"), FROM)
+      assert.strictEqual(link.searchParams.get("max"), "5")
+      const cursor = JSON.parse(Buffer.from(link.searchParams.get("cursor")!, "base64url").toString())
+      assert.deepStrictEqual(cursor, { offset: 5 })
+
+      const everything = yield* get(`${webex.baseUrl}/events?max=1000`)
+      assert.strictEqual(itemsOf(everything).length, 100)
+      assert.isUndefined(everything.headers.link)
+    })))
+
+  it.scoped("max defaults to 100", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(150) })
+      const answer = yield* get(`${webex.baseUrl}/events`)
+      assert.strictEqual(itemsOf(answer).length, 100)
+      assert.isDefined(nextLinkOf(answer))
+    })))
+
+  it.scoped("filters by resource, type and actorId", () =>
+    withHttp(Effect.gen(function*() {
+      const events = org(400).map((raw) => JSON.parse(raw))
+      const webex = yield* FakeWebex.make({ events })
+      const count = (pred: (e: any) => boolean) => events.filter(pred).length
+
+      const meetings = yield* walk(`${webex.baseUrl}/events?resource=meetings&max=10`)
+      assert.isAbove(meetings.items.length, 0)
+      assert.strictEqual(meetings.items.length, count((e) => e.resource === "meetings"))
+      assert.isTrue(meetings.items.every((e) => e.resource === "meetings"))
+
+      const deleted = yield* walk(`${webex.baseUrl}/events?resource=messages&type=deleted`)
+      assert.isAbove(deleted.items.length, 0)
+      assert.strictEqual(deleted.items.length, count((e) => e.resource === "messages" && e.type === "deleted"))
+
+      const actorId = events[0].actorId as string
+      const byActor = yield* walk(`${webex.baseUrl}/events?actorId=${encodeURIComponent(actorId)}`)
+      assert.strictEqual(byActor.items.length, count((e) => e.actorId === actorId))
+      assert.isTrue(byActor.items.every((e) => e.actorId === actorId))
+    })))
+
+  it.scoped("from is inclusive, to exclusive, both compared as instants whatever the text form", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({
+        events: [
+          event("before", "2023-12-31T23:59:59.999Z"),
+          event("at-from", "2024-01-01T00:00:00.000Z"),
+          event("at-from-offset-form", "2024-01-01T00:00:00+00:00"),
+          event("inside-plus-one", "2024-01-01T01:30:00+01:00"), // 00:30Z: text order would drop it
+          event("last-ms", "2024-01-01T00:59:59.999Z"),
+          event("at-to", "2024-01-01T01:00:00.000Z"),
+          event("after-minus-one", "2024-01-01T00:30:00-01:00") // 01:30Z: text order would keep it
+        ]
+      })
+      const answer = yield* get(`${webex.baseUrl}/events?from=2024-01-01T00:00:00.000Z&to=2024-01-01T01:00:00.000Z`)
+      assert.deepStrictEqual(
+        itemsOf(answer).map((e) => e.id).sort(),
+        ["at-from", "at-from-offset-form", "inside-plus-one", "last-ms"]
+      )
+    })))
+
+  it.scoped("serves stored items byte for byte, by concatenation", () =>
+    withHttp(Effect.gen(function*() {
+      // Re-serialising would change each of these: spacing, key order, escapes, 1.0, a big integer.
+      const raws = [
+        `{ "id" : "a",  "created":"2024-01-01T00:00:02.000Z", "resource":"messages", "data":{"n": 1.0} }`,
+        `{"created":"2024-01-01T00:00:01+00:00","id":"b","data":{"text":"caf\\u00e9 \\ud83d\\ude00","big":12345678901234567890}}`
+      ]
+      const webex = yield* FakeWebex.make({ events: raws })
+      const answer = yield* get(`${webex.baseUrl}/events`)
+      assert.strictEqual(answer.body, `{"items":[${raws[0]},${raws[1]}]}`)
+      assert.strictEqual(answer.headers["content-type"], "application/json")
+
+      const one = yield* get(`${webex.baseUrl}/events/b`)
+      assert.strictEqual(one.status, 200)
+      assert.strictEqual(one.body, raws[1])
+      assert.match(one.headers.trackingid ?? "", /^ROUTER_/)
+      assert.deepStrictEqual(yield* webex.events, raws)
+    })))
+
+  it.scoped("malformed stored items are served first when unfiltered, never when filtered", () =>
+    withHttp(Effect.gen(function*() {
+      const good = org(10)
+      const junk = [`{"id": 7, "created": "2024-03-02T00:00:00Z"}`, `{"id":"no-created"}`, `[1,2]`]
+      const webex = yield* FakeWebex.make({ events: [...good, ...junk] })
+
+      const first = yield* get(`${webex.baseUrl}/events?max=4`)
+      assert.strictEqual(first.body.slice(0, `{"items":[${junk.join(",")},`.length), `{"items":[${junk.join(",")},`)
+      const all = yield* walk(`${webex.baseUrl}/events?max=4`)
+      assert.strictEqual(all.items.length, 13)
+
+      const filtered = yield* walk(`${webex.baseUrl}/events?from=${FROM}&max=4`)
+      assert.deepStrictEqual(new Set(filtered.items.map((e) => e.id)), new Set(idsOf(good)))
+    })))
+
+  it.scoped("addEvents: later requests see late events, and an offset cursor can repeat an item", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({
+        events: ["1", "2", "3", "4", "5"].map((n) => event(`e${n}`, `2024-01-01T00:00:0${n}.000Z`))
+      })
+      const first = yield* get(`${webex.baseUrl}/events?max=2`)
+      assert.deepStrictEqual(itemsOf(first).map((e) => e.id), ["e5", "e4"])
+
+      const late = { id: "e6", resource: "messages", type: "created", created: "2024-01-01T00:00:06.000Z", data: {} }
+      yield* webex.addEvents([late])
+      // The next page is computed on the current list: the new newest event shifts e4 onto it again.
+      const second = yield* get(nextLinkOf(first)!)
+      assert.deepStrictEqual(itemsOf(second).map((e) => e.id), ["e4", "e3"])
+
+      const all = yield* walk(`${webex.baseUrl}/events`)
+      assert.deepStrictEqual(all.items.map((e) => e.id), ["e6", "e5", "e4", "e3", "e2", "e1"])
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events/e6`)).body, JSON.stringify(late))
+      assert.include(yield* webex.events, JSON.stringify(late))
+    })))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+describe("FakeWebex errors", () => {
+  it.scoped("401 without or with a wrong token, with a Webex body and tracking id", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), token: "right" })
+      assert.strictEqual(Redacted.value(webex.token), "right")
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, null), 401)
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, "wrong"), 401)
+      assertWebexError(yield* get(`${webex.baseUrl}/events/x`, "wrong"), 401)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, "right")).status, 200)
+
+      const log = yield* webex.requests
+      assert.deepStrictEqual(log.map((r) => [r.hasAuthorization, r.authorized, r.status]), [
+        [false, false, 401],
+        [true, false, 401],
+        [true, false, 401],
+        [true, true, 200]
+      ])
+    })))
+
+  it.scoped("403 when forbidden, even with the right token", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { forbidden: true } })
+      assertWebexError(yield* get(`${webex.baseUrl}/events`), 403)
+      yield* webex.setFaults({})
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 200)
+    })))
+
+  it.scoped("400 on a max outside 1..1000 or not an integer, including max=null", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5) })
+      for (const max of ["0", "1001", "abc", "null", "1.5", "-1", ""]) {
+        const body = assertWebexError(yield* get(`${webex.baseUrl}/events?max=${max}`), 400)
+        assert.include(body.errors[0]!.description, "max")
+      }
+      for (const max of ["1", "1000"]) {
+        assert.strictEqual((yield* get(`${webex.baseUrl}/events?max=${max}`)).status, 200)
+      }
+    })))
+
+  it.scoped("400 on a from/to that is no date, or a to in the future", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5) })
+      assertWebexError(yield* get(`${webex.baseUrl}/events?from=yesterday`), 400)
+      assertWebexError(yield* get(`${webex.baseUrl}/events?to=2024-13-45`), 400)
+      const future = new Date(Date.now() + 3_600_000).toISOString()
+      const body = assertWebexError(yield* get(`${webex.baseUrl}/events?to=${future}`), 400)
+      assert.include(body.errors[0]!.description, "future")
+      const past = new Date(Date.now() - 60_000).toISOString()
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events?to=${past}`)).status, 200)
+    })))
+
+  it.scoped("404 for an unknown event or path; every response has its own tracking id", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5) })
+      assertWebexError(yield* get(`${webex.baseUrl}/events/nope`), 404)
+      assertWebexError(yield* get(`${webex.baseUrl}/people`), 404)
+      const ok = yield* get(`${webex.baseUrl}/events`)
+      const ids = (yield* webex.requests).map((r) => r.trackingId)
+      assert.strictEqual(new Set(ids).size, 3)
+      assert.strictEqual(ok.headers.trackingid, ids[2])
+    })))
+
+  it.scoped("runs on the live clock inside a TestClock test", () =>
+    withHttp(Effect.gen(function*() {
+      // it.scoped's TestClock says 1970: a server on it would call every `to` "future" and never
+      // finish its latency sleep.
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { latencyMs: 20 } })
+      const past = new Date(Date.now() - 60_000).toISOString()
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events?to=${past}`)).status, 200)
+    })))
+
+  it.scoped("stops serving when its scope closes", () =>
+    withHttp(Effect.gen(function*() {
+      const baseUrl = yield* Effect.scoped(Effect.map(FakeWebex.make(), (webex) => webex.baseUrl))
+      const result = yield* Effect.either(get(`${baseUrl}/events`))
+      assert.isTrue(Either.isLeft(result))
+    })))
+})
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------------
+
+/** Status of each of `n` list requests; 0 for a dropped connection. */
+const statuses = (url: string, n: number) =>
+  Effect.forEach(Array.from({ length: n }), () =>
+    Effect.map(Effect.either(get(url)), (r) => (Either.isRight(r) ? r.right.status : 0)))
+
+describe("FakeWebex faults", () => {
+  it.scoped("rateLimitEvery: every Nth request answers 429 with Retry-After in seconds", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { rateLimitEvery: 3 } })
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 7), [200, 200, 429, 200, 200, 429, 200])
+      yield* webex.setFaults({ rateLimitEvery: 1, retryAfterSeconds: 7 })
+      const answer = yield* get(`${webex.baseUrl}/events`)
+      assertWebexError(answer, 429)
+      assert.strictEqual(answer.headers["retry-after"], "7")
+      const log = yield* webex.requests
+      assert.deepStrictEqual(log.map((r) => r.fault), [undefined, undefined, "rateLimit", undefined, undefined, "rateLimit", undefined, "rateLimit"])
+    })))
+
+  it.scoped("retryAfter: seconds, HTTP-date, missing, garbage", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5) })
+      const retryAfter = (form: FakeWebex.Faults["retryAfter"]) =>
+        Effect.gen(function*() {
+          yield* webex.setFaults({ rateLimitEvery: 1, retryAfter: form, retryAfterSeconds: 30 })
+          const answer = yield* get(`${webex.baseUrl}/events`)
+          assert.strictEqual(answer.status, 429)
+          return answer.headers["retry-after"]
+        })
+      assert.strictEqual(yield* retryAfter("seconds"), "30")
+      const date = (yield* retryAfter("http-date"))!
+      assert.match(date, /GMT$/)
+      const wait = Date.parse(date) - Date.now()
+      assert.isTrue(wait > 28_000 && wait <= 31_000, `wait ${wait}`)
+      assert.isUndefined(yield* retryAfter("missing"))
+      assert.strictEqual(yield* retryAfter("garbage"), "rand(30),add(30)")
+    })))
+
+  it.scoped("lockedEvery: every Nth request answers 423 with Retry-After", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { lockedEvery: 2, retryAfterSeconds: 2 } })
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 4), [200, 423, 200, 423])
+      yield* webex.setFaults({ lockedEvery: 1, retryAfterSeconds: 2 })
+      const answer = yield* get(`${webex.baseUrl}/events/whatever`)
+      assertWebexError(answer, 423)
+      assert.strictEqual(answer.headers["retry-after"], "2")
+    })))
+
+  it.scoped("serverErrorEvery: cycles 500, 502, 503, 504, the 504 advising a smaller max", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { serverErrorEvery: 2 } })
+      assert.deepStrictEqual(
+        yield* statuses(`${webex.baseUrl}/events`, 10),
+        [200, 500, 200, 502, 200, 503, 200, 504, 200, 500]
+      )
+      yield* webex.setFaults({ serverErrorEvery: 1 })
+      yield* statuses(`${webex.baseUrl}/events`, 3)
+      const body = assertWebexError(yield* get(`${webex.baseUrl}/events`), 504)
+      assert.include(body.message, "try reducing max")
+    })))
+
+  it.scoped("gatewayTimeoutAboveMax: 504 for pages larger than the limit, the default 100 included", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { gatewayTimeoutAboveMax: 50 } })
+      assertWebexError(yield* get(`${webex.baseUrl}/events?max=51`), 504)
+      assertWebexError(yield* get(`${webex.baseUrl}/events`), 504)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events?max=50`)).status, 200)
+      assert.deepStrictEqual((yield* webex.requests).map((r) => r.fault), ["gatewayTimeout", "gatewayTimeout", undefined])
+    })))
+
+  it.scoped("dropConnectionEvery: the Nth request gets no response at all", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { dropConnectionEvery: 3 } })
+      const results = yield* Effect.forEach([1, 2, 3, 4], () => Effect.either(get(`${webex.baseUrl}/events`)))
+      assert.deepStrictEqual(results.map(Either.isRight), [true, true, false, true])
+      const failure = results[2]!
+      assert.isTrue(Either.isLeft(failure) && failure.left._tag === "RequestError")
+      const log = yield* webex.requests
+      assert.deepStrictEqual(log.map((r) => [r.status, r.fault]), [[200, undefined], [200, undefined], [0, "drop"], [200, undefined]])
+    })))
+
+  it.scopedLive("latencyMs delays every answer", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { latencyMs: 150 } })
+      const started = Date.now()
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 200)
+      assert.isAtLeast(Date.now() - started, 145)
+    })))
+
+  it.scoped("faults are checked drop, 429, 423, 5xx, each on its own counter, before authentication", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { dropConnectionEvery: 2, rateLimitEvery: 2 } })
+      // Dropped requests do not advance the 429 counter.
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 7), [200, 0, 429, 0, 200, 0, 429])
+
+      yield* webex.setFaults({ rateLimitEvery: 1, lockedEvery: 1, serverErrorEvery: 1 })
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 1), [429])
+      yield* webex.setFaults({ lockedEvery: 1, serverErrorEvery: 1 })
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, null)).status, 423)
+    })))
+
+  it.scoped("only /v1/events* requests count", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { rateLimitEvery: 2 } })
+      assert.strictEqual((yield* get(`${webex.baseUrl}/people`)).status, 404)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 200)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events/nope`)).status, 429)
+    })))
+
+  it.scoped("setFaults replaces the configuration and restarts the counters", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { rateLimitEvery: 2 } })
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 200)
+      yield* webex.setFaults({ rateLimitEvery: 2 })
+      // Had the counter carried on, this request would have been the second one and got a 429.
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 2), [200, 429])
+      yield* webex.setFaults({ lockedEvery: 2 })
+      // Replaced, not merged: rateLimitEvery is off now.
+      assert.deepStrictEqual(yield* statuses(`${webex.baseUrl}/events`, 4), [200, 423, 200, 423])
+    })))
+
+  it.scoped("unauthorized: 401 even for the right token", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), faults: { unauthorized: true } })
+      assertWebexError(yield* get(`${webex.baseUrl}/events`), 401)
+      const [request] = yield* webex.requests
+      assert.isTrue(request!.authorized)
+      assert.strictEqual(request!.fault, "unauthorized")
+    })))
+
+  it.scoped("nextLinkMaxNull: the link carries max=null, which the server refuses until repaired", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(30), faults: { nextLinkMaxNull: true } })
+      const first = yield* get(`${webex.baseUrl}/events?max=10`)
+      const link = nextLinkOf(first)!
+      assert.strictEqual(new URL(link).searchParams.get("max"), "null")
+      assertWebexError(yield* get(link), 400)
+
+      const repaired = yield* walk(`${webex.baseUrl}/events?max=10`, (l) => {
+        const url = new URL(l)
+        url.searchParams.set("max", "10")
+        return url.href
+      })
+      assert.strictEqual(repaired.items.length, 30)
+    })))
+
+  it.scoped("nextLinkDropsFilters: the link loses the filters and serves unfiltered results until repaired", () =>
+    withHttp(Effect.gen(function*() {
+      const events = org(300)
+      const webex = yield* FakeWebex.make({ events, faults: { nextLinkDropsFilters: true } })
+      const url = `${webex.baseUrl}/events?resource=messages&from=${FROM}&max=10`
+      const first = yield* get(url)
+      const link = new URL(nextLinkOf(first)!)
+      for (const name of ["resource", "from", "to", "type", "actorId"]) assert.isFalse(link.searchParams.has(name))
+      const broken = yield* get(link.href)
+      assert.isTrue(itemsOf(broken).some((e) => e.resource !== "messages"))
+
+      const repaired = yield* walk(url, (l) => {
+        const next = new URL(l)
+        next.searchParams.set("resource", "messages")
+        next.searchParams.set("from", FROM)
+        return next.href
+      })
+      const messages = events.map((raw) => JSON.parse(raw)).filter((e) => e.resource === "messages")
+      assert.deepStrictEqual(new Set(repaired.items.map((e) => e.id)), new Set(messages.map((e) => e.id)))
+      assert.strictEqual(repaired.items.length, messages.length)
+    })))
+
+  it.scoped("nextLinkOrigin: next links point at a foreign origin", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(30), faults: { nextLinkOrigin: "http://evil.example:1" } })
+      const first = yield* get(`${webex.baseUrl}/events?max=10`)
+      const link = nextLinkOf(first)!
+      assert.isTrue(link.startsWith("http://evil.example:1/v1/events?"), link)
+    })))
+
+  it.scoped("malformedItemEvery: every Nth page gets a junk item", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(30), faults: { malformedItemEvery: 2 } })
+      const { items } = yield* walk(`${webex.baseUrl}/events?max=10`)
+      // Pages of 10, 10 + junk, 10.
+      assert.strictEqual(items.length, 31)
+      assert.deepStrictEqual(items[20], { id: 42, created: "yesterday" })
+      assert.deepStrictEqual((yield* webex.requests).map((r) => r.fault), [undefined, "malformedItem", undefined])
+    })))
+
+  it.scoped("records every request", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5) })
+      const before = Date.now()
+      yield* get(`${webex.baseUrl}/events?resource=messages&max=2`)
+      const [request] = yield* webex.requests
+      assert.deepStrictEqual(
+        { ...request!, at: undefined, trackingId: undefined },
+        {
+          method: "GET",
+          url: `${webex.baseUrl}/events?resource=messages&max=2`,
+          path: "/v1/events",
+          query: { resource: "messages", max: "2" },
+          authorized: true,
+          hasAuthorization: true,
+          status: 200,
+          fault: undefined,
+          trackingId: undefined,
+          at: undefined
+        }
+      )
+      assert.isTrue(request!.at >= before - 5 && request!.at <= Date.now())
+    })))
+})
+
+// ---------------------------------------------------------------------------------------------
+// SeedOrg
+// ---------------------------------------------------------------------------------------------
+
+describe("SeedOrg", () => {
+  it("is deterministic for a seed and varies with it", () => {
+    assert.deepStrictEqual(org(300, 5), org(300, 5))
+    assert.notDeepEqual(org(300, 5), org(300, 6))
+    const orgId = "T1JHLTEyMw"
+    const own = SeedOrg.generateOrg({ count: 50, from: FROM, to: TO, orgId }).map((raw) => JSON.parse(raw))
+    assert.isTrue(own.some((e) => e.orgId === orgId))
+    assert.isTrue(own.every((e) => e.orgId === undefined || e.orgId === orgId))
+  })
+
+  it("produces count unique, single-line events inside [from, to), in both created forms", () => {
+    const raws = org(1000)
+    assert.strictEqual(raws.length, 1000)
+    assert.isTrue(raws.every((raw) => !raw.includes("\n")))
+    const events = raws.map((raw) => JSON.parse(raw))
+    assert.strictEqual(new Set(events.map((e) => e.id)).size, 1000)
+    assert.isTrue(events.every((e) => /^[A-Za-z0-9+/]+$/.test(e.id) && atob(e.id).startsWith("ciscospark://us/EVENT/")))
+    const times = events.map((e) => Date.parse(e.created))
+    assert.isTrue(times.every((t) => t >= Date.parse(FROM) && t < Date.parse(TO)))
+    assert.isTrue(events.some((e) => /\.\d{3}Z$/.test(e.created)))
+    assert.isTrue(events.some((e) => /\+00:00$/.test(e.created)))
+    // Events sharing the exact same created millisecond.
+    const perInstant = new Map<number, number>()
+    for (const t of times) perInstant.set(t, (perInstant.get(t) ?? 0) + 1)
+    assert.isAtLeast([...perInstant.values()].filter((n) => n > 1).length, 3)
+  })
+
+  it("covers every resource kind, even in a small org, and every event decodes", () => {
+    const small = SeedOrg.generateOrg({ count: 17, from: FROM, to: TO }).map((raw) => JSON.parse(raw))
+    assert.deepStrictEqual(new Set(small.map((e) => e.resource)), new Set(SeedOrg.RESOURCES))
+    for (const resource of Object.keys(Event.DataSchemas)) assert.include(SeedOrg.RESOURCES, resource)
+    assert.include(SeedOrg.RESOURCES, "webinarPolls")
+
+    const raws = org(1000)
+    for (const raw of raws) Schema.decodeUnknownSync(Event.Event)(JSON.parse(raw))
+  })
+
+  it("has the live service's quirks", () => {
+    const events = org(1000).map((raw) => JSON.parse(raw))
+    const of = (resource: string, type?: string) =>
+      events.filter((e) => e.resource === resource && (type === undefined || e.type === type))
+    assert.isTrue(events.some((e) => e.appId === "null"))
+    assert.isTrue(events.some((e) => e.appId !== undefined && e.appId !== "null"))
+
+    const deleted = of("messages", "deleted")
+    assert.isTrue(deleted.length > 0 && deleted.every((e) => e.data.text === undefined))
+    assert.isTrue(deleted.some((e) => e.orgId === undefined && e.appId === undefined))
+    assert.isTrue(of("messages", "created").every((e) => typeof e.data.text === "string"))
+
+    const meetings = of("meetings", "ended")
+    assert.isTrue(meetings.length > 0)
+    assert.isTrue(meetings.every((e) => ["yes", "no"].includes(e.data.recordingEnabled)))
+    assert.isTrue(meetings.some((e) => e.data.recordingEnabled === "yes"))
+    assert.isTrue(meetings.some((e) => e.data.recordingEnabled === "no"))
+
+    const calls = of("call_records")
+    assert.isTrue(calls.length > 0)
+    assert.isTrue(calls.every((e) => typeof e.data.corelationId === "string" && /^\d+$/.test(e.data.callDurationSeconds)))
+    assert.isTrue(calls.every((e) => ["true", "false"].includes(e.data.isCallAnswered)))
+
+    for (const [resource, type] of [["memberships", "created"], ["attachmentActions", "created"], ["tabs", "created"], ["rooms", "updated"], ["meetingMessages", "created"], ["files", "created"]] as const) {
+      assert.isAbove(of(resource, type).length, 0, `${resource} ${type}`)
+    }
+    assert.isTrue(of("rooms").every((e) => typeof e.data.classificationId === "string"))
+    assert.isTrue(of("files").every((e) => typeof e.data.fileContentUrl === "string"))
+    const polls = of("webinarPolls")
+    assert.isTrue(polls.length > 0 && polls.every((e) => e.schemaVersion === 2))
+  })
+
+  it("refuses an empty window", () => {
+    assert.throws(() => SeedOrg.generateOrg({ count: 1, from: TO, to: FROM }), RangeError)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// As a layer (kept after the top-level tests: `layer` mutates the shared `it`)
+// ---------------------------------------------------------------------------------------------
+
+layer(Layer.merge(FakeWebex.layer({ events: org(20), order: "oldest-first" }), NodeHttpClient.layerUndici))(
+  "FakeWebex.layer",
+  (it) => {
+    it.effect("serves the configured org through the FakeWebex tag", () =>
+      Effect.gen(function*() {
+        const webex = yield* FakeWebex.FakeWebex
+        assert.match(webex.baseUrl, /^http:\/\/127\.0\.0\.1:\d+\/v1$/)
+        const { items } = yield* walk(`${webex.baseUrl}/events?max=6`)
+        assert.deepStrictEqual(items.map((e) => e.id), idsOf(org(20))) // generated in ascending order
+      }))
+  }
+)

@@ -1,0 +1,102 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as FastCheck from "effect/FastCheck"
+import { compact, rawItems } from "../src/internal/rawJson.js"
+
+describe("rawItems", () => {
+  it("slices each item exactly as written: number spellings, escapes, big integers", () => {
+    const items = [
+      `{"n":1.0,"e":1e3,"E":-2.50E-3,"big":9223372036854775808,"neg":-0}`,
+      `{"s":"caf\\u00e9 \\"quoted\\" back\\\\slash \\/ tab\\t"}`,
+      `{"tricky":"]}],{[\\"\\\\","after":true}`,
+      `12345678901234567890`,
+      `"a string item with ] and } and \\" and \\\\"`,
+      `null`,
+      `[1,[2,[3]],{"a":[]}]`
+    ]
+    const body = `{"items":[${items.join(",")}]}`
+    expect(() => JSON.parse(body)).not.toThrow()
+    expect(rawItems(body)).toEqual(items)
+  })
+
+  it("handles whitespace around keys, colons, commas and items on one line", () => {
+    const body = ` { "before" : { "items" : [ "nested, not top-level" ] } , "items" : [ 1.50 , { "a" : "x y" } , true ] , "after" : 0 } `
+    expect(rawItems(body)).toEqual(["1.50", `{ "a" : "x y" }`, "true"])
+  })
+
+  it("compacts a pretty-printed body to one line per item, string contents unchanged", () => {
+    const body = [
+      "{",
+      "  \"items\": [",
+      "    {",
+      "      \"text\": \"two  spaces,\\ttab and\\nescaped newline\",",
+      "      \"n\": 1.0,",
+      "      \"list\": [",
+      "        1e3,",
+      "        \"x : y\"",
+      "      ]",
+      "    },",
+      "\t\t7",
+      "  ]",
+      "}"
+    ].join("\r\n")
+    const raws = rawItems(body)!
+    expect(raws).toEqual([
+      `{"text":"two  spaces,\\ttab and\\nescaped newline","n":1.0,"list":[1e3,"x : y"]}`,
+      "7"
+    ])
+    for (const raw of raws) expect(raw).not.toMatch(/[\r\n]/)
+  })
+
+  it("lets the last items key win, as JSON.parse does", () => {
+    expect(rawItems(`{"items":[1,2],"items":[3]}`)).toEqual(["3"])
+    expect(rawItems(`{"items":[1,2],"items":null}`)).toBeUndefined()
+    expect(rawItems(`{"items":null,"items":[4]}`)).toEqual(["4"])
+  })
+
+  it("reads keys with escapes, and an empty items array", () => {
+    expect(rawItems(`{"it\\"ems":[9],"\\u0069tems":[]}`)).toEqual([])
+    expect(rawItems(`{"\\u0069tems":[5]}`)).toEqual(["5"])
+  })
+
+  it("is undefined when the body is not an object with an items array", () => {
+    expect(rawItems(`[{"items":[1]}]`)).toBeUndefined()
+    expect(rawItems(`{"data":[1]}`)).toBeUndefined()
+    expect(rawItems(`{"items":{"0":1}}`)).toBeUndefined()
+    expect(rawItems(`"items"`)).toBeUndefined()
+    expect(rawItems(`{}`)).toBeUndefined()
+  })
+
+  it.prop(
+    "for any JSON items and indentation, each slice parses to its item",
+    {
+      items: FastCheck.array(FastCheck.jsonValue(), { maxLength: 8 }),
+      indent: FastCheck.oneof(
+        FastCheck.integer({ min: 0, max: 10 }),
+        FastCheck.constantFrom("\t", " \t", "\n", "  ")
+      ),
+      extra: FastCheck.jsonValue()
+    },
+    ({ extra, indent, items }) => {
+      // Other keys before and after, so the scanner has to skip them.
+      const body = JSON.stringify({ before: extra, items, after: extra }, null, indent)
+      const expected = (JSON.parse(body) as { items: Array<unknown> }).items
+      const raws = rawItems(body)
+      expect(raws).toHaveLength(expected.length)
+      raws!.forEach((raw, i) => {
+        expect(raw).not.toMatch(/[\r\n]/)
+        expect(JSON.parse(raw)).toEqual(expected[i])
+      })
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+})
+
+describe("compact", () => {
+  it("leaves single-line text untouched", () => {
+    expect(compact(`{ "a" : 1 }`)).toBe(`{ "a" : 1 }`)
+  })
+
+  it("removes whitespace between tokens only", () => {
+    expect(compact(`{\n  "a b" : [ 1 ,\n "c\\" \\n d" ]\n}`)).toBe(`{"a b":[1,"c\\" \\n d"]}`)
+  })
+})
