@@ -82,10 +82,13 @@ export const readLock = (dir: string): Effect.Effect<Option.Option<LockInfo>> =>
     Effect.orElseSucceed(() => Option.none<LockInfo>())
   )
 
+/** How long an unreadable lock file is given to be a lock still being written. */
+const FRESH_MS = 2000
+
 type Attempt =
   | { readonly _tag: "Acquired" }
   | { readonly _tag: "Held"; readonly info: LockInfo; readonly alive: boolean | undefined }
-  | { readonly _tag: "Stale"; readonly info: LockInfo | undefined; readonly ino: number }
+  | { readonly _tag: "Stale"; readonly info: LockInfo | undefined; readonly ino: number; readonly ageMs: number }
 
 const tryCreate = async (file: string, text: string): Promise<boolean> => {
   let h: fsp.FileHandle
@@ -119,11 +122,13 @@ const attempt = async (file: string, text: string): Promise<Attempt> => {
   const st = await at(file, "checking", () => fsp.stat(file).catch((e) => (errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e))))
   const existing = st === undefined ? undefined : await readIfExists(file)
   // Released between our create and our look: just try again.
-  if (st === undefined || existing === undefined) return { _tag: "Stale", info: undefined, ino: -1 }
+  if (st === undefined || existing === undefined) return { _tag: "Stale", info: undefined, ino: -1, ageMs: Infinity }
+  // Wall-clock age: compared with the file system's own timestamps.
+  const ageMs = Date.now() - st.mtimeMs
   const info = parseLockInfo(existing)
-  if (info === undefined) return { _tag: "Stale", info: undefined, ino: st.ino }
+  if (info === undefined) return { _tag: "Stale", info: undefined, ino: st.ino, ageMs }
   const alive = isHolderAlive(info, file)
-  return alive === false ? { _tag: "Stale", info, ino: st.ino } : { _tag: "Held", info, alive }
+  return alive === false ? { _tag: "Stale", info, ino: st.ino, ageMs } : { _tag: "Held", info, alive }
 }
 
 /**
@@ -148,7 +153,7 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
           `delete ${file} if you are sure it is not running.`
     })
 
-  const take = (text: string, retried: boolean): Effect.Effect<void, ArchiveLocked | ArchiveWriteError> =>
+  const take = (text: string, retried: boolean, waits = 0): Effect.Effect<void, ArchiveLocked | ArchiveWriteError> =>
     tryWrite(file, "locking", () => attempt(file, text)).pipe(
       Effect.flatMap((a) => {
         switch (a._tag) {
@@ -157,6 +162,13 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
           case "Held":
             return Effect.fail(locked(a.info, a.alive))
           case "Stale": {
+            if (a.info === undefined && a.ageMs < FRESH_MS && waits < FRESH_MS / 100) {
+              // An empty lock only seconds old may be one another archiver is writing right now:
+              // give it time to finish before calling it torn. Real time, whatever the Clock.
+              return Effect.promise(() => new Promise((r) => setTimeout(r, 100))).pipe(
+                Effect.zipRight(take(text, retried, waits + 1))
+              )
+            }
             if (retried) {
               // Still stale after removing it once: another process is racing us for it, or it
               // cannot be removed. Do not fight over it.

@@ -9,7 +9,7 @@
  * missing": exactly once, without trusting timestamps to be unique or to arrive in order.
  */
 import { Event, EventsApi } from "@webex-compliance/events-api"
-import type { EventsApiError as ApiError } from "@webex-compliance/events-api"
+import { EventsApiError as ApiError } from "@webex-compliance/events-api"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
@@ -257,14 +257,26 @@ export const make = Effect.gen(function*() {
         // Late-arriving events: re-read the last `lookback`; the sink skips what is already there.
         const from = pass === 0 ? through : Math.max(firstStart, through - lookback)
         if (from < now) {
-          const totals = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
+          const result = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
             ...st,
             live: { through: iso(end) }
-          }))
-          through = now
-          yield* Effect.logInfo(pass === 0 ? "Caught up" : "Poll done").pipe(
-            Effect.annotateLogs({ through: iso(now), written: totals.written, duplicates: totals.duplicates })
+          })).pipe(
+            Effect.map(Option.some),
+            // A daemon outlives an outage: once the retry policy gives up on a transient failure,
+            // the pass ends and the next poll starts again from the checkpoint.
+            Effect.catchIf(ApiError.isTransient, (e) =>
+              Effect.logError(`Poll failed, will retry at the next interval: ${e.message}`).pipe(
+                Effect.annotateLogs({ error: e._tag, trackingId: e.trackingId ?? "none" }),
+                Effect.as(Option.none<Totals>())
+              ))
           )
+          const live = (yield* Ref.get(state)).live
+          if (live !== undefined) through = Date.parse(live.through)
+          if (Option.isSome(result)) {
+            yield* Effect.logInfo(pass === 0 ? "Caught up" : "Poll done").pipe(
+              Effect.annotateLogs({ through: iso(through), written: result.value.written, duplicates: result.value.duplicates })
+            )
+          }
         }
         yield* Effect.sleep(options.interval)
       }

@@ -30,10 +30,14 @@ const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(mess
 const fromEither = <A>(e: Either.Either<A, string>) =>
   Either.isRight(e) ? Effect.succeed(e.right) : Effect.fail(invalid(e.left))
 
-const instant = (name: string) => Options.text(name).pipe(Options.mapEffect((s) => fromEither(parseInstant(s))))
+const instant = (name: string) =>
+  Options.text(name).pipe(Options.withPseudoName("date-time"), Options.mapEffect((s) => fromEither(parseInstant(s))))
 
 const duration = (name: string, fallback: string) =>
-  Options.text(name).pipe(Options.withDefault(fallback), Options.mapEffect((s) => fromEither(parseDuration(s))))
+  Options.text(name).pipe(
+    Options.withPseudoName("duration"),
+    Options.withDefault(fallback),
+    Options.mapEffect((s) => fromEither(parseDuration(s))))
 
 // ---------------------------------------------------------------------------------------------
 // Common options

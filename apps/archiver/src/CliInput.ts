@@ -8,6 +8,11 @@ import * as Either from "effect/Either"
 const DATE = /^\d{4}-\d{2}-\d{2}$/
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
 
+const isCalendarDay = (day: string): boolean => {
+  const ms = Date.parse(`${day}T00:00:00Z`)
+  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === day
+}
+
 /**
  * An instant: an ISO-8601 date-time with a zone (`2024-05-01T00:00:00Z`, `...+02:00`) or a bare
  * date, read as midnight UTC. A date-time without a zone is refused: its meaning would depend on
@@ -17,7 +22,8 @@ export const parseInstant = (input: string): Either.Either<Date, string> => {
   const s = input.trim()
   const ok = DATE.test(s) ? `${s}T00:00:00Z` : DATE_TIME.test(s) ? s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2") : undefined
   const ms = ok === undefined ? NaN : Date.parse(ok)
-  return Number.isNaN(ms)
+  // `Date` rolls 2024-02-30 over to 1 March: a compliance range must not be guessed.
+  return Number.isNaN(ms) || !isCalendarDay(s.slice(0, 10))
     ? Either.left(
       `${JSON.stringify(input)} is not a date-time: use ISO-8601 with a zone, e.g. 2024-05-01T00:00:00Z, or a date, e.g. 2024-05-01 (midnight UTC)`
     )

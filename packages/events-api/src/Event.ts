@@ -312,6 +312,14 @@ const baseFields = {
   created: IsoDateTime
 }
 
+/**
+ * The fields every event has, whatever its resource, with `data` left untyped. Used to explain
+ * why an item failed to decode in terms of the field at fault.
+ */
+export const Envelope = Schema.Struct({ ...baseFields, resource: Resource, data: UnknownData }, Rest).annotations({
+  identifier: "EventEnvelope"
+})
+
 const typedVariant = <R extends TypedResource>(resource: R) =>
   Schema.Struct({ ...baseFields, resource: Schema.Literal(resource), data: DataSchemas[resource] }, Rest)
 

@@ -137,6 +137,20 @@ const errorFromResponse = (
   return new Errors.ResponseDecodeError({ ...base, message: `Unexpected HTTP ${status}: ${base.message}` })
 }
 
+/** The innermost message of a transport failure (`connect ECONNREFUSED …`, `other side closed`). */
+const rootCause = (cause: unknown): string => {
+  let current = cause
+  let message = "no response"
+  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
+    const e = current as { message?: unknown; code?: unknown; cause?: unknown }
+    if (typeof e.message === "string" && e.message !== "") {
+      message = typeof e.code === "string" && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message
+    }
+    current = e.cause
+  }
+  return message
+}
+
 /** Builds the service from options. Requires an `HttpClient`; picks no transport. */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
@@ -172,8 +186,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           HttpClientRequest.bearerToken(options.token),
           HttpClientRequest.acceptJson
         )
-        const transport = (cause: { readonly message: string }) =>
-          new Errors.TransportError({ url, message: `Request to ${url} failed: ${cause.message}` })
+        // Walk from the error itself: a RequestError without a cause carries its reason only in its own message.
+        const transport = (error: { readonly message: string; readonly cause?: unknown }) =>
+          new Errors.TransportError({ url, message: `Request to ${url} failed: ${rootCause(error)}` })
         const response = yield* client.execute(request).pipe(Effect.mapError(transport))
         // A connection dropped mid-body is a transport failure too, and so retried.
         const body = yield* response.text.pipe(Effect.mapError(transport))

@@ -100,7 +100,9 @@ export const EventsApiError = Schema.Union(
 )
 
 /** The failures a retry policy may retry: the server or the network may do better later. */
-export const isTransient = (error: EventsApiError): error is RateLimited | ServerError | TransportError =>
+export const isTransient = <E extends { readonly _tag: string }>(
+  error: E
+): error is Extract<E, RateLimited | ServerError | TransportError> =>
   error._tag === "RateLimited" || error._tag === "ServerError" || error._tag === "TransportError"
 
 export const FORBIDDEN_HINT =

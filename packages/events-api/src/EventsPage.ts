@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import type { Event as EventT } from "./Event.js"
 import * as Event from "./Event.js"
 import { ResponseDecodeError } from "./EventsApiError.js"
@@ -60,6 +61,33 @@ const stringField = (json: unknown, key: string): Option.Option<string> =>
     ? Option.some((json as Record<string, string>)[key]!)
     : Option.none()
 
+const issues = (error: ParseResult.ParseError, prefix: string): string => {
+  // One issue per field: an optional field's failure also reports "Expected undefined".
+  const byPath = new Map<string, string>()
+  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
+    const path = [prefix, ...issue.path.map(String)].filter((p) => p !== "").join(".") || "event"
+    if (!byPath.has(path)) byPath.set(path, issue.message)
+  }
+  return [...byPath].map(([path, message]) => `${path}: ${message}`).join("; ")
+}
+
+/**
+ * A one-line reason naming the field at fault. The union of every resource's schema yields a
+ * wall of alternatives; checking the common fields, then the resource's own `data` schema,
+ * says what is actually wrong.
+ */
+const explain = (json: unknown, error: ParseResult.ParseError): string => {
+  const envelope = Schema.decodeUnknownEither(Event.Envelope)(json, { errors: "all" })
+  if (Either.isLeft(envelope)) return issues(envelope.left, "")
+  const resource = envelope.right.resource
+  if (Object.hasOwn(Event.DataSchemas, resource)) {
+    const schema = Event.DataSchemas[resource as Event.TypedResource] as Schema.Schema<unknown, unknown>
+    const data = Schema.decodeUnknownEither(schema)(envelope.right.data, { errors: "all" })
+    if (Either.isLeft(data)) return issues(data.left, "data")
+  }
+  return ParseResult.TreeFormatter.formatErrorSync(error)
+}
+
 /** Decodes one item, given its parsed JSON and its raw text. */
 export const decodeItem = (json: unknown, raw: string): PageItem => {
   const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
@@ -67,7 +95,7 @@ export const decodeItem = (json: unknown, raw: string): PageItem => {
     ? new Decoded({ event: result.right, raw })
     : new Undecodable({
       raw,
-      reason: ParseResult.TreeFormatter.formatErrorSync(result.left),
+      reason: explain(json, result.left),
       id: stringField(json, "id"),
       created: stringField(json, "created")
     })
