@@ -45,7 +45,13 @@ export const withArchive = <A, E>(
       return yield* Effect.flatMap(Archiver.Archiver, use).pipe(
         Effect.provide(layers),
         // The last failure is kept in the archive for `status`, then reported as usual.
-        Effect.tapError((e) => Checkpoint.recordError(dir, messageOf(e)).pipe(Effect.ignore))
+        Effect.tapError((e) => Checkpoint.recordError(dir, messageOf(e)).pipe(Effect.ignore)),
+        Effect.onInterrupt(() =>
+          Effect.logInfo(
+            "Stopping on request: the page being written was completed, or dropped before any of it was written; " +
+              "every finished window is in the checkpoint and the next start carries on from there"
+          )
+        )
       )
     })
   )

@@ -12,6 +12,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import { EventsApi } from "@webex-compliance/events-api"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -103,23 +104,20 @@ type Common = {
 }
 
 /** A problem with the command's inputs, found before anything was touched. */
-export class CliError extends Error {
-  readonly _tag = "CliError"
-}
+export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
 
 /** The token, `Redacted` from the moment it is read. */
 const readToken = (tokenFile: Option.Option<string>) =>
   Effect.gen(function*() {
     if (Option.isSome(tokenFile)) {
-      const text = yield* Effect.tryPromise({
-        try: () => fs.readFile(tokenFile.value, "utf8"),
-        catch: (e) => new CliError(`Cannot read --token-file ${tokenFile.value}: ${(e as Error).message}`)
+      const { mode, text } = yield* Effect.tryPromise({
+        try: async () => ({ text: await fs.readFile(tokenFile.value, "utf8"), mode: (await fs.stat(tokenFile.value)).mode }),
+        catch: (e) => new CliError({ message: `Cannot read --token-file ${tokenFile.value}: ${(e as Error).message}` })
       })
       const token = text.trim()
       if (token === "" || /\s/.test(token)) {
-        return yield* Effect.fail(new CliError(`--token-file ${tokenFile.value} must hold exactly one token`))
+        return yield* Effect.fail(new CliError({ message: `--token-file ${tokenFile.value} must hold exactly one token` }))
       }
-      const mode = (yield* Effect.promise(() => fs.stat(tokenFile.value))).mode
       if ((mode & 0o077) !== 0) {
         yield* Effect.logWarning(`${tokenFile.value} is readable by other users; chmod 600 it`)
       }
@@ -128,7 +126,9 @@ const readToken = (tokenFile: Option.Option<string>) =>
     const env = yield* Config.option(Config.redacted("WEBEX_TOKEN")).pipe(Effect.orDie)
     if (Option.isNone(env) || Redacted.value(env.value).trim() === "") {
       return yield* Effect.fail(
-        new CliError("No token: set WEBEX_TOKEN or pass --token-file <path> (try `pnpm archiver demo` for a run without one)")
+        new CliError({
+          message: "No token: set WEBEX_TOKEN or pass --token-file <path> (try `pnpm archiver demo` for a run without one)"
+        })
       )
     }
     return Redacted.make(Redacted.value(env.value).trim())

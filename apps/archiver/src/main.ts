@@ -6,9 +6,11 @@
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Logger from "effect/Logger"
+import * as Option from "effect/Option"
 import { messageOf } from "./ArchiveSession.js"
 import { cli } from "./Cli.js"
 
@@ -20,12 +22,18 @@ const logger = Logger.replace(
 )
 
 const program = cli(process.argv).pipe(
-  Effect.tapError((e) =>
+  Effect.tapErrorCause((cause) => {
+    // A stop signal is a clean exit, not an error.
+    if (Cause.isInterruptedOnly(cause)) return Effect.void
+    const failure = Cause.failureOption(cause)
     // @effect/cli has already printed its own explanation of a bad flag.
-    ValidationError.isValidationError(e) ? Effect.void : Console.error(`webex-archiver: ${messageOf(e)}`)
-  ),
+    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return Effect.void
+    // A defect (e.g. @effect/cli's own check of --out failing with ENOTDIR) must not exit silently.
+    return Console.error(`webex-archiver: ${messageOf(Option.isSome(failure) ? failure.value : Cause.squash(cause))}`)
+  }),
   Effect.provide(NodeContext.layer),
   Effect.provide(logger)
 )
 
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+// No pretty logger: it would print logs to stdout, which is for results only.
+NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })

@@ -34,7 +34,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { Event } from "./Event.js"
 import type { EventsApiError } from "./EventsApiError.js"
@@ -206,52 +206,70 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         })
       )
 
+    /**
+     * One page, and what comes after it: the next URL, or the error that stops pagination there.
+     * A refused next link does not cost the page it came with: the page is emitted first.
+     */
     const fetchPage = (
       url: string,
       filters: Readonly<Record<string, string>>
-    ): Effect.Effect<EventsPage.EventsPage, EventsApiError> =>
+    ): Effect.Effect<
+      readonly [EventsPage.EventsPage, Option.Option<Either.Either<string, EventsApiError>>],
+      EventsApiError
+    > =>
       Effect.gen(function*() {
         const { url: used, value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u), {
           shrinkable: true
         })
+        const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
         const items = EventsPage.decodeBody(response.body)
         if (Either.isLeft(items)) {
           return yield* new Errors.ResponseDecodeError({
             url: used,
             message: `Unexpected response from ${used}: ${items.left}`,
-            ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+            ...trackingId
           })
         }
-        let next = Pagination.nextLink(response.link, used)
-        if (Option.isSome(next)) {
-          const expectedOrigin = yield* checkedOrigin
-          if (!Pagination.sameOrigin(next.value, expectedOrigin)) {
-            return yield* new Errors.UnsafeNextLink({
-              url: used,
-              nextUrl: next.value,
-              expectedOrigin,
-              message: `The next-page link points to ${next.value}, outside the API's origin ${expectedOrigin}; ` +
-                "pagination stopped so the token is not sent there",
-              ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
-            })
-          }
-          // The page size in force is the one of the URL just used (it may have shrunk after 504s).
-          const max = Pagination.maxOf(used)
-          const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
-          const repaired = Pagination.repair(next.value, expected)
-          if (repaired.repaired.length > 0) {
-            yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
-              Effect.annotateLogs({ from: next.value, to: repaired.url })
-            )
-          }
-          next = Option.some(repaired.url)
+        const page = (next: Option.Option<string>) =>
+          new EventsPage.EventsPage({
+            url: used,
+            items: items.right,
+            next,
+            trackingId: Option.fromNullable(response.trackingId)
+          })
+        const link = Pagination.nextLink(response.link, used)
+        if (Option.isNone(link)) return [page(Option.none()), Option.none()] as const
+        const expectedOrigin = yield* checkedOrigin
+        if (!Pagination.sameOrigin(link.value, expectedOrigin)) {
+          const refused = new Errors.UnsafeNextLink({
+            url: used,
+            nextUrl: link.value,
+            expectedOrigin,
+            message: `The next-page link points to ${link.value}, outside the API's origin ${expectedOrigin}; ` +
+              "pagination stopped so the token is not sent there",
+            ...trackingId
+          })
+          return [page(Option.none()), Option.some(Either.left(refused))] as const
         }
-        return new EventsPage.EventsPage({
-          url: used,
-          items: items.right,
-          next,
-          trackingId: Option.fromNullable(response.trackingId)
-        })
+        // The page size in force is the one of the URL just used (it may have shrunk after 504s).
+        const max = Pagination.maxOf(used)
+        const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
+        const repaired = Pagination.repair(link.value, expected)
+        if (repaired.repaired.length > 0) {
+          yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
+            Effect.annotateLogs({ from: link.value, to: repaired.url })
+          )
+        }
+        if (repaired.url === used) {
+          // A link back to the page itself would loop forever.
+          const loop = new Errors.ResponseDecodeError({
+            url: used,
+            message: `The next-page link of ${used} points back to the same page; pagination stopped`,
+            ...trackingId
+          })
+          return [page(Option.none()), Option.some(Either.left(loop))] as const
+        }
+        return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as const
       })
 
     const listPages: Service["listPages"] = (params) =>
@@ -263,8 +281,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           const first = new URL(`${baseUrl}/events`)
           for (const [k, v] of Object.entries(filters)) first.searchParams.set(k, v)
           if (Option.isSome(normalized.max)) first.searchParams.set("max", String(normalized.max.value))
-          return Stream.paginateChunkEffect(first.toString(), (url) =>
-            Effect.map(fetchPage(url, filters), (page) => [Chunk.of(page), page.next] as const))
+          return Stream.paginateChunkEffect(
+            Either.right(first.toString()) as Either.Either<string, EventsApiError>,
+            (next) =>
+              Either.isLeft(next)
+                ? Effect.fail(next.left)
+                : Effect.map(fetchPage(next.right, filters), ([page, after]) => [Chunk.of(page), after] as const)
+          )
         })
       )
 
@@ -306,7 +329,11 @@ export const layerConfig = (
   Layer.effect(
     EventsApi,
     Effect.gen(function*() {
-      const token = yield* Config.redacted("WEBEX_TOKEN")
+      // A token pasted with a trailing newline would be refused as a malformed header.
+      const token = yield* Config.redacted("WEBEX_TOKEN").pipe(
+        Config.map((t) => Redacted.make(Redacted.value(t).trim())),
+        Config.validate({ message: "WEBEX_TOKEN is empty", validation: (t) => Redacted.value(t) !== "" })
+      )
       const baseUrl = yield* Config.string("WEBEX_BASE_URL").pipe(
         Config.withDefault(DEFAULT_BASE_URL),
         Config.validate({

@@ -42,7 +42,7 @@ export class EventsPage extends Data.Class<{
   /** The URL this page was fetched from (no credentials in it). */
   readonly url: string
   readonly items: ReadonlyArray<PageItem>
-  /** The (repaired, origin-checked) next page URL, none on the last page. */
+  /** The (repaired, origin-checked) next page URL; none on the last page or when the link was refused. */
   readonly next: Option.Option<string>
   readonly trackingId: Option.Option<string>
 }> {

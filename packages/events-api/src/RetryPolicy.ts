@@ -23,6 +23,9 @@ import { isTransient } from "./EventsApiError.js"
 import type { RateGate } from "./internal/rateGate.js"
 import * as Pagination from "./Pagination.js"
 
+/** The service's page size when a request names none. */
+const DEFAULT_PAGE_SIZE = 100
+
 /** Settings of the default policy; every field is optional. */
 export interface Options {
   /** Attempts in all, the first included. Default 10. */
@@ -126,10 +129,11 @@ export const run = <A>(
       }
       if (error._tag === "ServerError" && error.status === 504) {
         gatewayTimeouts++
-        const max = Pagination.maxOf(current)
-        if (options.shrinkable && policy.shrinkPageOn504 && gatewayTimeouts > 1 && Option.isSome(max) && max.value > 1) {
-          const smaller = Math.max(1, Math.floor(max.value / 2))
-          yield* Effect.logInfo(`Repeated 504s: reducing the page size from ${max.value} to ${smaller}`)
+        // Without an explicit `max` the service's default page size (100) is in force.
+        const max = Option.getOrElse(Pagination.maxOf(current), () => DEFAULT_PAGE_SIZE)
+        if (options.shrinkable && policy.shrinkPageOn504 && gatewayTimeouts > 1 && max > 1) {
+          const smaller = Math.max(1, Math.floor(max / 2))
+          yield* Effect.logInfo(`Repeated 504s: reducing the page size from ${max} to ${smaller}`)
           current = Pagination.withMax(current, smaller)
         }
       }

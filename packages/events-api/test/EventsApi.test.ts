@@ -197,6 +197,30 @@ describe("origin safety", () => {
       }))
   }
 
+  it.effect("the page that carried a refused next link is still delivered before the failure", () =>
+    Effect.gen(function*() {
+      const s = stub(() => page([event({ id: "kept-1" }), event({ id: "kept-2" })], "https://evil.test/v1/events?c=1"))
+      const api = yield* makeApi(s)
+      const pages: Array<string> = []
+      const exit = yield* Effect.exit(
+        Stream.runForEach(api.listPages(), (p) => Effect.sync(() => pages.push(...p.events.map((e) => e.id))))
+      )
+      expect(pages).toEqual(["kept-1", "kept-2"])
+      expect(Exit.isFailure(exit) && String(exit)).toContain("UnsafeNextLink")
+      expect(s.calls).toHaveLength(1)
+    }))
+
+  it.effect("a next link pointing back to the same page stops instead of looping", () =>
+    Effect.gen(function*() {
+      const self = `${BASE_URL}/events?cursor=same`
+      const s = stub(() => page([event()], self))
+      const api = yield* makeApi(s)
+      const error = yield* Effect.flip(Stream.runDrain(api.listPages({}).pipe(Stream.take(50))))
+      expect(error).toBeInstanceOf(Errors.ResponseDecodeError)
+      expect(error.message).toContain("same page")
+      expect(s.calls.length).toBeLessThanOrEqual(2)
+    }))
+
   it.effect("sends the token as a bearer token, to the base origin only", () =>
     Effect.gen(function*() {
       const s = threePages()
@@ -560,6 +584,21 @@ describe("layerConfig", () => {
       expect(Chunk.toReadonlyArray(ids).map((e) => e.id)).toEqual(["from-config"])
       expect(s.urls()).toEqual(["https://other.test/api/events"])
       expect(s.calls[0]!.headers["authorization"]).toBe("Bearer config-token")
+    }))
+
+  it.effect("trims a pasted token and refuses an empty one", () =>
+    Effect.gen(function*() {
+      const s = stub(() => page([]))
+      yield* EventsApi.EventsApi.pipe(
+        Effect.flatMap((api) => Stream.runDrain(api.list())),
+        Effect.provide(EventsApi.layerConfig().pipe(Layer.provide(s.layer))),
+        withConfig([["WEBEX_TOKEN", "  pasted-token\n"]])
+      )
+      expect(s.calls[0]!.headers["authorization"]).toBe("Bearer pasted-token")
+      const exit = yield* Effect.exit(
+        Layer.build(EventsApi.layerConfig().pipe(Layer.provide(s.layer))).pipe(Effect.scoped, withConfig([["WEBEX_TOKEN", " \n"]]))
+      )
+      expect(Exit.isFailure(exit) && String(exit)).toContain("WEBEX_TOKEN is empty")
     }))
 
   it.effect("defaults the base URL to webexapis.com", () =>

@@ -325,6 +325,16 @@ describe("retries through the service", () => {
       expect(s.calls[5]!.url.search).toContain("cursor=abc%20def")
     }))
 
+  it.effect("repeated 504s shrink from the service default of 100 when the caller gave no max", () =>
+    Effect.gen(function*() {
+      const s = stub((_, i) => (i < 2 ? webexError(504, { message: "Gateway Timeout" }) : page([event()])))
+      const api = yield* makeApi(s, { retry: { baseDelay: "1 second" } })
+      const fiber = yield* Effect.fork(Stream.runCollect(api.list()))
+      yield* TestClock.adjust("1 hour")
+      expect(Array.from(yield* Fiber.join(fiber))).toHaveLength(1)
+      expect(s.calls.map((c) => c.url.searchParams.get("max"))).toEqual([null, null, "50"])
+    }))
+
   it.effect("504 shrinking can be turned off", () =>
     Effect.gen(function*() {
       const s = stub(failing(...Array(3).fill(webexError(504, { message: "Gateway Timeout" }))))
