@@ -422,12 +422,32 @@ describe("ArchiveLock", () => {
         const dir = tmpDir()
         fs.mkdirSync(path.join(dir, "state"), { recursive: true })
         fs.writeFileSync(lockFile(dir), text)
+        // Old enough not to be a lock another archiver is still writing.
+        fs.utimesSync(lockFile(dir), new Date(Date.now() - 60_000), new Date(Date.now() - 60_000))
         const [, logs] = yield* withLogs(Effect.scoped(Effect.gen(function*() {
           yield* ArchiveLock.acquire(dir)
           assert.strictEqual((JSON.parse(read(lockFile(dir))) as { pid: number }).pid, process.pid)
         })))
         assert.isTrue(logs.some((l) => l.includes("Taking over the stale lock")), text)
       }
+    }))
+
+  it.live("waits for a fresh empty lock to be written before judging it", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      fs.mkdirSync(path.join(dir, "state"), { recursive: true })
+      fs.writeFileSync(lockFile(dir), "")
+      // Another archiver finishes writing its lock 300 ms later: it must win.
+      const other = JSON.stringify({ pid: process.ppid, startedAt: "2024-01-01T00:00:00.000Z", host: os.hostname() })
+      setTimeout(() => fs.writeFileSync(lockFile(dir), other), 300)
+      const error = yield* Effect.flip(Effect.scoped(ArchiveLock.acquire(dir)))
+      assert.strictEqual(error._tag, "ArchiveLocked")
+      assert.strictEqual(read(lockFile(dir)), other)
+      // While one that stays empty is torn, and is taken over once it is old enough.
+      fs.writeFileSync(lockFile(dir), "")
+      const started = Date.now()
+      yield* Effect.scoped(ArchiveLock.acquire(dir))
+      assert.isAtLeast(Date.now() - started, 1500)
     }))
 
   it.effect("refuses a lock held by a live process, or by another host", () =>
