@@ -26,7 +26,6 @@
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
@@ -38,8 +37,10 @@ import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import type { Event } from "./Event.js"
 import type { EventsApiError } from "./EventsApiError.js"
+import * as AccessToken from "./AccessToken.js"
 import * as Errors from "./EventsApiError.js"
 import * as EventsPage from "./EventsPage.js"
+import * as Http from "./internal/http.js"
 import * as RateGate from "./internal/rateGate.js"
 import * as ListParams from "./ListParams.js"
 import * as Pagination from "./Pagination.js"
@@ -67,10 +68,8 @@ export class EventsApi extends Context.Tag("@webex-compliance/events-api/EventsA
 
 export const DEFAULT_BASE_URL = "https://webexapis.com/v1"
 
-/** Options of {@link make} and {@link layer}. */
-export interface Options {
-  /** A token with the `spark-compliance:events_read` scope. Sent only to `baseUrl`'s origin. */
-  readonly token: Redacted.Redacted<string>
+/** Options of {@link make} and {@link layer} besides the credentials. */
+export interface CommonOptions {
   /** Default `https://webexapis.com/v1`. */
   readonly baseUrl?: string | undefined
   /**
@@ -82,6 +81,23 @@ export interface Options {
   readonly requestTimeout?: Duration.DurationInput | undefined
 }
 
+/**
+ * Options of {@link make} and {@link layer}: a `token`, a `refresh` configuration to keep tokens
+ * fresh with the OAuth refresh-token grant, or both (the token is then used until it expires).
+ * Tokens are sent only to `baseUrl`'s origin.
+ */
+export type Options = CommonOptions & (
+  | {
+    /** A token with the `spark-compliance:events_read` scope. */
+    readonly token: Redacted.Redacted<string>
+    readonly refresh?: AccessToken.RefreshOptions | undefined
+  }
+  | {
+    readonly token?: Redacted.Redacted<string> | undefined
+    readonly refresh: AccessToken.RefreshOptions
+  }
+)
+
 const resolvePolicy = (retry: Options["retry"]): RetryPolicy.RetryPolicy =>
   retry === false ? RetryPolicy.disabled : RetryPolicy.make(retry ?? {})
 
@@ -89,66 +105,6 @@ interface Response {
   readonly body: string
   readonly link: string | undefined
   readonly trackingId: string | undefined
-}
-
-const errorBody = (body: string): { message?: string; trackingId?: string } => {
-  try {
-    const json = JSON.parse(body) as { message?: unknown; trackingId?: unknown; errors?: Array<{ description?: unknown }> }
-    const description = Array.isArray(json.errors) ? json.errors[0]?.description : undefined
-    const message = typeof json.message === "string" ? json.message : typeof description === "string" ? description : undefined
-    return {
-      ...(message !== undefined ? { message } : {}),
-      ...(typeof json.trackingId === "string" ? { trackingId: json.trackingId } : {})
-    }
-  } catch {
-    return {}
-  }
-}
-
-/** Maps a non-2xx response to the error a caller can act on. The single place statuses are read. */
-const errorFromResponse = (
-  status: number,
-  body: string,
-  headers: Readonly<Record<string, string | undefined>>,
-  url: string,
-  nowMillis: number,
-  eventId: string | undefined
-): EventsApiError => {
-  const parsed = errorBody(body)
-  const trackingId = parsed.trackingId ?? headers["trackingid"]
-  const base = {
-    status,
-    url,
-    message: parsed.message ?? (body.trim().slice(0, 200) || `HTTP ${status}`),
-    ...(trackingId !== undefined ? { trackingId } : {})
-  }
-  if (status === 401) return new Errors.Unauthorized(base)
-  if (status === 403) return new Errors.Forbidden({ ...base, hint: Errors.FORBIDDEN_HINT })
-  if (status === 404 && eventId !== undefined) return new Errors.EventNotFound({ ...base, eventId })
-  if (status === 429 || status === 423) {
-    const retryAfter = RetryPolicy.parseRetryAfter(headers["retry-after"], nowMillis)
-    return new Errors.RateLimited({
-      ...base,
-      ...(Option.isSome(retryAfter) ? { retryAfterMillis: Duration.toMillis(retryAfter.value) } : {})
-    })
-  }
-  if (status >= 500) return new Errors.ServerError(base)
-  if (status >= 400) return new Errors.InvalidRequest(base)
-  return new Errors.ResponseDecodeError({ ...base, message: `Unexpected HTTP ${status}: ${base.message}` })
-}
-
-/** The innermost message of a transport failure (`connect ECONNREFUSED …`, `other side closed`). */
-const rootCause = (cause: unknown): string => {
-  let current = cause
-  let message = "no response"
-  for (let depth = 0; depth < 5 && typeof current === "object" && current !== null; depth++) {
-    const e = current as { message?: unknown; code?: unknown; cause?: unknown }
-    if (typeof e.message === "string" && e.message !== "") {
-      message = typeof e.code === "string" && !e.message.includes(e.code) ? `${e.message} (${e.code})` : e.message
-    }
-    current = e.cause
-  }
-  return message
 }
 
 /** Builds the service from options. Requires an `HttpClient`; picks no transport. */
@@ -170,6 +126,17 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         new Errors.InvalidRequest({ param: "baseUrl", message: `Invalid baseUrl: ${JSON.stringify(baseUrl)} is not an http(s) URL` })
       )
 
+    const tokens: AccessToken.AccessTokens = options.refresh !== undefined
+      ? yield* AccessToken.refreshing({
+        refresh: options.refresh,
+        initial: Option.fromNullable(options.token),
+        client,
+        baseUrl,
+        timeout,
+        retry: (grant) => Effect.map(RetryPolicy.run(policy, gate, baseUrl, () => grant, { shrinkable: false }), (r) => r.value)
+      })
+      : AccessToken.fixed(options.token!)
+
     /** One HTTP exchange, no retries. The origin check sits here so no code path can skip it. */
     const attempt = (url: string, eventId?: string): Effect.Effect<Response, EventsApiError> =>
       Effect.gen(function*() {
@@ -182,29 +149,22 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             message: `Refusing to send the token to ${url}: it is not on the API's origin ${expected}`
           })
         }
-        const request = HttpClientRequest.get(url).pipe(
-          HttpClientRequest.bearerToken(options.token),
-          HttpClientRequest.acceptJson
-        )
-        // Walk from the error itself: a RequestError without a cause carries its reason only in its own message.
-        const transport = (error: { readonly message: string; readonly cause?: unknown }) =>
-          new Errors.TransportError({ url, message: `Request to ${url} failed: ${rootCause(error)}` })
-        const response = yield* client.execute(request).pipe(Effect.mapError(transport))
-        // A connection dropped mid-body is a transport failure too, and so retried.
-        const body = yield* response.text.pipe(Effect.mapError(transport))
-        const headers = response.headers
+        const send = (token: Redacted.Redacted<string>) =>
+          Http.exchange(
+            client,
+            HttpClientRequest.get(url).pipe(HttpClientRequest.bearerToken(token), HttpClientRequest.acceptJson),
+            url,
+            timeout
+          )
+        const token = yield* tokens.current
+        let response = yield* send(token)
+        // An expired token: refresh once and send the same request again; its answer is the answer.
+        if (response.status === 401 && (yield* tokens.rejected(token))) response = yield* send(yield* tokens.current)
         if (response.status >= 200 && response.status < 300) {
-          return { body, link: headers["link"], trackingId: headers["trackingid"] }
+          return { body: response.body, link: response.headers["link"], trackingId: response.headers["trackingid"] }
         }
-        return yield* Effect.fail(
-          errorFromResponse(response.status, body, headers, url, yield* Clock.currentTimeMillis, eventId)
-        )
-      }).pipe(
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new Errors.TransportError({ url, message: `Request to ${url} timed out after ${Duration.format(timeout)}` })
-        })
-      )
+        return yield* Effect.flip(Http.errorFromResponse(response, url, eventId))
+      })
 
     /**
      * One page, and what comes after it: the next URL, or the error that stops pagination there.
@@ -324,7 +284,7 @@ export const layer = (options: Options): Layer.Layer<EventsApi, never, HttpClien
  * (default `https://webexapis.com/v1`). Other options may be given directly.
  */
 export const layerConfig = (
-  options: Omit<Options, "token" | "baseUrl"> = {}
+  options: Omit<CommonOptions, "baseUrl"> = {}
 ): Layer.Layer<EventsApi, import("effect/ConfigError").ConfigError, HttpClient.HttpClient> =>
   Layer.effect(
     EventsApi,

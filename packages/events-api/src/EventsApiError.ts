@@ -74,6 +74,17 @@ export class UnsafeNextLink extends Schema.TaggedError<UnsafeNextLink>()("Unsafe
   expectedOrigin: Schema.String
 }) {}
 
+/**
+ * The OAuth refresh-token grant was refused (`invalid_grant`: the refresh token expired, was
+ * revoked or was already spent; `invalid_client`: wrong client id or secret), or its new refresh
+ * token could not be persisted. The integration must be re-authorised.
+ */
+export class TokenRefreshFailed extends Schema.TaggedError<TokenRefreshFailed>()("TokenRefreshFailed", {
+  ...ResponseFields,
+  /** The OAuth error code, e.g. `invalid_grant`. */
+  error: Schema.optional(Schema.String)
+}) {}
+
 /** Every failure of the Events API service. */
 export type EventsApiError =
   | Unauthorized
@@ -85,6 +96,7 @@ export type EventsApiError =
   | TransportError
   | ResponseDecodeError
   | UnsafeNextLink
+  | TokenRefreshFailed
 
 /** Schema of the whole union, e.g. to persist or send an error as data. */
 export const EventsApiError = Schema.Union(
@@ -96,7 +108,8 @@ export const EventsApiError = Schema.Union(
   ServerError,
   TransportError,
   ResponseDecodeError,
-  UnsafeNextLink
+  UnsafeNextLink,
+  TokenRefreshFailed
 )
 
 /** The failures a retry policy may retry: the server or the network may do better later. */

@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import type * as AccessToken from "../../src/AccessToken.js"
 import * as EventsApi from "../../src/EventsApi.js"
 
 export const BASE_URL = "https://api.test/v1"
@@ -17,6 +18,9 @@ export const TOKEN = "s3cret-token"
 
 /** One request the stub received. */
 export interface Call {
+  readonly method: string
+  /** The request body as text (form and JSON bodies), empty when there is none. */
+  readonly body: string
   readonly url: URL
   readonly headers: Readonly<Record<string, string>>
   /** TestClock time when it was sent, in millis. */
@@ -47,7 +51,8 @@ export const stub = (handler: Handler): Stub => {
   const client = HttpClient.make((request, url) =>
     Effect.gen(function*() {
       const at = yield* Clock.currentTimeMillis
-      calls.push({ url, headers: request.headers, at })
+      const body = request.body._tag === "Uint8Array" ? new TextDecoder().decode(request.body.body) : ""
+      calls.push({ method: request.method, body, url, headers: request.headers, at })
       const produced = handler(url, calls.length - 1)
       const answer = Effect.isEffect(produced) ? yield* produced : produced
       if ("transportError" in answer) {
@@ -111,7 +116,10 @@ export const event = (overrides: Record<string, unknown> = {}): Record<string, u
 })
 
 /** Builds the real service on the stub transport. */
-export const makeApi = (s: Stub, options: Partial<EventsApi.Options> = {}) =>
+export const makeApi = (
+  s: Stub,
+  options: EventsApi.CommonOptions & { readonly refresh?: AccessToken.RefreshOptions } = {}
+) =>
   EventsApi.make({ token: Redacted.make(TOKEN), baseUrl: BASE_URL, ...options }).pipe(
     Effect.provide(s.layer)
   )
