@@ -7,11 +7,11 @@ import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { EventsApi } from "@webex-compliance/events-api"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
 import * as path from "node:path"
 import * as ArchiveLock from "./ArchiveLock.js"
 import * as Archiver from "./Archiver.js"
 import * as Checkpoint from "./Checkpoint.js"
+import type * as Credentials from "./Credentials.js"
 import * as NdjsonSink from "./NdjsonSink.js"
 
 /**
@@ -21,7 +21,7 @@ import * as NdjsonSink from "./NdjsonSink.js"
 export const withArchive = <A, E>(
   options: {
     readonly dir: string
-    readonly token: Redacted.Redacted<string>
+    readonly credentials: Credentials.Credentials
     readonly baseUrl: string
     readonly settings: Archiver.Settings
     readonly retry?: EventsApi.Options["retry"]
@@ -35,7 +35,7 @@ export const withArchive = <A, E>(
       const layers = Archiver.layer.pipe(
         Layer.provide(Layer.succeed(Archiver.ArchiverSettings, options.settings)),
         Layer.provide(
-          EventsApi.layer({ token: options.token, baseUrl: options.baseUrl, retry: options.retry }).pipe(
+          EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
             Layer.provide(NodeHttpClient.layerUndici)
           )
         ),

@@ -12,17 +12,15 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import { EventsApi } from "@webex-compliance/events-api"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import * as Redacted from "effect/Redacted"
-import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import * as ArchiveStatus from "./ArchiveStatus.js"
 import * as Archiver from "./Archiver.js"
 import { parseDuration, parseInstant } from "./CliInput.js"
+import * as Credentials from "./Credentials.js"
 import * as Demo from "./Demo.js"
 import { withArchive } from "./ArchiveSession.js"
 
@@ -64,8 +62,25 @@ const baseUrl = Options.text("base-url").pipe(
 const tokenFile = Options.file("token-file", { exists: "yes" }).pipe(
   Options.optional,
   Options.withDescription(
-    "File holding the access token. Without it the token comes from env WEBEX_TOKEN. The token is never accepted as a flag value: flags end up in shell history and process listings."
+    "File holding the access token. Without it the token comes from env WEBEX_TOKEN. Secrets are never accepted as flag values: flags end up in shell history and process listings."
   )
+)
+
+const refreshTokenFile = Options.file("refresh-token-file", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription(
+    "File holding an OAuth integration's refresh token, for runs longer than an access token lives (~14 days). The archiver refreshes the access token when needed and rewrites this file (0600) with each rotated refresh token. Needs --client-id and --client-secret-file (or env WEBEX_CLIENT_ID, WEBEX_CLIENT_SECRET)."
+  )
+)
+
+const clientId = Options.text("client-id").pipe(
+  Options.optional,
+  Options.withDescription("The OAuth integration's client id (else env WEBEX_CLIENT_ID), with --refresh-token-file.")
+)
+
+const clientSecretFile = Options.file("client-secret-file", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription("File holding the integration's client secret (else env WEBEX_CLIENT_SECRET), with --refresh-token-file.")
 )
 
 const filters = {
@@ -89,12 +104,15 @@ const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDescription("Log lines on stderr as logfmt text or JSON objects.")
 )
 
-const common = { out, baseUrl, tokenFile, ...filters, max, window, logFormat }
+const common = { out, baseUrl, tokenFile, refreshTokenFile, clientId, clientSecretFile, ...filters, max, window, logFormat }
 
 type Common = {
   readonly out: string
   readonly baseUrl: string
   readonly tokenFile: Option.Option<string>
+  readonly refreshTokenFile: Option.Option<string>
+  readonly clientId: Option.Option<string>
+  readonly clientSecretFile: Option.Option<string>
   readonly resource: Option.Option<string>
   readonly type: Option.Option<string>
   readonly actor: Option.Option<string>
@@ -102,37 +120,6 @@ type Common = {
   readonly window: Duration.Duration
   readonly logFormat: "text" | "json"
 }
-
-/** A problem with the command's inputs, found before anything was touched. */
-export class CliError extends Data.TaggedError("CliError")<{ readonly message: string }> {}
-
-/** The token, `Redacted` from the moment it is read. */
-const readToken = (tokenFile: Option.Option<string>) =>
-  Effect.gen(function*() {
-    if (Option.isSome(tokenFile)) {
-      const { mode, text } = yield* Effect.tryPromise({
-        try: async () => ({ text: await fs.readFile(tokenFile.value, "utf8"), mode: (await fs.stat(tokenFile.value)).mode }),
-        catch: (e) => new CliError({ message: `Cannot read --token-file ${tokenFile.value}: ${(e as Error).message}` })
-      })
-      const token = text.trim()
-      if (token === "" || /\s/.test(token)) {
-        return yield* Effect.fail(new CliError({ message: `--token-file ${tokenFile.value} must hold exactly one token` }))
-      }
-      if ((mode & 0o077) !== 0) {
-        yield* Effect.logWarning(`${tokenFile.value} is readable by other users; chmod 600 it`)
-      }
-      return Redacted.make(token)
-    }
-    const env = yield* Config.option(Config.redacted("WEBEX_TOKEN")).pipe(Effect.orDie)
-    if (Option.isNone(env) || Redacted.value(env.value).trim() === "") {
-      return yield* Effect.fail(
-        new CliError({
-          message: "No token: set WEBEX_TOKEN or pass --token-file <path> (try `pnpm archiver demo` for a run without one)"
-        })
-      )
-    }
-    return Redacted.make(Redacted.value(env.value).trim())
-  })
 
 const settingsOf = (c: Common): Archiver.Settings => ({
   scope: {
@@ -148,7 +135,7 @@ const withCommon = (c: Common) =>
   Effect.gen(function*() {
     return {
       dir: c.out,
-      token: yield* readToken(c.tokenFile),
+      credentials: yield* Credentials.read(c),
       baseUrl: c.baseUrl,
       settings: settingsOf(c)
     }

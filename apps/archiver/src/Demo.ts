@@ -76,7 +76,7 @@ export const run = (options: DemoOptions) =>
         withArchive(
           {
             dir: options.out,
-            token: fake.token,
+            credentials: { token: fake.token },
             baseUrl: fake.baseUrl,
             settings: { scope: {}, max: 200, window: Duration.days(1) }
           },
