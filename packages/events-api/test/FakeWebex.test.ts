@@ -4,6 +4,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import type * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { assert, describe, it, layer } from "@effect/vitest"
 import * as Effect from "effect/Effect"
@@ -533,6 +534,258 @@ describe("FakeWebex faults", () => {
         }
       )
       assert.isTrue(request!.at >= before - 5 && request!.at <= Date.now())
+    })))
+})
+
+// ---------------------------------------------------------------------------------------------
+// OAuth refresh-token grant
+// ---------------------------------------------------------------------------------------------
+
+const CLIENT = { clientId: "client-id-1", clientSecret: "client-secret-XYZ", refreshToken: "refresh-initial-ABC" }
+
+/** The form a client sends; a field set to undefined is left out. */
+const refreshForm = (refreshToken: string, overrides: Record<string, string | undefined> = {}) => {
+  const form: Record<string, string | undefined> = {
+    grant_type: "refresh_token",
+    client_id: CLIENT.clientId,
+    client_secret: CLIENT.clientSecret,
+    refresh_token: refreshToken,
+    ...overrides
+  }
+  return Object.fromEntries(Object.entries(form).filter(([, v]) => v !== undefined)) as Record<string, string>
+}
+
+/** `POST /v1/access_token`, form-encoded unless a raw body is given; never with a bearer token. */
+const postToken = (
+  baseUrl: string,
+  body: Record<string, string> | { readonly raw: string; readonly contentType: string },
+  query = ""
+): Effect.Effect<Answer, HttpClientError.HttpClientError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const base = HttpClientRequest.post(`${baseUrl}/access_token${query}`)
+    const request = "raw" in body
+      ? HttpClientRequest.bodyText(base, body.raw, body.contentType)
+      : HttpClientRequest.bodyUrlParams(base, body)
+    const response = yield* client.execute(request)
+    return { status: response.status, headers: response.headers, body: yield* response.text }
+  })
+
+const refresh = (baseUrl: string, refreshToken: string, overrides: Record<string, string | undefined> = {}) =>
+  postToken(baseUrl, refreshForm(refreshToken, overrides))
+
+interface Grant {
+  readonly access_token: string
+  readonly expires_in: number
+  readonly refresh_token: string
+  readonly refresh_token_expires_in: number
+  readonly token_type: string
+}
+
+const assertGrant = (answer: Answer): Grant => {
+  assert.strictEqual(answer.status, 200, answer.body)
+  assert.strictEqual(answer.headers["content-type"], "application/json")
+  assert.strictEqual(answer.headers["cache-control"], "no-store")
+  assert.match(answer.headers.trackingid ?? "", /^ROUTER_/)
+  return JSON.parse(answer.body)
+}
+
+const assertOAuthError = (answer: Answer, status: number, error: string) => {
+  assert.strictEqual(answer.status, status, answer.body)
+  const body = JSON.parse(answer.body)
+  assert.deepStrictEqual(Object.keys(body).sort(), ["error", "error_description", "trackingId"])
+  assert.strictEqual(body.error, error)
+  assert.isString(body.error_description)
+  assert.isNotEmpty(body.error_description)
+  assert.match(answer.headers.trackingid ?? "", /^ROUTER_/)
+  assert.strictEqual(body.trackingId, answer.headers.trackingid)
+}
+
+describe("FakeWebex oauth", () => {
+  it.scoped("a refresh returns the documented shape and an access token the events endpoint accepts", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: [event("e1", "2024-01-01T00:00:00.000Z")], oauth: CLIENT })
+      // Not accepted before it is issued: the server does not take any `fake-access-*` on trust.
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, "fake-access-1"), 401)
+
+      const grant = assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+      assert.deepStrictEqual(Object.keys(grant).sort(), [
+        "access_token",
+        "expires_in",
+        "refresh_token",
+        "refresh_token_expires_in",
+        "token_type"
+      ])
+      assert.strictEqual(grant.expires_in, 1209599)
+      assert.strictEqual(grant.refresh_token_expires_in, 7775999)
+      assert.strictEqual(grant.token_type, "Bearer")
+      assert.isString(grant.access_token)
+      assert.notStrictEqual(grant.access_token, TOKEN)
+      assert.isString(grant.refresh_token)
+      assert.notStrictEqual(grant.refresh_token, CLIENT.refreshToken)
+
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, grant.access_token)).status, 200)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events/e1`, grant.access_token)).status, 200)
+      // Issuing a new token does not end the old one early, as live.
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, TOKEN)).status, 200)
+      assert.deepStrictEqual(yield* webex.oauth, {
+        refreshes: 1,
+        currentRefreshToken: grant.refresh_token,
+        validAccessTokens: [TOKEN, grant.access_token]
+      })
+      const tokenRequest = (yield* webex.requests).find((r) => r.path === "/v1/access_token")!
+      assert.isFalse(tokenRequest.hasAuthorization)
+      assert.strictEqual(tokenRequest.status, 200)
+    })))
+
+  it.scoped("the refresh token rotates: a used one gets invalid_grant, the new one works", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: CLIENT })
+      const first = assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+      assertOAuthError(yield* refresh(webex.baseUrl, CLIENT.refreshToken), 400, "invalid_grant")
+
+      const second = assertGrant(yield* refresh(webex.baseUrl, first.refresh_token))
+      assert.notStrictEqual(second.access_token, first.access_token)
+      assert.notStrictEqual(second.refresh_token, first.refresh_token)
+      assertOAuthError(yield* refresh(webex.baseUrl, first.refresh_token), 400, "invalid_grant")
+      assertOAuthError(yield* refresh(webex.baseUrl, "never-issued"), 400, "invalid_grant")
+
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, second.access_token)).status, 200)
+      const state = yield* webex.oauth
+      assert.strictEqual(state.refreshes, 2)
+      assert.strictEqual(state.currentRefreshToken, second.refresh_token)
+    })))
+
+  it.scoped("bad client credentials get 401 invalid_client and leave the refresh token usable", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: CLIENT })
+      assertOAuthError(yield* refresh(webex.baseUrl, CLIENT.refreshToken, { client_secret: "wrong" }), 401, "invalid_client")
+      assertOAuthError(yield* refresh(webex.baseUrl, CLIENT.refreshToken, { client_id: "other-app" }), 401, "invalid_client")
+      assert.strictEqual((yield* webex.oauth).refreshes, 0)
+      assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+    })))
+
+  it.scoped("a wrong grant type, a missing field or a non-form body gets 400 invalid_request", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: CLIENT })
+      const r = CLIENT.refreshToken
+      for (const overrides of [
+        { grant_type: "authorization_code" },
+        { grant_type: "client_credentials" },
+        { grant_type: undefined },
+        { client_id: undefined },
+        { client_secret: undefined },
+        { refresh_token: undefined },
+        { refresh_token: "" }
+      ]) {
+        assertOAuthError(yield* refresh(webex.baseUrl, r, overrides), 400, "invalid_request")
+      }
+      const asJson = { raw: JSON.stringify(refreshForm(r)), contentType: "application/json" }
+      assertOAuthError(yield* postToken(webex.baseUrl, asJson), 400, "invalid_request")
+      const repeated = { raw: `${new URLSearchParams(refreshForm(r))}&refresh_token=x`, contentType: "application/x-www-form-urlencoded" }
+      assertOAuthError(yield* postToken(webex.baseUrl, repeated), 400, "invalid_request")
+
+      // None of those consumed the refresh token.
+      assert.strictEqual((yield* webex.oauth).refreshes, 0)
+      assertGrant(yield* refresh(webex.baseUrl, r))
+    })))
+
+  it.scoped("without oauth configured the token endpoint answers 400 invalid_client", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3) })
+      assertOAuthError(yield* refresh(webex.baseUrl, CLIENT.refreshToken), 400, "invalid_client")
+      assert.deepStrictEqual(yield* webex.oauth, { refreshes: 0, currentRefreshToken: undefined, validAccessTokens: [TOKEN] })
+    })))
+
+  it.scoped("expireAccessTokens: every known access token gets a Webex 401, a newly refreshed one works", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: [event("e1", "2024-01-01T00:00:00.000Z")], oauth: CLIENT })
+      const first = assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, TOKEN)).status, 200)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, first.access_token)).status, 200)
+
+      yield* webex.expireAccessTokens
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, TOKEN), 401)
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, first.access_token), 401)
+      assertWebexError(yield* get(`${webex.baseUrl}/events/e1`, first.access_token), 401)
+      assert.deepStrictEqual((yield* webex.oauth).validAccessTokens, [])
+
+      const second = assertGrant(yield* refresh(webex.baseUrl, first.refresh_token))
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, second.access_token)).status, 200)
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, first.access_token), 401)
+      assert.deepStrictEqual((yield* webex.oauth).validAccessTokens, [second.access_token])
+      assert.deepStrictEqual(
+        (yield* webex.requests).filter((r) => r.path === "/v1/events").map((r) => r.authorized),
+        [true, true, false, false, true, false]
+      )
+    })))
+
+  it.scoped("revokeRefreshToken: the next refresh gets invalid_grant, access tokens keep working", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: CLIENT })
+      const grant = assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+      yield* webex.revokeRefreshToken
+      assertOAuthError(yield* refresh(webex.baseUrl, grant.refresh_token), 400, "invalid_grant")
+      assert.deepStrictEqual(yield* webex.oauth, {
+        refreshes: 1,
+        currentRefreshToken: undefined,
+        validAccessTokens: [TOKEN, grant.access_token]
+      })
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, grant.access_token)).status, 200)
+    })))
+
+  it.scopedLive("an issued access token is refused once its expires_in has passed in real time", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: { ...CLIENT, accessTokenTtlSeconds: 1 } })
+      const grant = assertGrant(yield* refresh(webex.baseUrl, CLIENT.refreshToken))
+      assert.strictEqual(grant.expires_in, 1)
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, grant.access_token)).status, 200)
+
+      yield* Effect.sleep("1200 millis")
+      assertWebexError(yield* get(`${webex.baseUrl}/events`, grant.access_token), 401)
+      // The initial token has no lifetime of its own; a fresh refresh gets a working token again.
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, TOKEN)).status, 200)
+      assert.deepStrictEqual((yield* webex.oauth).validAccessTokens, [TOKEN])
+      const next = assertGrant(yield* refresh(webex.baseUrl, grant.refresh_token))
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`, next.access_token)).status, 200)
+    })))
+
+  it.scoped("token requests are logged without secrets, need no bearer and do not advance fault counters", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(3), oauth: CLIENT, faults: { rateLimitEvery: 2 } })
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 200)
+      // A careless client also puts its secrets in the query string: that must not be logged either.
+      const leakyQuery = `?client_secret=${CLIENT.clientSecret}&refresh_token=${CLIENT.refreshToken}`
+      const grant = assertGrant(yield* postToken(webex.baseUrl, refreshForm(CLIENT.refreshToken), leakyQuery))
+      assertOAuthError(yield* refresh(webex.baseUrl, grant.refresh_token, { client_secret: "wrong-secret-QQQ" }), 401, "invalid_client")
+      assertOAuthError(yield* refresh(webex.baseUrl, grant.refresh_token, { grant_type: "password" }), 400, "invalid_request")
+      // The second /v1/events* request: had the token requests counted, one of them would have been it.
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events`)).status, 429)
+
+      const log = yield* webex.requests
+      const origin = new URL(webex.baseUrl).origin
+      assert.deepStrictEqual(
+        log.filter((r) => r.path === "/v1/access_token").map((r) => ({
+          method: r.method,
+          url: r.url,
+          query: r.query,
+          status: r.status,
+          grantType: r.grantType,
+          fault: r.fault
+        })),
+        [200, 401, 400].map((status, i) => ({
+          method: "POST",
+          url: `${origin}/v1/access_token`,
+          query: {},
+          status,
+          grantType: i === 2 ? "password" : "refresh_token",
+          fault: undefined
+        }))
+      )
+      const text = JSON.stringify(log)
+      for (const secret of [CLIENT.clientSecret, CLIENT.refreshToken, "wrong-secret-QQQ", grant.refresh_token, grant.access_token]) {
+        assert.notInclude(text, secret)
+      }
     })))
 })
 

@@ -8,6 +8,10 @@
  * the wild, 5xx, 504 above a page size, dropped connections, latency, broken next links (`max=null`,
  * lost filters, a foreign origin) and junk items.
  *
+ * With {@link Options.oauth} it also grants tokens like `POST /v1/access_token` (refresh-token grant):
+ * each refresh issues a new access token and rotates the refresh token, issued access tokens expire
+ * in real time, and a test can expire every access token or revoke the refresh token at will.
+ *
  * Events are kept as the raw JSON text they were given and served by concatenation, never
  * re-serialised, so a test can check that what the client archives is byte-for-byte what was sent.
  *
@@ -136,7 +140,7 @@ export interface RecordedRequest {
   readonly path: string
   /** Query parameters; the first value wins when a name repeats (as it does for the handler). */
   readonly query: Readonly<Record<string, string>>
-  /** Whether the request carried `Authorization: Bearer <the accepted token>`. */
+  /** Whether the request carried `Authorization: Bearer <an access token valid at that moment>`. */
   readonly authorized: boolean
   /** Whether the request carried any `Authorization` header (to prove a token never leaked). */
   readonly hasAuthorization: boolean
@@ -146,6 +150,12 @@ export interface RecordedRequest {
   readonly trackingId: string
   /** Arrival time, epoch milliseconds. */
   readonly at: number
+  /**
+   * Only on `/v1/access_token` requests: the `grant_type` of the body, if any. Nothing else of that
+   * body is kept (it carries the client secret and the refresh token), and their `url` and `query`
+   * are recorded without a query string for the same reason.
+   */
+  readonly grantType?: string | undefined
 }
 
 /** The order in which listings return events. The real API documents none. */
@@ -170,6 +180,31 @@ export interface Options {
   readonly faults?: Partial<Faults> | undefined
   /** Port to listen on. Default 0 (any free port); a fixed one suits a demo. */
   readonly port?: number | undefined
+  /**
+   * Enables the refresh-token grant on `POST /v1/access_token`. Without it that endpoint answers
+   * 400 `invalid_client`, and only {@link Options.token} is ever accepted.
+   */
+  readonly oauth?: OAuthOptions | undefined
+}
+
+/** The integration the fake grants tokens to. See {@link Options.oauth}. */
+export interface OAuthOptions {
+  readonly clientId: string
+  readonly clientSecret: string
+  /** The initially valid refresh token. Each successful refresh replaces it (rotation). */
+  readonly refreshToken: string
+  /** `expires_in` of issued access tokens, in seconds, enforced in real time. Default 1209599 (~14 days). */
+  readonly accessTokenTtlSeconds?: number | undefined
+}
+
+/** What {@link FakeWebex.Service.oauth} reports. */
+export interface OAuthState {
+  /** Successful refreshes so far. */
+  readonly refreshes: number
+  /** The refresh token the next refresh must present; undefined when revoked or without `oauth`. */
+  readonly currentRefreshToken: string | undefined
+  /** The access tokens accepted right now, the initial token first if still valid, then in issue order. */
+  readonly validAccessTokens: ReadonlyArray<string>
 }
 
 /**
@@ -196,6 +231,15 @@ export declare namespace FakeWebex {
     readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
     /** Every stored event as raw JSON text, in the order it was added. */
     readonly events: Effect.Effect<ReadonlyArray<string>>
+    /**
+     * Every access token known so far, the initial {@link FakeWebex.Service.token} included, stops
+     * being accepted (401, as on expiry). Tokens issued by later refreshes work.
+     */
+    readonly expireAccessTokens: Effect.Effect<void>
+    /** The current refresh token stops being accepted: the next refresh gets 400 `invalid_grant`. */
+    readonly revokeRefreshToken: Effect.Effect<void>
+    /** The token grant's state, for assertions. */
+    readonly oauth: Effect.Effect<OAuthState>
   }
 }
 
@@ -383,6 +427,72 @@ class ServerState {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Tokens
+// ---------------------------------------------------------------------------------------------
+
+/** The server's clock, whatever the caller's (see the end of `makeApp`). */
+const liveClock = Clock.make()
+
+const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 1_209_599
+// Reported as live, not enforced: no test waits 90 days.
+const REFRESH_TOKEN_TTL_SECONDS = 7_775_999
+
+interface Grant {
+  readonly accessToken: string
+  readonly refreshToken: string
+  readonly expiresIn: number
+}
+
+/** Accepted access tokens and the refresh-token chain. All times are live epoch milliseconds. */
+class Tokens {
+  /** Access token → expiry. The initial token never expires by itself, only by {@link expireAll}. */
+  private readonly access = new Map<string, number>()
+  private refreshes = 0
+  private currentRefreshToken: string | undefined
+
+  constructor(initialToken: string, private readonly oauth: OAuthOptions | undefined) {
+    this.access.set(initialToken, Number.POSITIVE_INFINITY)
+    this.currentRefreshToken = oauth?.refreshToken
+  }
+
+  accepts(token: string, now: number): boolean {
+    const expiry = this.access.get(token)
+    return expiry !== undefined && now < expiry
+  }
+
+  expireAll(): void {
+    this.access.clear()
+  }
+
+  revoke(): void {
+    this.currentRefreshToken = undefined
+  }
+
+  /** Redeems `refreshToken` if it is the current one, rotating it; undefined otherwise. */
+  refresh(refreshToken: string, now: number): Grant | undefined {
+    if (this.currentRefreshToken === undefined || refreshToken !== this.currentRefreshToken) return undefined
+    this.refreshes += 1
+    const expiresIn = this.oauth?.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS
+    const grant = {
+      accessToken: `fake-access-${this.refreshes}`,
+      refreshToken: `fake-refresh-${this.refreshes}`,
+      expiresIn
+    }
+    this.access.set(grant.accessToken, now + expiresIn * 1000)
+    this.currentRefreshToken = grant.refreshToken
+    return grant
+  }
+
+  state(now: number): OAuthState {
+    return {
+      refreshes: this.refreshes,
+      currentRefreshToken: this.currentRefreshToken,
+      validAccessTokens: [...this.access].filter(([, expiry]) => now < expiry).map(([token]) => token)
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Request handling
 // ---------------------------------------------------------------------------------------------
 
@@ -395,12 +505,23 @@ class Reply extends Data.TaggedError("Reply")<{
   readonly fault?: FaultKind
 }> {}
 
-/** What one request carries through the handlers. Mutable only in `fault`, set by the list handler. */
+/** An error answer of the token endpoint, which uses the OAuth body shape, not the Webex one. */
+class OAuthReply extends Data.TaggedError("OAuthReply")<{
+  readonly status: 400 | 401
+  readonly error: "invalid_request" | "invalid_client" | "invalid_grant"
+  readonly description: string
+}> {}
+
+/**
+ * What one request carries through the handlers. Mutable only in `fault`, set by the list handler,
+ * and `grantType`, set by the token handler.
+ */
 interface RequestContext {
   readonly trackingId: string
   readonly faults: Faults
   readonly url: URL
   fault: FaultKind | undefined
+  grantType: string | undefined
 }
 const RequestContext = Context.GenericTag<RequestContext>("@webex-compliance/events-api/testing/FakeWebex/Request")
 
@@ -432,6 +553,14 @@ const errorResponse = (reply: Reply, trackingId: string) =>
     JSON.stringify({ message: reply.message, errors: [{ description: reply.description }], trackingId }),
     trackingId,
     reply.headers
+  )
+
+const oauthErrorResponse = (reply: OAuthReply, trackingId: string) =>
+  jsonResponse(
+    reply.status,
+    JSON.stringify({ error: reply.error, error_description: reply.description, trackingId }),
+    trackingId,
+    { "cache-control": "no-store" }
   )
 
 const retryAfterHeader = (faults: Faults, now: number): Record<string, string> => {
@@ -467,7 +596,13 @@ const decodeCursor = (cursor: string): number | undefined => {
 /** Junk that no schema accepts: a number id and a `created` that is no date. */
 const JUNK_ITEM = `{"id": 42, "created": "yesterday"}`
 
-const makeApp = (store: EventStore, state: ServerState, origin: string, token: string) => {
+const makeApp = (
+  store: EventStore,
+  state: ServerState,
+  tokens: Tokens,
+  oauth: OAuthOptions | undefined,
+  origin: string
+) => {
   const listEvents = Effect.gen(function*() {
     const ctx = yield* RequestContext
     const params = ctx.url.searchParams
@@ -547,9 +682,61 @@ const makeApp = (store: EventStore, state: ServerState, origin: string, token: s
     return jsonResponse(200, entry.raw, ctx.trackingId)
   })
 
+  /** `POST /v1/access_token`, refresh-token grant only. Checks run in the order a client can fix them. */
+  const accessToken = Effect.gen(function*() {
+    const ctx = yield* RequestContext
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const invalid = (status: OAuthReply["status"], error: OAuthReply["error"], description: string) =>
+      new OAuthReply({ status, error, description })
+    const contentType = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
+    const isForm = contentType === "application/x-www-form-urlencoded"
+    const form = new URLSearchParams(isForm ? yield* Effect.orElseSucceed(request.text, () => "") : "")
+    const field = (name: string) => form.get(name) ?? undefined
+    // Read first so that even a refused request logs its grant type.
+    ctx.grantType = field("grant_type")
+
+    if (oauth === undefined) return yield* invalid(400, "invalid_client", "No OAuth integration is configured.")
+    if (!isForm) return yield* invalid(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
+
+    if (ctx.grantType !== "refresh_token") {
+      return yield* invalid(
+        400,
+        "invalid_request",
+        `grant_type must be refresh_token, got ${JSON.stringify(ctx.grantType ?? null)}.`
+      )
+    }
+    for (const name of ["client_id", "client_secret", "refresh_token"]) {
+      // RFC 6749 §3.2: a repeated parameter is as invalid as a missing one.
+      if (form.getAll(name).length !== 1 || form.get(name) === "") {
+        return yield* invalid(400, "invalid_request", `${name} is required, exactly once.`)
+      }
+    }
+    if (field("client_id") !== oauth.clientId || field("client_secret") !== oauth.clientSecret) {
+      return yield* invalid(401, "invalid_client", "Client authentication failed.")
+    }
+    const now = yield* Clock.currentTimeMillis
+    const grant = tokens.refresh(field("refresh_token")!, now)
+    if (grant === undefined) {
+      return yield* invalid(400, "invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
+    }
+    return jsonResponse(
+      200,
+      JSON.stringify({
+        access_token: grant.accessToken,
+        expires_in: grant.expiresIn,
+        refresh_token: grant.refreshToken,
+        refresh_token_expires_in: REFRESH_TOKEN_TTL_SECONDS,
+        token_type: "Bearer"
+      }),
+      ctx.trackingId,
+      { "cache-control": "no-store" }
+    )
+  })
+
   const router = HttpRouter.empty.pipe(
     HttpRouter.get("/v1/events", listEvents),
-    HttpRouter.get("/v1/events/:id", getEvent)
+    HttpRouter.get("/v1/events/:id", getEvent),
+    HttpRouter.post("/v1/access_token", accessToken)
   )
 
   /** Request-level faults, then authentication: everything that happens before a handler runs. */
@@ -602,15 +789,24 @@ const makeApp = (store: EventStore, state: ServerState, origin: string, token: s
     const at = yield* Clock.currentTimeMillis
     const url = new URL(request.url, origin)
     const faults = state.faults
-    const ctx: RequestContext = { trackingId: state.nextTrackingId(), faults, url, fault: undefined }
+    const ctx: RequestContext = {
+      trackingId: state.nextTrackingId(),
+      faults,
+      url,
+      fault: undefined,
+      grantType: undefined
+    }
     const authorization = request.headers["authorization"]
-    const authorized = authorization !== undefined && authorization === `Bearer ${token}`
+    const authorized = authorization !== undefined && authorization.startsWith("Bearer ") &&
+      tokens.accepts(authorization.slice("Bearer ".length), at)
+    // A client may misplace its secrets in the token request's query string: never log that one.
+    const isTokenRequest = url.pathname === "/v1/access_token"
     const query: Record<string, string> = {}
-    for (const [name, value] of url.searchParams) if (!(name in query)) query[name] = value
+    if (!isTokenRequest) for (const [name, value] of url.searchParams) if (!(name in query)) query[name] = value
     const record = (status: number, fault: FaultKind | undefined) =>
       state.record({
         method: request.method,
-        url: url.href,
+        url: isTokenRequest ? `${url.origin}${url.pathname}` : url.href,
         path: url.pathname,
         query,
         authorized,
@@ -618,7 +814,8 @@ const makeApp = (store: EventStore, state: ServerState, origin: string, token: s
         status,
         fault,
         trackingId: ctx.trackingId,
-        at
+        at,
+        ...(isTokenRequest ? { grantType: ctx.grantType } : {})
       })
 
     if (faults.latencyMs > 0) yield* Effect.sleep(faults.latencyMs)
@@ -643,7 +840,8 @@ const makeApp = (store: EventStore, state: ServerState, origin: string, token: s
         Reply: (reply) => {
           if (reply.fault !== undefined) ctx.fault = reply.fault
           return Effect.succeed(errorResponse(reply, ctx.trackingId))
-        }
+        },
+        OAuthReply: (reply) => Effect.succeed(oauthErrorResponse(reply, ctx.trackingId))
       })
     )
     record(response.status, ctx.fault)
@@ -651,8 +849,8 @@ const makeApp = (store: EventStore, state: ServerState, origin: string, token: s
   })
 
   // The live clock, whatever the caller's: under `TestClock` the time is 1970, every `to` would be
-  // "in the future", and latency would never elapse.
-  return Effect.withClock(handle, Clock.make())
+  // "in the future", latency would never elapse, and issued tokens would never expire.
+  return Effect.withClock(handle, liveClock)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -693,7 +891,9 @@ export const make = (options: Options = {}): Effect.Effect<FakeWebex.Service, Se
       `ROUTER_${port.toString(16).toUpperCase().padStart(8, "0")}-0000-4000-8000`
     )
 
-    yield* server.serve(makeApp(store, state, origin, token))
+    const tokens = new Tokens(token, options.oauth)
+
+    yield* server.serve(makeApp(store, state, tokens, options.oauth, origin))
 
     return FakeWebex.of({
       baseUrl: `${origin}/v1`,
@@ -701,7 +901,10 @@ export const make = (options: Options = {}): Effect.Effect<FakeWebex.Service, Se
       addEvents: (events) => Effect.sync(() => store.add(events)),
       setFaults: (faults) => Effect.sync(() => state.setFaults(faults)),
       requests: Effect.sync(() => state.requests()),
-      events: Effect.sync(() => store.raws())
+      events: Effect.sync(() => store.raws()),
+      expireAccessTokens: Effect.sync(() => tokens.expireAll()),
+      revokeRefreshToken: Effect.sync(() => tokens.revoke()),
+      oauth: Effect.sync(() => tokens.state(liveClock.unsafeCurrentTimeMillis()))
     })
   })
 
