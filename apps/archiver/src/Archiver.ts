@@ -220,8 +220,10 @@ export const make = Effect.gen(function*() {
       }
       const job = (yield* Ref.get(state)).backfill
       // The same command run again after a crash or a stop carries on where it left off.
-      const resume = job !== undefined && Date.parse(job.from) === from &&
-          (Option.isNone(toDate) || Date.parse(job.to) === to)
+      // The same range again (its end clamped to "now" then, perhaps later now) carries on from
+      // where the interrupted run stopped: every window before `doneThrough` is durable.
+      const resume = job !== undefined && Date.parse(job.from) === from && Date.parse(job.doneThrough) <= to &&
+          (Option.isNone(toDate) || toDate.value.getTime() >= Date.parse(job.to))
         ? Date.parse(job.doneThrough)
         : from
       if (resume > from) yield* Effect.logInfo(`Resuming the back-fill at ${iso(resume)}`)
@@ -259,7 +261,8 @@ export const make = Effect.gen(function*() {
         if (from < now) {
           const result = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
             ...st,
-            live: { through: iso(end) }
+            // A poll re-reads windows behind the position: they must not move it back.
+            live: { through: iso(Math.max(end, st.live !== undefined ? Date.parse(st.live.through) : end)) }
           })).pipe(
             Effect.map(Option.some),
             // A daemon outlives an outage: once the retry policy gives up on a transient failure,

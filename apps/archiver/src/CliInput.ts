@@ -20,7 +20,12 @@ const isCalendarDay = (day: string): boolean => {
  */
 export const parseInstant = (input: string): Either.Either<Date, string> => {
   const s = input.trim()
-  const ok = DATE.test(s) ? `${s}T00:00:00Z` : DATE_TIME.test(s) ? s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2") : undefined
+  // `T24:00` is valid ISO-8601 for "end of day", but Date reads it as the next day: refuse it.
+  const ok = DATE.test(s)
+    ? `${s}T00:00:00Z`
+    : DATE_TIME.test(s) && !/T24/i.test(s)
+    ? s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
+    : undefined
   const ms = ok === undefined ? NaN : Date.parse(ok)
   // `Date` rolls 2024-02-30 over to 1 March: a compliance range must not be guessed.
   return Number.isNaN(ms) || !isCalendarDay(s.slice(0, 10))

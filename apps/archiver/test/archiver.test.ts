@@ -1,0 +1,606 @@
+/**
+ * The orchestration with swapped layers: an in-memory (or recording, or failing) `EventsApi`, the
+ * real sink and checkpoint on a temp directory, and `TestClock` for "now" and the daemon's polls.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { EventsApi, EventsApiError, EventsPage } from "@webex-compliance/events-api"
+import type { ListParams } from "@webex-compliance/events-api"
+import { InMemoryEventsApi, SeedOrg } from "@webex-compliance/events-api/testing"
+import * as Cause from "effect/Cause"
+import * as Chunk from "effect/Chunk"
+import * as DateTime from "effect/DateTime"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as TestClock from "effect/TestClock"
+import * as Archiver from "../src/Archiver.js"
+import * as Checkpoint from "../src/Checkpoint.js"
+import * as NdjsonSink from "../src/NdjsonSink.js"
+
+// ---------------------------------------------------------------------------------------------
+// Fixtures
+// ---------------------------------------------------------------------------------------------
+
+const made: Array<string> = []
+const tmpDir = () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "archiver-orchestration-"))
+  made.push(dir)
+  return path.join(dir, "archive")
+}
+afterAll(() => {
+  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
+})
+
+const ms = (iso: string) => Date.parse(iso)
+const iso = (millis: number) => new Date(millis).toISOString()
+const HOUR = 3_600_000
+const DAY = 24 * HOUR
+
+/** A hand-written event, so a test can place it exactly. */
+const ev = (id: string, created: string, resource = "messages") =>
+  `{"id":"${id}","resource":"${resource}","type":"created","actorId":"p1","created":"${created}","data":{"text":"${id}"}}`
+
+const createdOf = (raw: string) => ms((JSON.parse(raw) as { created: string }).created)
+const idOf = (raw: string) => (JSON.parse(raw) as { id: string }).id
+const within = (events: ReadonlyArray<string>, from: number, to: number) =>
+  events.filter((e) => createdOf(e) >= from && createdOf(e) < to)
+
+// The backfill scenario: a generated org over a week, and a range that starts and ends mid-week
+// (and mid-day, so the last window is shorter than the others).
+const ORG_FROM = "2024-03-01T00:00:00.000Z"
+const ORG_TO = "2024-03-08T00:00:00.000Z"
+const FROM = ms("2024-03-02T00:00:00.000Z")
+const TO = ms("2024-03-05T12:00:00.000Z")
+const NOW = ms("2024-06-01T00:00:00.000Z")
+
+const ORG: ReadonlyArray<string> = [
+  ...SeedOrg.generateOrg({ count: 300, seed: 7, from: ORG_FROM, to: ORG_TO }),
+  // On the bounds: `from` is in, `to` is out.
+  ev("at-from", iso(FROM)),
+  ev("before-from", iso(FROM - 1)),
+  ev("before-to", iso(TO - 1)),
+  ev("at-to", iso(TO)),
+  // Spacing, number spellings and escapes that a re-serialisation would change.
+  `{ "id": "quirky", "resource": "messages", "type": "created", "created": "2024-03-03T10:00:00+00:00", "n": 1.0, "big": 12345678901234567890, "data": { "text": "caf\\u00e9 \\"q\\"" } }`
+]
+const EXPECTED = within(ORG, FROM, TO)
+
+const settings = (overrides: Partial<Archiver.Settings> = {}): Archiver.Settings => ({
+  scope: {},
+  max: 7,
+  window: Duration.days(1),
+  ...overrides
+})
+
+// ---------------------------------------------------------------------------------------------
+// A recording EventsApi, optionally failing
+// ---------------------------------------------------------------------------------------------
+
+interface Call {
+  readonly from: string
+  readonly to: string
+  readonly max: number | undefined
+  readonly resource: string | undefined
+}
+
+const timeText = (t: ListParams.TimeInput | undefined): string =>
+  t === undefined ? "none" : t instanceof Date ? t.toISOString() : typeof t === "string" ? t : DateTime.formatIso(t)
+
+interface Recording {
+  readonly calls: Array<Call>
+  readonly layer: Layer.Layer<EventsApi.EventsApi>
+}
+
+/**
+ * Wraps a service, recording the params of every `listPages` call. `failOnCall: n` makes the n-th
+ * call fail with a 503 after `pagesBeforeFailure` pages; `extraOnCall` adds items to the first
+ * page of the n-th call.
+ */
+const recording = (
+  inner: EventsApi.Service,
+  options: {
+    readonly failOnCall?: number
+    readonly pagesBeforeFailure?: number
+    readonly extraOnCall?: { readonly call: number; readonly items: ReadonlyArray<EventsPage.PageItem> }
+  } = {}
+): Recording => {
+  const calls: Array<Call> = []
+  const listPages: EventsApi.Service["listPages"] = (params) =>
+    Stream.suspend(() => {
+      calls.push({
+        from: timeText(params?.from),
+        to: timeText(params?.to),
+        max: params?.max,
+        resource: params?.resource
+      })
+      const n = calls.length
+      let pages = inner.listPages(params)
+      const extra = options.extraOnCall
+      if (extra !== undefined && extra.call === n) {
+        pages = pages.pipe(
+          Stream.zipWithIndex,
+          Stream.map(([page, i]) =>
+            i === 0
+              ? new EventsPage.EventsPage({
+                url: page.url,
+                items: [...page.items, ...extra.items],
+                next: page.next,
+                trackingId: page.trackingId
+              })
+              : page
+          )
+        )
+      }
+      if (options.failOnCall === n) {
+        pages = Stream.concat(
+          Stream.take(pages, options.pagesBeforeFailure ?? 0),
+          Stream.fail(new EventsApiError.ServerError({ status: 503, message: "injected outage" }))
+        )
+      }
+      return pages
+    })
+  return { calls, layer: Layer.succeed(EventsApi.EventsApi, { ...inner, listPages }) }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the archiver and reading the archive
+// ---------------------------------------------------------------------------------------------
+
+const archiverLayer = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, s: Archiver.Settings = settings()) =>
+  Archiver.layer.pipe(
+    Layer.provide(
+      Layer.mergeAll(api, NdjsonSink.layer(dir), Checkpoint.layer(dir), Layer.succeed(Archiver.ArchiverSettings, s))
+    )
+  )
+
+/** Opens the archive at `dir` (as a fresh process would) and runs `f` with the archiver. */
+const withArchiver = <A, E>(
+  dir: string,
+  api: Layer.Layer<EventsApi.EventsApi>,
+  f: (archiver: Archiver.Service) => Effect.Effect<A, E>,
+  s?: Archiver.Settings
+) => Effect.flatMap(Archiver.Archiver, f).pipe(Effect.provide(archiverLayer(dir, api, s)))
+
+const backfill = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, from = FROM, to = TO, s?: Archiver.Settings) =>
+  withArchiver(dir, api, (a) => a.backfill(new Date(from), Option.some(new Date(to))), s)
+
+const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "")
+const dayFiles = (dir: string, sub = "events") =>
+  fs.existsSync(path.join(dir, sub)) ? fs.readdirSync(path.join(dir, sub)).sort() : []
+/** Every archived line, file by file. */
+const archived = (dir: string) => dayFiles(dir).flatMap((f) => lines(path.join(dir, "events", f)))
+/** The archive as day file -> sorted lines: equal for equal archives, whatever the write order. */
+const snapshot = (dir: string) =>
+  Object.fromEntries(dayFiles(dir).map((f) => [f, lines(path.join(dir, "events", f)).sort()]))
+
+const sorted = (xs: ReadonlyArray<string>) => [...xs].sort()
+
+const assertExactlyOnce = (dir: string, expected: ReadonlyArray<string>) => {
+  const got = archived(dir)
+  assert.strictEqual(new Set(got.map(idOf)).size, got.length, "no event archived twice")
+  assert.deepStrictEqual(sorted(got), sorted(expected))
+  // Each event sits in the file of the UTC day of its `created`.
+  for (const f of dayFiles(dir)) {
+    for (const line of lines(path.join(dir, "events", f))) {
+      assert.strictEqual(`${iso(createdOf(line)).slice(0, 10)}.ndjson`, f, idOf(line))
+    }
+  }
+}
+
+const checkpointOf = (dir: string) =>
+  Checkpoint.loadCheckpoint(dir).pipe(Effect.map(Option.getOrThrowWith(() => new Error("no checkpoint"))))
+
+const assertWindows = (calls: ReadonlyArray<Call>, from: number, to: number, size: number) => {
+  assert.isAbove(calls.length, 0)
+  assert.strictEqual(ms(calls[0]!.from), from, "the first window starts at from")
+  assert.strictEqual(ms(calls[calls.length - 1]!.to), to, "the last window ends at to")
+  calls.forEach((c, i) => {
+    if (i > 0) assert.strictEqual(c.from, calls[i - 1]!.to, "no gap and no overlap between windows")
+    const length = ms(c.to) - ms(c.from)
+    if (i < calls.length - 1) assert.strictEqual(length, size, "a full window")
+    else assert.isTrue(length > 0 && length <= size, "the last window may be shorter")
+  })
+}
+
+const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, millis)))
+
+/**
+ * Waits (in real time: the sink does real I/O) until the daemon sleeps until `now + interval`,
+ * i.e. it finished its pass. Fails if the daemon stopped instead.
+ */
+const untilSleeping = <E>(daemon: Fiber.RuntimeFiber<never, E>, interval: Duration.Duration) =>
+  Effect.gen(function*() {
+    const wakeAt = (yield* TestClock.currentTimeMillis) + Duration.toMillis(interval)
+    for (let i = 0; i < 5000; i++) {
+      const exit = yield* Fiber.poll(daemon)
+      if (Option.isSome(exit)) {
+        return yield* Effect.dieMessage(`the daemon stopped: ${Cause.pretty(Exit.isFailure(exit.value) ? exit.value.cause : Cause.empty)}`)
+      }
+      if (Chunk.some(yield* TestClock.sleeps(), (t) => t === wakeAt)) return
+      yield* realSleep(2)
+    }
+    return yield* Effect.dieMessage("the daemon never finished its pass")
+  })
+
+// ---------------------------------------------------------------------------------------------
+// Backfill
+// ---------------------------------------------------------------------------------------------
+
+describe("Archiver.backfill", () => {
+  it.effect("archives exactly the events of [from, to), byte for byte, window by window", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const api = recording(yield* InMemoryEventsApi.make(ORG))
+      const totals = yield* backfill(dir, api.layer)
+
+      assertExactlyOnce(dir, EXPECTED)
+      const texts = archived(dir)
+      for (const id of ["at-from", "before-to", "quirky"]) {
+        assert.isTrue(texts.includes(ORG.find((e) => e.includes(`"${id}"`))!), `${id} is archived as sent`)
+      }
+      for (const id of ["before-from", "at-to"]) assert.isFalse(texts.some((l) => idOf(l) === id), `${id} is out of range`)
+
+      // 1 day windows over 3.5 days: three full ones and a half one, with the page size asked for.
+      assertWindows(api.calls, FROM, TO, DAY)
+      assert.strictEqual(api.calls.length, 4)
+      for (const c of api.calls) assert.strictEqual(c.max, 7)
+      assert.deepStrictEqual(totals, {
+        windows: 4,
+        pages: totals.pages,
+        listed: EXPECTED.length,
+        written: EXPECTED.length,
+        duplicates: 0,
+        quarantined: 0
+      })
+      assert.isAtLeast(totals.pages, Math.ceil(EXPECTED.length / 7))
+
+      const cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.covered, [{ from: iso(FROM), through: iso(TO) }])
+      assert.isUndefined(cp.backfill, "a finished backfill leaves no job behind")
+      assert.deepStrictEqual(cp.scope, {})
+    }))
+
+  it.effect("gives the same archive whatever order and page size the API uses", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const random = SeedOrg.mulberry32(42)
+      const shuffled = ORG.map((e) => [random(), e] as const).sort((a, b) => a[0] - b[0]).map(([, e]) => e)
+      assert.notDeepEqual(shuffled, [...ORG])
+
+      const a = tmpDir()
+      const b = tmpDir()
+      yield* backfill(a, InMemoryEventsApi.layer(ORG))
+      yield* backfill(b, InMemoryEventsApi.layer(shuffled), FROM, TO, settings({ max: 3 }))
+      assert.deepStrictEqual(snapshot(b), snapshot(a))
+      assertExactlyOnce(b, EXPECTED)
+      assert.deepStrictEqual((yield* checkpointOf(b)).covered, (yield* checkpointOf(a)).covered)
+    }))
+
+  it.effect("after a failure, checkpoints exactly the completed windows and resumes at doneThrough", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(ORG)
+      // The third window fails after its first page was written.
+      const failing = recording(inner, { failOnCall: 3, pagesBeforeFailure: 1 })
+      const error = yield* Effect.flip(backfill(dir, failing.layer))
+      assert.strictEqual(error._tag, "ServerError")
+
+      const done = FROM + 2 * DAY
+      const cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.covered, [{ from: iso(FROM), through: iso(done) }])
+      assert.deepStrictEqual(cp.backfill, { from: iso(FROM), to: iso(TO), doneThrough: iso(done) })
+      // What the checkpoint vouches for is on disk; what it does not is at most the unfinished page.
+      const before = archived(dir)
+      for (const e of within(ORG, FROM, done)) assert.isTrue(before.includes(e), idOf(e))
+      const unvouched = before.filter((l) => createdOf(l) >= done)
+      assert.strictEqual(unvouched.length, 7, "the failing window's first page")
+      assert.isTrue(unvouched.every((l) => createdOf(l) < done + DAY))
+
+      // The same command again: it starts at doneThrough and finishes the job once.
+      const resumed = recording(inner)
+      const totals = yield* backfill(dir, resumed.layer)
+      assertWindows(resumed.calls, done, TO, DAY)
+      assert.isTrue(resumed.calls.every((c) => ms(c.from) >= done), "no request for a completed window")
+      assert.strictEqual(totals.windows, 2)
+      assert.strictEqual(totals.written, EXPECTED.length - before.length)
+      assert.strictEqual(totals.duplicates, 7)
+      assertExactlyOnce(dir, EXPECTED)
+      const after = yield* checkpointOf(dir)
+      assert.deepStrictEqual(after.covered, [{ from: iso(FROM), through: iso(TO) }])
+      assert.isUndefined(after.backfill)
+    }))
+
+  it.effect("an interrupted back-fill whose --to lay in the future resumes too, up to the new now", () =>
+    Effect.gen(function*() {
+      // NOW - 1 day .. NOW + 5 days: the end is clamped to NOW on each run.
+      const start = NOW - 3 * DAY
+      const future = NOW + 5 * DAY
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(ORG)
+      const failing = recording(inner, { failOnCall: 2, pagesBeforeFailure: 0 })
+      yield* Effect.flip(backfill(dir, failing.layer, start, future))
+      const cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.backfill, { from: iso(start), to: iso(NOW), doneThrough: iso(start + DAY) })
+
+      yield* TestClock.adjust("1 hour")
+      const resumed = recording(inner)
+      yield* backfill(dir, resumed.layer, start, future)
+      assert.strictEqual(ms(resumed.calls[0]!.from), start + DAY, "resumed at doneThrough, not at --from")
+      assert.strictEqual(ms(resumed.calls[resumed.calls.length - 1]!.to), NOW + 3_600_000, "up to the new now")
+    }))
+
+  it.effect("a re-run lists the range again and writes only what is missing", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(ORG)
+      yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner))
+
+      // Same data again: everything is a duplicate.
+      const again = recording(inner)
+      const t1 = yield* backfill(dir, again.layer)
+      assert.strictEqual(again.calls.length, 4, "the range is listed again")
+      assert.deepStrictEqual([t1.written, t1.duplicates, t1.listed], [0, EXPECTED.length, EXPECTED.length])
+      assertExactlyOnce(dir, EXPECTED)
+
+      // Lines lost from a day file, and late events the API now lists: only those are written.
+      const file = path.join(dir, "events", dayFiles(dir)[1]!)
+      const kept = lines(file)
+      fs.writeFileSync(file, kept.slice(3).map((l) => `${l}\n`).join(""))
+      const late = [ev("late-1", "2024-03-02T05:00:00.000Z"), ev("late-2", "2024-03-04T23:00:00.000Z")]
+      yield* inner.add(late)
+      const t2 = yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner))
+      assert.deepStrictEqual([t2.written, t2.duplicates, t2.listed], [5, EXPECTED.length - 3, EXPECTED.length + 2])
+      assertExactlyOnce(dir, [...EXPECTED, ...late])
+    }))
+
+  it.effect("keeps undecodable items in quarantine, out of the events, and counts them", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const junk = [
+        `{"id":"bad-1","resource":"messages","type":"created","created":"not a date","data":{}}`,
+        `{"created":"2024-03-02T01:00:00.000Z","note":"no id, no type"}`
+      ]
+      const inner = yield* InMemoryEventsApi.make(ORG)
+      const api = recording(inner, { extraOnCall: { call: 1, items: junk.map(EventsPage.decodeRaw) } })
+      const totals = yield* backfill(dir, api.layer)
+      assert.deepStrictEqual(
+        [totals.quarantined, totals.written, totals.listed],
+        [2, EXPECTED.length, EXPECTED.length + 2]
+      )
+      assertExactlyOnce(dir, EXPECTED)
+
+      const quarantined = dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f)))
+        .map((l) => JSON.parse(l) as { raw: string; reason: string; id?: string })
+      assert.deepStrictEqual(quarantined.map((q) => q.raw), junk)
+      assert.strictEqual(quarantined[0]!.id, "bad-1")
+      assert.isUndefined(quarantined[1]!.id)
+      for (const q of quarantined) assert.isAbove(q.reason.length, 0)
+
+      // Listed again on a re-run: already quarantined, not again.
+      const again = recording(inner, { extraOnCall: { call: 1, items: junk.map(EventsPage.decodeRaw) } })
+      const t2 = yield* backfill(dir, again.layer)
+      assert.strictEqual(t2.quarantined, 0)
+      assert.strictEqual(dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f))).length, 2)
+    }))
+
+  it.effect("archives only its scope, and refuses an archive built with another one", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const api = recording(yield* InMemoryEventsApi.make(ORG))
+      const messages = settings({ scope: { resource: "messages" } })
+      yield* backfill(dir, api.layer, FROM, TO, messages)
+      assert.isTrue(api.calls.every((c) => c.resource === "messages"))
+      assertExactlyOnce(dir, EXPECTED.filter((e) => (JSON.parse(e) as { resource: string }).resource === "messages"))
+      const cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.scope, { resource: "messages" })
+
+      for (const other of [{}, { resource: "memberships" }, { resource: "messages", type: "deleted" }]) {
+        const calls = recording(yield* InMemoryEventsApi.make(ORG))
+        const error = yield* Effect.flip(backfill(dir, calls.layer, FROM, TO, settings({ scope: other })))
+        assert.strictEqual(error._tag, "ArchiverUsageError")
+        assert.include(error.message, "--resource messages")
+        assert.strictEqual(calls.calls.length, 0, "nothing listed")
+      }
+      assert.deepStrictEqual(yield* checkpointOf(dir), cp, "the checkpoint is untouched")
+    }))
+
+  it.effect("refuses an empty or inverted range before listing or writing anything", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const api = recording(yield* InMemoryEventsApi.make(ORG))
+      const cases: ReadonlyArray<readonly [number, Option.Option<Date>]> = [
+        [FROM, Option.some(new Date(FROM))],
+        [TO, Option.some(new Date(FROM))],
+        // `to` defaults to now, and a range in the future is empty.
+        [NOW + HOUR, Option.none()],
+        [NOW, Option.some(new Date(NOW + DAY))]
+      ]
+      for (const [from, to] of cases) {
+        const error = yield* Effect.flip(withArchiver(dir, api.layer, (a) => a.backfill(new Date(from), to)))
+        assert.strictEqual(error._tag, "ArchiverUsageError", iso(from))
+      }
+      assert.strictEqual(api.calls.length, 0)
+      assert.isTrue(Option.isNone(yield* Checkpoint.loadCheckpoint(dir)))
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------
+// The daemon
+// ---------------------------------------------------------------------------------------------
+
+describe("Archiver.run", () => {
+  const T0 = ms("2024-03-10T12:00:00.000Z")
+  const START = ms("2024-03-09T00:00:00.000Z")
+  const interval = Duration.minutes(5)
+  const lookback = Duration.hours(1)
+  const daemonSettings = settings({ window: Duration.hours(6), max: 50 })
+  const history = SeedOrg.generateOrg({ count: 200, seed: 3, from: iso(START - DAY), to: iso(T0) })
+
+  it.effect("catches up to now, then polls [through - lookback, now) and archives late events once", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      const api = recording(inner)
+      const daemon = yield* withArchiver(
+        dir,
+        api.layer,
+        (a) => a.run({ from: Option.some(new Date(START)), interval, lookback }),
+        daemonSettings
+      ).pipe(Effect.fork)
+
+      // Catch-up: 6 h windows from --from to the TestClock's now.
+      yield* untilSleeping(daemon, interval)
+      assertWindows(api.calls, START, T0, 6 * HOUR)
+      assert.strictEqual(api.calls.length, 6)
+      assertExactlyOnce(dir, within(history, START, T0))
+      let cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.live, { through: iso(T0) })
+      assert.deepStrictEqual(cp.covered, [{ from: iso(START), through: iso(T0) }])
+
+      // Events that show up late: within the lookback, just created, and too old to be re-read.
+      const late = [ev("late-30m", iso(T0 - 30 * 60_000)), ev("new-2m", iso(T0 + 2 * 60_000))]
+      const tooLate = ev("late-2h", iso(T0 - 2 * HOUR))
+      yield* inner.add([...late, tooLate])
+
+      api.calls.length = 0
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      const now1 = T0 + Duration.toMillis(interval)
+      assert.deepStrictEqual(api.calls.map((c) => [c.from, c.to]), [[iso(T0 - HOUR), iso(now1)]])
+      assertExactlyOnce(dir, [...within(history, START, T0), ...late])
+      cp = yield* checkpointOf(dir)
+      assert.deepStrictEqual(cp.live, { through: iso(now1) })
+      assert.deepStrictEqual(cp.covered, [{ from: iso(START), through: iso(now1) }])
+
+      // The next poll re-reads from the new position; nothing is written twice.
+      const newer = ev("new-7m", iso(T0 + 7 * 60_000))
+      yield* inner.add([newer])
+      api.calls.length = 0
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      const now2 = now1 + Duration.toMillis(interval)
+      assert.deepStrictEqual(api.calls.map((c) => [c.from, c.to]), [[iso(now1 - HOUR), iso(now2)]])
+      assertExactlyOnce(dir, [...within(history, START, T0), ...late, newer])
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now2) })
+      yield* Fiber.interrupt(daemon)
+
+      // A restart resumes at live.through, whatever --from says, and polls on from there.
+      yield* TestClock.adjust("30 minutes")
+      const now3 = now2 + 30 * 60_000
+      const whileDown = ev("while-down", iso(now2 + 10 * 60_000))
+      yield* inner.add([whileDown])
+      const restarted = recording(inner)
+      const again = yield* withArchiver(
+        dir,
+        restarted.layer,
+        (a) => a.run({ from: Option.some(new Date(START - 30 * DAY)), interval, lookback }),
+        daemonSettings
+      ).pipe(Effect.fork)
+      yield* untilSleeping(again, interval)
+      assert.deepStrictEqual(restarted.calls.map((c) => [c.from, c.to]), [[iso(now2), iso(now3)]])
+      assertExactlyOnce(dir, [...within(history, START, T0), ...late, newer, whileDown])
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now3) })
+      yield* Fiber.interrupt(again)
+    }))
+
+  it.effect("outlives an outage: a failed poll is retried from the checkpoint at the next interval", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      // The 6 catch-up windows succeed; the first poll fails.
+      const api = recording(inner, { failOnCall: 7 })
+      const daemon = yield* withArchiver(
+        dir,
+        api.layer,
+        (a) => a.run({ from: Option.some(new Date(START)), interval, lookback }),
+        daemonSettings
+      ).pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      const late = ev("late-10m", iso(T0 - 10 * 60_000))
+      yield* inner.add([late])
+
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.strictEqual(api.calls.length, 7)
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(T0) }, "a failed poll does not advance")
+      assert.isFalse(archived(dir).includes(late))
+
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      const now = T0 + 2 * Duration.toMillis(interval)
+      assert.deepStrictEqual([api.calls[7]!.from, api.calls[7]!.to], [iso(T0 - HOUR), iso(now)])
+      assertExactlyOnce(dir, [...within(history, START, T0), late])
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now) })
+      yield* Fiber.interrupt(daemon)
+    }))
+
+  it.effect("never moves live.through back, even when windows are shorter than the lookback", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      // 10 minute windows: catch-up [T0 - 30m, T0) is 3 calls; the first poll re-reads from --from
+      // (the lookback never reaches before it on a first start) in 4 windows, and its 3rd one fails.
+      const api = recording(inner, { failOnCall: 6 })
+      const small = settings({ window: Duration.minutes(10), max: 50 })
+      const daemon = yield* withArchiver(
+        dir,
+        api.layer,
+        (a) => a.run({ from: Option.some(new Date(T0 - 30 * 60_000)), interval, lookback }),
+        small
+      ).pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      assert.strictEqual(api.calls.length, 3)
+
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.strictEqual(api.calls.length, 6)
+      // The first poll on a first start does not reach back before --from.
+      assert.strictEqual(api.calls[3]!.from, iso(T0 - 30 * 60_000))
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(T0) }, "not T0 - 10m")
+
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      const now = T0 + 2 * Duration.toMillis(interval)
+      assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now) })
+      assert.strictEqual(ms(api.calls[6]!.from), T0 - 30 * 60_000)
+      assert.strictEqual(ms(api.calls[api.calls.length - 1]!.to), now)
+      assertExactlyOnce(dir, within(history, T0 - 30 * 60_000, now))
+      yield* Fiber.interrupt(daemon)
+    }))
+
+  it.effect("needs --from on a first start", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const api = recording(yield* InMemoryEventsApi.make(history))
+      const error = yield* Effect.flip(
+        withArchiver(dir, api.layer, (a) => a.run({ from: Option.none(), interval, lookback }), daemonSettings)
+      )
+      assert.strictEqual(error._tag, "ArchiverUsageError")
+      assert.include(error.message, "--from")
+      assert.strictEqual(api.calls.length, 0)
+      // A backfill alone does not make a daemon checkpoint either.
+      yield* backfill(dir, api.layer, START, T0, daemonSettings)
+      const again = yield* Effect.flip(
+        withArchiver(dir, api.layer, (a) => a.run({ from: Option.none(), interval, lookback }), daemonSettings)
+      )
+      assert.strictEqual(again._tag, "ArchiverUsageError")
+    }))
+})
