@@ -37,6 +37,12 @@ export interface Settings {
   readonly max: number
   /** Length of a checkpoint window. */
   readonly window: Duration.Duration
+  /**
+   * How far behind the clock the archive stays. The service refuses a `to` in its future, so a
+   * local clock running ahead would fail every request near "now"; and the newest events may
+   * still be settling. Default 0; the CLI uses 10 s.
+   */
+  readonly settle?: Duration.Duration | undefined
 }
 
 export class ArchiverSettings extends Context.Tag("@webex-compliance/archiver/ArchiverSettings")<
@@ -110,6 +116,9 @@ export const make = Effect.gen(function*() {
   const checkpoint = yield* Checkpoint
   const settings = yield* ArchiverSettings
   const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
+  const settleMillis = settings.settle === undefined ? 0 : Duration.toMillis(settings.settle)
+  /** The latest instant the archive reaches for: now, less the settling margin. */
+  const horizon = Effect.map(Clock.currentTimeMillis, (now) => now - settleMillis)
 
   const loaded = yield* checkpoint.load
   if (Option.isSome(loaded) && !sameScope(loaded.value.scope, settings.scope)) {
@@ -210,7 +219,7 @@ export const make = Effect.gen(function*() {
 
   const backfill: Service["backfill"] = (fromDate, toDate) =>
     Effect.gen(function*() {
-      const now = yield* Clock.currentTimeMillis
+      const now = yield* horizon
       const from = fromDate.getTime()
       const to = Math.min(Option.match(toDate, { onNone: () => now, onSome: (d) => d.getTime() }), now)
       if (from >= to) {
@@ -255,7 +264,7 @@ export const make = Effect.gen(function*() {
       const firstStart = Option.isSome(options.from) && s.live === undefined ? through : Number.NEGATIVE_INFINITY
       const lookback = Duration.toMillis(options.lookback)
       for (let pass = 0;; pass++) {
-        const now = yield* Clock.currentTimeMillis
+        const now = yield* horizon
         // Late-arriving events: re-read the last `lookback`; the sink skips what is already there.
         const from = pass === 0 ? through : Math.max(firstStart, through - lookback)
         if (from < now) {

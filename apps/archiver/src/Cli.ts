@@ -128,7 +128,9 @@ const settingsOf = (c: Common): Archiver.Settings => ({
     ...(Option.isSome(c.actor) ? { actorId: c.actor.value } : {})
   },
   max: c.max,
-  window: c.window
+  window: c.window,
+  // Stay a little behind the clock: a local clock ahead of Webex's would make "now" a refused future `to`.
+  settle: Duration.seconds(10)
 })
 
 const withCommon = (c: Common) =>

@@ -339,6 +339,17 @@ describe("Archiver.backfill", () => {
       assert.strictEqual(ms(resumed.calls[resumed.calls.length - 1]!.to), NOW + 3_600_000, "up to the new now")
     }))
 
+  it.effect("stays `settle` behind the clock: never asks for, nor claims, the last seconds", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const api = recording(yield* InMemoryEventsApi.make(ORG))
+      yield* withArchiver(dir, api.layer, (a) => a.backfill(new Date(NOW - 2 * DAY), Option.none()), settings({ settle: Duration.seconds(10) }))
+      assert.strictEqual(ms(api.calls[api.calls.length - 1]!.to), NOW - 10_000)
+      const cp = yield* checkpointOf(dir)
+      assert.strictEqual(cp.covered[cp.covered.length - 1]!.through, iso(NOW - 10_000))
+    }))
+
   it.effect("a re-run lists the range again and writes only what is missing", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)
