@@ -22,6 +22,7 @@ import * as Stream from "effect/Stream"
 import type { ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
 import * as Coverage from "./Coverage.js"
+import { extractId, isDay } from "./internal/archiveFs.js"
 import { NdjsonSink } from "./NdjsonSink.js"
 
 /** What the archive is restricted to. A checkpoint belongs to one scope. */
@@ -98,6 +99,9 @@ export class Archiver extends Context.Tag("@webex-compliance/archiver/Archiver")
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** How far each window after the first re-reads into its predecessor (see `archiveWindow`). */
+const BOUNDARY_OVERLAP_MILLIS = 1000
+
 const sameScope = (a: Scope, b: Scope) =>
   (a.resource ?? null) === (b.resource ?? null) &&
   (a.type ?? null) === (b.type ?? null) &&
@@ -146,28 +150,50 @@ export const make = Effect.gen(function*() {
     })
 
   /** Lists one window page by page, writing each page durably before asking for the next. */
-  const archiveWindow = (start: number, end: number): Effect.Effect<Totals, ArchiverError> =>
-    api.listPages({ ...settings.scope, from: new Date(start), to: new Date(end), max: settings.max }).pipe(
+  /**
+   * Where an event that decoded still cannot be filed exactly once: its id must be non-empty and
+   * the one a reader of the line finds (duplicate `id` keys make them differ), and its day must be
+   * a plain `YYYY-MM-DD`. Such items are kept in quarantine rather than stop the archive for good.
+   */
+  const unfileable = (id: string, day: string, raw: string): string | undefined =>
+    id === ""
+      ? "the event's id is empty"
+      : extractId(raw) !== id
+      ? "the event's id is ambiguous (the line has more than one \"id\" key)"
+      : !isDay(day)
+      ? `the event's created instant falls on ${day}, outside the years 0000-9999`
+      : undefined
+
+  /**
+   * Lists one window page by page, writing each page durably before asking for the next.
+   * `overlap` widens the request backwards: whether the service's `from` is inclusive is not
+   * documented, so abutting windows re-read a second of their neighbour rather than risk losing
+   * an event that sits exactly on the boundary (the sink drops what is already there).
+   */
+  const archiveWindow = (start: number, end: number, overlap: number): Effect.Effect<Totals, ArchiverError> =>
+    api.listPages({ ...settings.scope, from: new Date(start - overlap), to: new Date(end), max: settings.max }).pipe(
       Stream.runFoldEffect(emptyTotals, (totals, page) =>
         Effect.gen(function*() {
           const records = []
           const quarantine = []
           for (const item of page.items) {
-            if (item._tag === "Decoded") {
+            const problem = item._tag === "Decoded"
+              ? unfileable(item.event.id, Event.utcDay(item.event), item.raw)
+              : item.reason
+            if (item._tag === "Decoded" && problem === undefined) {
               records.push({ id: item.event.id, day: Event.utcDay(item.event), raw: item.raw })
-            } else {
-              quarantine.push({
-                raw: item.raw,
-                reason: item.reason,
-                ...(Option.isSome(item.id) ? { id: item.id.value } : {})
-              })
-              yield* Effect.logWarning("Quarantined an item that does not decode").pipe(
-                Effect.annotateLogs({ id: Option.getOrElse(item.id, () => "none"), reason: item.reason.split("\n")[0] })
-              )
+              continue
             }
+            const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
+            quarantine.push({ raw: item.raw, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
+            // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
+            yield* Effect.logWarning("Quarantined an item that cannot be archived as an event").pipe(
+              Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
+            )
           }
-          // A page is written whole or not at all: a stop signal waits for the fsync.
-          const result = yield* Effect.uninterruptible(sink.writeBatch(records, quarantine))
+          // Each file's append is itself uninterruptible inside the sink; leaving the rest
+          // interruptible lets a stop signal cut short the loading of a large day's id index.
+          const result = yield* sink.writeBatch(records, quarantine)
           yield* Effect.logDebug("Page archived").pipe(
             Effect.annotateLogs({ items: page.items.length, written: result.written, duplicates: result.duplicates })
           )
@@ -197,7 +223,7 @@ export const make = Effect.gen(function*() {
       let totals = emptyTotals
       const started = yield* Clock.currentTimeMillis
       for (const [i, [start, end]] of windows.entries()) {
-        const t = yield* archiveWindow(start, end)
+        const t = yield* archiveWindow(start, end, i === 0 ? 0 : BOUNDARY_OVERLAP_MILLIS)
         yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: iso(start), through: iso(end) }) }, end))
         totals = plus(totals, { ...t, windows: 1 })
         const elapsed = (yield* Clock.currentTimeMillis) - started
@@ -242,6 +268,7 @@ export const make = Effect.gen(function*() {
         backfill: { from: iso(from), to: iso(to), doneThrough: iso(end) }
       }))
       yield* save(({ backfill: _, ...s }) => s)
+      yield* checkpoint.clearLastError
       return totals
     })
 
@@ -265,8 +292,10 @@ export const make = Effect.gen(function*() {
       const lookback = Duration.toMillis(options.lookback)
       for (let pass = 0;; pass++) {
         const now = yield* horizon
-        // Late-arriving events: re-read the last `lookback`; the sink skips what is already there.
-        const from = pass === 0 ? through : Math.max(firstStart, through - lookback)
+        // Late-arriving events: re-read the last `lookback` on every pass, the first after a restart
+        // included (events may have arrived late while the daemon was down); the sink skips what
+        // is already there. Only a first start begins exactly at --from.
+        const from = Math.max(firstStart, through - lookback)
         if (from < now) {
           const result = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
             ...st,
@@ -279,12 +308,15 @@ export const make = Effect.gen(function*() {
             Effect.catchIf(ApiError.isTransient, (e) =>
               Effect.logError(`Poll failed, will retry at the next interval: ${e.message}`).pipe(
                 Effect.annotateLogs({ error: e._tag, trackingId: e.trackingId ?? "none" }),
+                Effect.zipRight(checkpoint.recordError(`${e.message}${e.trackingId !== undefined ? ` (trackingId ${e.trackingId})` : ""}`)),
                 Effect.as(Option.none<Totals>())
               ))
           )
           const live = (yield* Ref.get(state)).live
           if (live !== undefined) through = Date.parse(live.through)
           if (Option.isSome(result)) {
+            // `status` shows the last error until a pass succeeds again.
+            yield* checkpoint.clearLastError
             yield* Effect.logInfo(pass === 0 ? "Caught up" : "Poll done").pipe(
               Effect.annotateLogs({ through: iso(through), written: result.value.written, duplicates: result.value.duplicates })
             )

@@ -165,7 +165,7 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
 export const make = (dir: string, options: Options = {}): Effect.Effect<Service, ArchiveWriteError> =>
   Effect.gen(function*() {
     const l = layout(dir)
-    const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 8))
+    const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
     yield* ensureArchiveLayout(l.root)
     yield* repairTornTails(l.root)
 

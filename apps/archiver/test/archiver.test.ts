@@ -202,8 +202,10 @@ const assertWindows = (calls: ReadonlyArray<Call>, from: number, to: number, siz
   assert.strictEqual(ms(calls[0]!.from), from, "the first window starts at from")
   assert.strictEqual(ms(calls[calls.length - 1]!.to), to, "the last window ends at to")
   calls.forEach((c, i) => {
-    if (i > 0) assert.strictEqual(c.from, calls[i - 1]!.to, "no gap and no overlap between windows")
-    const length = ms(c.to) - ms(c.from)
+    // Each window after the first re-reads the last second of its predecessor: whether the
+    // service's `from` is inclusive is undocumented, and a boundary event must not be lost.
+    if (i > 0) assert.strictEqual(ms(c.from), ms(calls[i - 1]!.to) - 1000, "windows overlap by exactly one second")
+    const length = ms(c.to) - ms(c.from) - (i > 0 ? 1000 : 0)
     if (i < calls.length - 1) assert.strictEqual(length, size, "a full window")
     else assert.isTrue(length > 0 && length <= size, "the last window may be shorter")
   })
@@ -406,6 +408,40 @@ describe("Archiver.backfill", () => {
       assert.strictEqual(dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f))).length, 2)
     }))
 
+  it.effect("quarantines events that decode but cannot be filed once, instead of stopping for good", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      const odd = [
+        `{"id":"","resource":"messages","type":"created","created":"2024-03-02T01:00:00.000Z","data":{}}`,
+        `{"id":"first","id":"second","resource":"messages","type":"created","created":"2024-03-02T01:00:00.000Z","data":{}}`,
+        `{"id":"year-minus-one","resource":"messages","type":"created","created":"0000-01-01T00:30:00+01:00","data":{}}`
+      ]
+      const inner = yield* InMemoryEventsApi.make(ORG)
+      const api = recording(inner, { extraOnCall: { call: 1, items: odd.map(EventsPage.decodeRaw) } })
+      for (const item of odd.map(EventsPage.decodeRaw)) assert.strictEqual(item._tag, "Decoded")
+      const totals = yield* backfill(dir, api.layer)
+      assert.strictEqual(totals.quarantined, 3)
+      assertExactlyOnce(dir, EXPECTED)
+      const quarantined = dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f)))
+        .map((l) => JSON.parse(l) as { raw: string; reason: string })
+      assert.deepStrictEqual(quarantined.map((q) => q.raw), odd)
+      assert.match(quarantined[0]!.reason, /id is empty/)
+      assert.match(quarantined[1]!.reason, /ambiguous/)
+      assert.match(quarantined[2]!.reason, /outside the years/)
+    }))
+
+  it.effect("a successful back-fill clears the last error that status shows", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      yield* backfill(dir, InMemoryEventsApi.layer(ORG))
+      yield* Checkpoint.recordError(dir, "an earlier failure")
+      assert.isTrue(Option.isSome(yield* Checkpoint.readLastError(dir)))
+      yield* backfill(dir, InMemoryEventsApi.layer(ORG))
+      assert.isTrue(Option.isNone(yield* Checkpoint.readLastError(dir)))
+    }))
+
   it.effect("archives only its scope, and refuses an archive built with another one", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)
@@ -510,11 +546,13 @@ describe("Archiver.run", () => {
       assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now2) })
       yield* Fiber.interrupt(daemon)
 
-      // A restart resumes at live.through, whatever --from says, and polls on from there.
+      // A restart resumes from live.through, whatever --from says, re-reading the lookback before
+      // it: an event that arrived late while the daemon was down is caught too.
       yield* TestClock.adjust("30 minutes")
       const now3 = now2 + 30 * 60_000
       const whileDown = ev("while-down", iso(now2 + 10 * 60_000))
-      yield* inner.add([whileDown])
+      const lateWhileDown = ev("late-while-down", iso(now2 - 20 * 60_000))
+      yield* inner.add([whileDown, lateWhileDown])
       const restarted = recording(inner)
       const again = yield* withArchiver(
         dir,
@@ -523,8 +561,8 @@ describe("Archiver.run", () => {
         daemonSettings
       ).pipe(Effect.fork)
       yield* untilSleeping(again, interval)
-      assert.deepStrictEqual(restarted.calls.map((c) => [c.from, c.to]), [[iso(now2), iso(now3)]])
-      assertExactlyOnce(dir, [...within(history, START, T0), ...late, newer, whileDown])
+      assert.deepStrictEqual(restarted.calls.map((c) => [c.from, c.to]), [[iso(now2 - Duration.toMillis(lookback)), iso(now3)]])
+      assertExactlyOnce(dir, [...within(history, START, T0), ...late, newer, whileDown, lateWhileDown])
       assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now3) })
       yield* Fiber.interrupt(again)
     }))

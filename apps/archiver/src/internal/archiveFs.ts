@@ -344,7 +344,9 @@ const LEADING_ID = /^\{\s*"id"\s*:\s*"([^"\\]*)"\s*[,}]/
 /** The top-level `id` of a JSON object text, or `undefined` if it has none or is not JSON. */
 export const extractId = (line: string): string | undefined => {
   const m = LEADING_ID.exec(line)
-  if (m !== null) return m[1]
+  // A regex match is a slice that keeps its whole line alive in V8: copy it, or a day's id index
+  // would hold the day file itself in memory.
+  if (m !== null) return Buffer.from(m[1]!, "utf8").toString("utf8")
   try {
     const v: unknown = JSON.parse(line)
     if (typeof v === "object" && v !== null && !Array.isArray(v) && "id" in v && typeof v.id === "string") {
