@@ -28,7 +28,10 @@ const DEFAULT_PAGE_SIZE = 100
 
 /** Settings of the default policy; every field is optional. */
 export interface Options {
-  /** Attempts in all, the first included. Default 10. */
+  /**
+   * Attempts that may fail with a 5xx or a transport error, the first included. Default 10. 429s
+   * and 423s do not count: they are waited out for as long as `maxElapsed` allows.
+   */
   readonly maxAttempts?: number | undefined
   /** Give up once this much time has passed since the first attempt. Default 15 minutes. */
   readonly maxElapsed?: Duration.DurationInput | undefined
@@ -63,7 +66,7 @@ export const make = (options: Options = {}): RetryPolicy => ({
 })
 
 /** No retries: every failure is returned at once. */
-export const disabled: RetryPolicy = { ...make(), maxAttempts: 1, shrinkPageOn504: false }
+export const disabled: RetryPolicy = { ...make(), maxAttempts: 1, maxElapsed: Duration.zero, shrinkPageOn504: false }
 
 /**
  * Reads a `Retry-After` value: delta-seconds (`"30"`, also `"1.5"`) or an HTTP-date. None for
@@ -97,7 +100,9 @@ export const delayFor = (
   random: number
 ): Duration.Duration =>
   error._tag === "RateLimited" && error.retryAfterMillis !== undefined
-    ? Duration.min(Duration.millis(error.retryAfterMillis), policy.maxRetryAfter)
+    // Never less than the first backoff step: `Retry-After: 0`, or an HTTP-date already past by
+    // a clock skew, would otherwise fire request after request with no pause at all.
+    ? Duration.max(Duration.min(Duration.millis(error.retryAfterMillis), policy.maxRetryAfter), backoff(policy, 1, random))
     : backoff(policy, retry, random)
 
 /**
@@ -116,12 +121,16 @@ export const run = <A>(
     const start = yield* Clock.currentTimeMillis
     let current = url
     let gatewayTimeouts = 0
+    // Failures (5xx, transport) spend attempts; rate limits do not. The server said when to come
+    // back, so a storm of 429s is ridden out for as long as `maxElapsed` allows.
+    let failures = 0
     for (let n = 1;; n++) {
       yield* gate.wait
       const result = yield* Effect.either(attempt(current))
       if (result._tag === "Right") return { value: result.right, url: current }
       const error = result.left
-      if (!isTransient(error) || n >= policy.maxAttempts) return yield* Effect.fail(error)
+      if (!isTransient(error)) return yield* Effect.fail(error)
+      if (error._tag !== "RateLimited" && ++failures >= policy.maxAttempts) return yield* Effect.fail(error)
       const delay = delayFor(policy, error, n, yield* Random.next)
       const now = yield* Clock.currentTimeMillis
       if (now + Duration.toMillis(delay) - start > Duration.toMillis(policy.maxElapsed)) {
@@ -138,7 +147,8 @@ export const run = <A>(
         }
       }
       yield* Effect.logWarning(
-        `${describe(error)}; retry ${n} of ${policy.maxAttempts - 1} in ${Duration.format(delay)}`
+        `${describe(error)}; retry ${n} in ${Duration.format(delay)}` +
+          (error._tag === "RateLimited" ? "" : ` (failure ${failures} of at most ${policy.maxAttempts})`)
       ).pipe(Effect.annotateLogs({ trackingId: error.trackingId ?? "none", status: error.status ?? "none" }))
       if (error._tag === "RateLimited") yield* gate.pauseFor(delay)
       else yield* Effect.sleep(delay)

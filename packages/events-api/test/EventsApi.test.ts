@@ -304,7 +304,8 @@ describe("errors", () => {
   it.effect("RateLimited once the retries are exhausted", () =>
     Effect.gen(function*() {
       const s = stub(() => webexError(429, { message: "Too Many Requests", trackingId: "ROUTER_5" }, { "retry-after": "2" }))
-      const api = yield* makeApi(s, { retry: { maxAttempts: 3 } })
+      // 429s spend no attempts: only the elapsed time bounds them (attempts at 0, 2 and 4 s).
+      const api = yield* makeApi(s, { retry: { maxAttempts: 1, maxElapsed: "5 seconds" } })
       const fiber = yield* Effect.fork(listError(api))
       yield* TestClock.adjust("1 minute")
       const error = yield* Fiber.join(fiber)

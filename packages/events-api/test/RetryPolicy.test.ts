@@ -225,11 +225,37 @@ describe("retries through the service", () => {
   it.effect("exhausted 429s report the wait the server asked for, uncapped", () =>
     Effect.gen(function*() {
       const s = stub(() => tooMany("86400"))
-      const fiber = yield* listAll(s, { maxAttempts: 2 })
+      // Waits are capped at maxRetryAfter (5 min): attempts at 0 and 5 min, a third would end past 6 min.
+      const fiber = yield* listAll(s, { maxElapsed: "6 minutes" })
       yield* TestClock.adjust("1 hour")
       const error = yield* Effect.flip(Fiber.join(fiber))
       expect(s.calls).toHaveLength(2)
       expect(error).toMatchObject({ _tag: "RateLimited", status: 429, retryAfterMillis: 86_400_000, trackingId: "track-429" })
+    }))
+
+  it.effect("a 429 storm is ridden out: rate limits spend no attempts, only elapsed time", () =>
+    Effect.gen(function*() {
+      const s = stub((_, i) => (i < 25 ? tooMany("4") : page([event({ id: "after-the-storm" })])))
+      const fiber = yield* listAll(s, { maxAttempts: 3 })
+      yield* TestClock.adjust("1 hour")
+      expect(Array.from(yield* Fiber.join(fiber), (e) => e.id)).toEqual(["after-the-storm"])
+      expect(s.calls).toHaveLength(26)
+      expect(s.calls[25]!.at).toBe(25 * 4_000)
+    }))
+
+  it.effect("Retry-After: 0 (or a date already past) still waits at least the first backoff step", () =>
+    Effect.gen(function*() {
+      const s = stub((_, i) => (i < 3 ? tooMany("0") : page([event()])))
+      const fiber = yield* listAll(s, { baseDelay: "1 second" })
+      yield* TestClock.adjust("1 hour")
+      yield* Fiber.join(fiber)
+      const gaps = s.calls.slice(1).map((c, i) => c.at - s.calls[i]!.at)
+      expect(gaps).toHaveLength(3)
+      // Equal jitter of the first step: between half and all of 1 s.
+      for (const gap of gaps) {
+        expect(gap).toBeGreaterThanOrEqual(500)
+        expect(gap).toBeLessThanOrEqual(1000)
+      }
     }))
 
   it.effect("retry: false sends a single request", () =>

@@ -26,12 +26,14 @@ import {
   DateTime,
   Duration,
   Effect,
+  Fiber,
   Layer,
   Logger,
   LogLevel,
   Option,
   Redacted,
-  Stream
+  Stream,
+  TestClock
 } from "effect"
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
@@ -294,23 +296,24 @@ describe("README examples, run against the fake server", () => {
     Effect.gen(function*() {
       for (const [name, layer, attempts] of [["Impatient", Impatient, 1], ["Custom", Custom, 20], ["Patient", Patient, 30]] as const) {
         const calls: Array<string> = []
-        // A server that always answers 429 with `Retry-After: 0`, so no attempt waits.
-        const alwaysLimited = HttpClient.make((request) =>
+        // A server that always answers 503: every attempt is a failure that spends one.
+        const alwaysFailing = HttpClient.make((request) =>
           Effect.sync(() => {
             calls.push(request.url)
             return HttpClientResponse.fromWeb(
               request,
-              new Response(`{"message":"Too many requests","trackingId":"T-${name}"}`, {
-                status: 429,
-                headers: { "retry-after": "0" }
-              })
+              new Response(`{"message":"Service Unavailable","trackingId":"T-${name}"}`, { status: 503 })
             )
           })
         )
-        const error = yield* Effect.flip(Effect.flatMap(EventsApi.EventsApi, (api) => api.get("e1"))).pipe(
-          Effect.provide(layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, alwaysLimited))))
+        const fiber = yield* Effect.fork(
+          Effect.flip(Effect.flatMap(EventsApi.EventsApi, (api) => api.get("e1"))).pipe(
+            Effect.provide(layer.pipe(Layer.provide(Layer.succeed(HttpClient.HttpClient, alwaysFailing))))
+          )
         )
-        assert.strictEqual(error._tag, "RateLimited", name)
+        yield* TestClock.adjust("3 hours")
+        const error = yield* Fiber.join(fiber)
+        assert.strictEqual(error._tag, "ServerError", name)
         assert.strictEqual(error.trackingId, `T-${name}`)
         assert.strictEqual(calls.length, attempts, name)
         assert.isTrue(calls.every((url) => url === `${EventsApi.DEFAULT_BASE_URL}/events/e1`))
