@@ -107,6 +107,9 @@ interface Response {
   readonly trackingId: string | undefined
 }
 
+const isLoopback = (hostname: string): boolean =>
+  hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname)
+
 /** Builds the service from options. Requires an `HttpClient`; picks no transport. */
 export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
   Effect.gen(function*() {
@@ -115,16 +118,24 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
     const gate = yield* RateGate.make
     const timeout = Duration.decode(options.requestTimeout ?? "60 seconds")
     const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
-    const origin = Either.try(() => {
-      const url = new URL(baseUrl)
-      if (url.protocol !== "https:" && url.protocol !== "http:") throw new Error("not http(s)")
-      return url.origin
-    })
+    const origin = Either.try({
+      try: () => new URL(baseUrl),
+      catch: () => `${JSON.stringify(baseUrl)} is not an http(s) URL`
+    }).pipe(
+      Either.filterOrLeft(
+        (url) => url.protocol === "https:" || url.protocol === "http:",
+        () => `${JSON.stringify(baseUrl)} is not an http(s) URL`
+      ),
+      // Plain http would carry the token in cleartext: only a server on this machine may have it.
+      Either.filterOrLeft(
+        (url) => url.protocol === "https:" || isLoopback(url.hostname),
+        (url) => `plain http is only allowed to this machine (localhost, 127.0.0.1, ::1), not ${url.hostname}: use https`
+      ),
+      Either.map((url) => url.origin)
+    )
     const checkedOrigin: Effect.Effect<string, Errors.InvalidRequest> = Either.isRight(origin)
       ? Effect.succeed(origin.right)
-      : Effect.fail(
-        new Errors.InvalidRequest({ param: "baseUrl", message: `Invalid baseUrl: ${JSON.stringify(baseUrl)} is not an http(s) URL` })
-      )
+      : Effect.fail(new Errors.InvalidRequest({ param: "baseUrl", message: `Invalid baseUrl: ${origin.left}` }))
 
     const tokens: AccessToken.AccessTokens = options.refresh !== undefined
       ? yield* AccessToken.refreshing({
@@ -172,7 +183,9 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
      */
     const fetchPage = (
       url: string,
-      filters: Readonly<Record<string, string>>
+      filters: Readonly<Record<string, string>>,
+      /** URLs already fetched by this listing (one short string per page). */
+      seen: Set<string>
     ): Effect.Effect<
       readonly [EventsPage.EventsPage, Option.Option<Either.Either<string, EventsApiError>>],
       EventsApiError
@@ -220,11 +233,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
             Effect.annotateLogs({ from: link.value, to: repaired.url })
           )
         }
-        if (repaired.url === used) {
-          // A link back to the page itself would loop forever.
+        seen.add(url)
+        seen.add(used)
+        if (seen.has(repaired.url)) {
+          // A link back to a page already fetched in this listing would loop forever.
           const loop = new Errors.ResponseDecodeError({
             url: used,
-            message: `The next-page link of ${used} points back to the same page; pagination stopped`,
+            message: `The next-page link of ${used} points back to a page already listed (${repaired.url}); pagination stopped`,
             ...trackingId
           })
           return [page(Option.none()), Option.some(Either.left(loop))] as const
@@ -241,12 +256,13 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           const first = new URL(`${baseUrl}/events`)
           for (const [k, v] of Object.entries(filters)) first.searchParams.set(k, v)
           if (Option.isSome(normalized.max)) first.searchParams.set("max", String(normalized.max.value))
+          const seen = new Set<string>()
           return Stream.paginateChunkEffect(
             Either.right(first.toString()) as Either.Either<string, EventsApiError>,
             (next) =>
               Either.isLeft(next)
                 ? Effect.fail(next.left)
-                : Effect.map(fetchPage(next.right, filters), ([page, after]) => [Chunk.of(page), after] as const)
+                : Effect.map(fetchPage(next.right, filters, seen), ([page, after]) => [Chunk.of(page), after] as const)
           )
         })
       )

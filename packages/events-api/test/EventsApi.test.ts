@@ -217,8 +217,20 @@ describe("origin safety", () => {
       const api = yield* makeApi(s)
       const error = yield* Effect.flip(Stream.runDrain(api.listPages({}).pipe(Stream.take(50))))
       expect(error).toBeInstanceOf(Errors.ResponseDecodeError)
-      expect(error.message).toContain("same page")
+      expect(error.message).toContain("already listed")
       expect(s.calls.length).toBeLessThanOrEqual(2)
+    }))
+
+  it.effect("a cycle of next links (A -> B -> A) stops instead of looping", () =>
+    Effect.gen(function*() {
+      const a = `${BASE_URL}/events?cursor=a`
+      const b = `${BASE_URL}/events?cursor=b`
+      const s = stub((url) => page([event()], url.searchParams.get("cursor") === "a" ? b : a))
+      const api = yield* makeApi(s)
+      const error = yield* Effect.flip(Stream.runDrain(api.listPages({}).pipe(Stream.take(50))))
+      expect(error).toBeInstanceOf(Errors.ResponseDecodeError)
+      expect(error.message).toContain("already listed")
+      expect(s.calls.map((c) => c.url.searchParams.get("cursor"))).toEqual([null, "a", "b"])
     }))
 
   it.effect("sends the token as a bearer token, to the base origin only", () =>
@@ -495,7 +507,7 @@ describe("client-side validation", () => {
 
   it.effect("rejects a base URL that is not http(s) on every call, with zero requests sent", () =>
     Effect.gen(function*() {
-      for (const baseUrl of ["not a url", "ftp://api.test/v1", "file:///etc"]) {
+      for (const baseUrl of ["not a url", "ftp://api.test/v1", "file:///etc", "http://api.test/v1", "http://10.0.0.1/v1"]) {
         const s = threePages()
         const api = yield* makeApi(s, { baseUrl })
         expect(yield* listError(api)).toMatchObject({ _tag: "InvalidRequest", param: "baseUrl" })
