@@ -13,7 +13,9 @@ import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Clock from "effect/Clock"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { ArchiveLocked, type ArchiveWriteError } from "./ArchiveError.js"
@@ -85,6 +87,10 @@ export const readLock = (dir: string): Effect.Effect<Option.Option<LockInfo>> =>
 /** How long an unreadable lock file is given to be a lock still being written. */
 const FRESH_MS = 2000
 
+/** How often a holder refreshes its lock's mtime, and after how long without that it is stale. */
+const HEARTBEAT_MS = 15_000
+export const OTHER_HOST_STALE_MS = 8 * HEARTBEAT_MS
+
 type Attempt =
   | { readonly _tag: "Acquired" }
   | { readonly _tag: "Held"; readonly info: LockInfo; readonly alive: boolean | undefined }
@@ -128,6 +134,9 @@ const attempt = async (file: string, text: string): Promise<Attempt> => {
   const info = parseLockInfo(existing)
   if (info === undefined) return { _tag: "Stale", info: undefined, ino: st.ino, ageMs }
   const alive = isHolderAlive(info, file)
+  // A holder on another host (a container restarted under a new name, say) cannot be asked
+  // whether it runs; it proves it by refreshing the lock's mtime. Long silence means it is gone.
+  if (alive === undefined && ageMs > OTHER_HOST_STALE_MS) return { _tag: "Stale", info, ino: st.ino, ageMs }
   return alive === false ? { _tag: "Stale", info, ino: st.ino, ageMs } : { _tag: "Held", info, alive }
 }
 
@@ -183,6 +192,8 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
             }
             const why = a.info === undefined
               ? "it is empty or torn (a crash while it was written)"
+              : a.info.host !== os.hostname()
+              ? `its holder on host ${a.info.host} (pid ${a.info.pid}) has not refreshed it for ${Math.round(a.ageMs / 1000)} s`
               : `its process (pid ${a.info.pid}, started ${a.info.startedAt}) is no longer running`
             return Effect.logWarning(`Taking over the stale lock ${file}: ${why}`).pipe(
               Effect.zipRight(tryWrite(file, "removing the stale lock", async () => {
@@ -215,5 +226,12 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
       Effect.tap(take(text, false), () => Effect.sync(() => heldHere.add(file))),
       () => Effect.zipRight(Effect.sync(() => heldHere.delete(file)), release(text))
     )
+    // The heartbeat: keeps the lock fresh for archivers on other hosts (see OTHER_HOST_STALE_MS).
+    const touch = Effect.tryPromise(async () => {
+      if ((await readIfExists(file)) !== text) return
+      const now = new Date()
+      await fsp.utimes(file, now, now)
+    }).pipe(Effect.catchAll(() => Effect.logWarning(`Could not refresh the lock ${file}`)))
+    yield* Effect.forkScoped(Effect.repeat(touch, Schedule.spaced(Duration.millis(HEARTBEAT_MS))))
   })
 }

@@ -467,6 +467,29 @@ describe("ArchiveLock", () => {
         assert.strictEqual(read(lockFile(dir)), text)
       }
     }))
+
+  it.effect("takes over another host's lock once its heartbeat has stopped, and keeps its own lock fresh", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      fs.mkdirSync(path.join(dir, "state"), { recursive: true })
+      fs.writeFileSync(lockFile(dir), JSON.stringify({ pid: 1, startedAt: "2024-01-01T00:00:00.000Z", host: "old-container-7f3a" }))
+      const silentFor = new Date(Date.now() - ArchiveLock.OTHER_HOST_STALE_MS - 5_000)
+      fs.utimesSync(lockFile(dir), silentFor, silentFor)
+      yield* Effect.scoped(
+        Effect.gen(function*() {
+          yield* ArchiveLock.acquire(dir)
+          const held = JSON.parse(read(lockFile(dir))) as { pid: number; host: string }
+          assert.deepStrictEqual([held.pid, held.host], [process.pid, os.hostname()])
+          // The heartbeat runs on the Clock: it refreshes the lock's mtime while the lock is held.
+          const past = new Date(Date.now() - 60_000)
+          fs.utimesSync(lockFile(dir), past, past)
+          yield* TestClock.adjust("16 seconds")
+          yield* Effect.promise(() => new Promise((r) => setTimeout(r, 50)))
+          assert.isAbove(fs.statSync(lockFile(dir)).mtimeMs, Date.now() - 10_000)
+        })
+      )
+      assert.isFalse(fs.existsSync(lockFile(dir)))
+    }))
 })
 
 describe("ArchiveStatus", () => {
