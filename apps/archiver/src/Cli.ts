@@ -42,7 +42,9 @@ const duration = (name: string, fallback: string) =>
 // Common options
 // ---------------------------------------------------------------------------------------------
 
-const out = Options.directory("out", { exists: "either" }).pipe(
+// Plain text, not Options.directory: the archive's own checks explain a bad path better.
+const out = Options.text("out").pipe(
+  Options.withPseudoName("directory"),
   Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
   Options.withDefault("./archive"),
   Options.withDescription("Archive directory (env ARCHIVE_DIR). Created 0700 if missing.")
@@ -198,7 +200,8 @@ const status = Command.make(
 const demo = Command.make(
   "demo",
   {
-    out: Options.directory("out", { exists: "either" }).pipe(
+    out: Options.text("out").pipe(
+      Options.withPseudoName("directory"),
       Options.withDefault("./archive-demo"),
       Options.withDescription("Where to write the demo archive.")
     ),

@@ -45,7 +45,10 @@ export interface CliProcess {
   readonly done: () => boolean
   /** Resolves when `predicate` holds of the output so far; rejects on exit or timeout. */
   readonly waitFor: (predicate: (out: { stdout: string; stderr: string }) => boolean, timeoutMs: number, what?: string) => Promise<void>
-  /** Waits for the exit; SIGKILLs the process and rejects after `timeoutMs`. */
+  /**
+   * Waits for the exit; SIGKILLs the process and rejects after `timeoutMs`. Also rejects when the
+   * token given in the options appears on stdout or stderr.
+   */
   readonly wait: (timeoutMs: number) => Promise<Exited>
   readonly kill: (signal: NodeJS.Signals) => void
 }
@@ -139,7 +142,12 @@ export const spawnCli = (args: ReadonlyArray<string>, options: SpawnOptions = {}
       }, timeoutMs)
       exited.then((e) => {
         clearTimeout(timer)
-        resolve(e)
+        // Checked on every run of every test: the token never shows in what the CLI prints.
+        if (options.token !== undefined && (e.stdout.includes(options.token) || e.stderr.includes(options.token))) {
+          reject(new Error(`the token appeared in the output of: ${describe()}`))
+        } else {
+          resolve(e)
+        }
       }, (e) => {
         clearTimeout(timer)
         reject(e)
