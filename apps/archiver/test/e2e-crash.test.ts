@@ -5,21 +5,13 @@
  */
 import { SeedOrg } from "@webex-compliance/events-api/testing"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { assertExactArchive, coverageViolations, readArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
-import { backfillSummary, type CliProcess, killAll, runCli, sleep, spawnCli, waitUntil } from "./support/cli.js"
-import { type RunningFake, startFake } from "./support/fakeServer.js"
+import { backfillSummary, type CliProcess, runCli, sleep, spawnCli, waitUntil } from "./support/cli.js"
+import { type RunningFake, sandbox } from "./support/fakeServer.js"
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-crash-"))
-const fakes: Array<RunningFake> = []
-// Tests run concurrently (most of their time is spent waiting on child processes): clean up once.
-afterAll(async () => {
-  killAll()
-  await Promise.all(fakes.map((f) => f.close()))
-  fs.rmSync(root, { recursive: true, force: true })
-})
+const { root, startFake: fakeWith } = sandbox("e2e-crash-")
 
 /**
  * Starts the command, waits for its first request to reach the server, then SIGKILLs it after
@@ -50,13 +42,12 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
   it("--window 1h: at every kill, each covered window's events are all in the archive; the finished checkpoint covers exactly [from, to)", async ({ expect }) => {
     const from = new Date("2024-06-01T00:00:00.000Z")
     const to = new Date("2024-06-02T12:00:00.000Z")
-    const fake = await startFake({
+    const fake = await fakeWith({
       events: SeedOrg.generateOrg({ count: 1800, seed: 81, from, to }),
       order: "shuffled",
       seed: 5,
       faults: { latencyMs: 15 }
     })
-    fakes.push(fake)
     const raws = await fake.events()
     const out = path.join(root, "windows")
     const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--max", "25", "--window", "1h"]
@@ -88,8 +79,7 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
   it("a torn last line in a finished day file (a crash mid-write) is cut at the next start", async ({ expect }) => {
     const from = new Date("2024-07-10T00:00:00.000Z")
     const to = new Date("2024-07-12T00:00:00.000Z")
-    const fake = await startFake({ events: SeedOrg.generateOrg({ count: 500, seed: 95, from, to }), order: "shuffled" })
-    fakes.push(fake)
+    const fake = await fakeWith({ events: SeedOrg.generateOrg({ count: 500, seed: 95, from, to }), order: "shuffled" })
     const raws = await fake.events()
     const out = path.join(root, "torn")
     const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString()]
@@ -117,7 +107,7 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
   it("a faulty, shuffled backfill killed -9 five times, plus torn lines appended by hand, ends exactly equal to the server", async ({ expect }) => {
     const from = new Date("2024-07-01T00:00:00.000Z")
     const to = new Date("2024-07-03T00:00:00.000Z")
-    const fake = await startFake({
+    const fake = await fakeWith({
       events: SeedOrg.generateOrg({ count: 2500, seed: 91, from, to }),
       order: "shuffled",
       seed: 17,
@@ -130,7 +120,6 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
         dropConnectionEvery: 13
       }
     })
-    fakes.push(fake)
     const raws = await fake.events()
     const out = path.join(root, "faulty")
     const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--window", "2h", "--max", "50"]

@@ -4,26 +4,13 @@
  */
 import { SeedOrg } from "@webex-compliance/events-api/testing"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, it } from "vitest"
+import { describe, it } from "vitest"
 import { assertExactArchive, compareArchive, readArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
-import { backfillSummary, killAll, logEntries, runCli, spawnCli, waitUntil } from "./support/cli.js"
-import { type RunningFake, startFake } from "./support/fakeServer.js"
+import { backfillSummary, logEntries, runCli, spawnCli, waitUntil } from "./support/cli.js"
+import { sandbox } from "./support/fakeServer.js"
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-once-"))
-const fakes: Array<RunningFake> = []
-const fakeWith = async (options: Parameters<typeof startFake>[0]) => {
-  const fake = await startFake(options)
-  fakes.push(fake)
-  return fake
-}
-// Tests run concurrently (most of their time is spent waiting on child processes): clean up once.
-afterAll(async () => {
-  killAll()
-  await Promise.all(fakes.map((f) => f.close()))
-  fs.rmSync(root, { recursive: true, force: true })
-})
+const { root, startFake: fakeWith } = sandbox("e2e-once-")
 
 const HOUR = 3_600_000
 const MINUTE = 60_000

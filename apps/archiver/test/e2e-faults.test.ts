@@ -5,9 +5,8 @@
  */
 import { SeedOrg } from "@webex-compliance/events-api/testing"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import {
   assertExactArchive,
   coverageViolations,
@@ -18,22 +17,10 @@ import {
   serverEvents,
   snapshotTree
 } from "./support/archiveCheck.js"
-import { backfillSummary, killAll, messageLines, runCli, spawnCli, waitUntil } from "./support/cli.js"
-import { type RunningFake, startFake } from "./support/fakeServer.js"
+import { backfillSummary, messageLines, runCli, spawnCli, waitUntil } from "./support/cli.js"
+import { type RunningFake, sandbox } from "./support/fakeServer.js"
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-faults-"))
-const fakes: Array<RunningFake> = []
-const fakeWith = async (options: Parameters<typeof startFake>[0]) => {
-  const fake = await startFake(options)
-  fakes.push(fake)
-  return fake
-}
-// Tests run concurrently (most of their time is spent waiting on child processes): clean up once.
-afterAll(async () => {
-  killAll()
-  await Promise.all(fakes.map((f) => f.close()))
-  fs.rmSync(root, { recursive: true, force: true })
-})
+const { root, startFake: fakeWith } = sandbox("e2e-faults-")
 
 const DAY = 86_400_000
 const HOUR = 3_600_000

@@ -5,21 +5,13 @@
  */
 import { SeedOrg } from "@webex-compliance/events-api/testing"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, describe, expect, it } from "vitest"
+import { describe, expect, it } from "vitest"
 import { assertExactArchive, coverageViolations, readArchive, readCheckpoint } from "./support/archiveCheck.js"
-import { backfillSummary, type CliProcess, killAll, logEntries, runCli, spawnCli, waitUntil } from "./support/cli.js"
-import { type RunningFake, startFake } from "./support/fakeServer.js"
+import { backfillSummary, type CliProcess, logEntries, runCli, spawnCli, waitUntil } from "./support/cli.js"
+import { sandbox } from "./support/fakeServer.js"
 
-const root = fs.mkdtempSync(path.join(os.tmpdir(), "e2e-signals-"))
-const fakes: Array<RunningFake> = []
-// Tests run concurrently (most of their time is spent waiting on child processes): clean up once.
-afterAll(async () => {
-  killAll()
-  await Promise.all(fakes.map((f) => f.close()))
-  fs.rmSync(root, { recursive: true, force: true })
-})
+const { root, startFake: fakeWith } = sandbox("e2e-signals-")
 
 const HOUR = 3_600_000
 
@@ -43,12 +35,11 @@ describe.concurrent("graceful stop", () => {
     it(`${signal} during backfill: exit 0, lock released, then the same command resumes to an exact archive`, async ({ expect }) => {
       const from = new Date("2024-08-01T00:00:00.000Z")
       const to = new Date("2024-08-03T00:00:00.000Z")
-      const fake = await startFake({
+      const fake = await fakeWith({
         events: SeedOrg.generateOrg({ count: 1500, seed: signal === "SIGTERM" ? 101 : 102, from, to }),
         order: "shuffled",
         faults: { latencyMs: 30 }
       })
-      fakes.push(fake)
       const raws = await fake.events()
       const out = path.join(root, `backfill-${signal}`)
       const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--max", "40", "--window", "2h"]
@@ -75,12 +66,11 @@ describe.concurrent("graceful stop", () => {
     it(`${signal} during run (while catching up, and while idle): exit 0, lock released, restart completes`, async ({ expect }) => {
       const now = Date.now()
       const from = new Date(Math.floor((now - 2 * 24 * HOUR) / HOUR) * HOUR)
-      const fake = await startFake({
+      const fake = await fakeWith({
         events: SeedOrg.generateOrg({ count: 1500, seed: signal === "SIGTERM" ? 111 : 112, from, to: new Date(now - HOUR) }),
         order: "newest-first",
         faults: { latencyMs: 30 }
       })
-      fakes.push(fake)
       const raws = await fake.events()
       const out = path.join(root, `run-${signal}`)
       const args = ["run", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--interval", "1h", "--lookback", "1h", "--max", "40", "--window", "2h"]

@@ -8,6 +8,11 @@ import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
 import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll } from "vitest"
+import { killAll } from "./cli.js"
 
 export interface RunningFake {
   /** `http://127.0.0.1:<port>/v1`. */
@@ -44,5 +49,28 @@ export const startFake = async (options: Omit<FakeWebex.Options, "token"> = {}):
     close: () => Effect.runPromise(Scope.close(scope, Exit.void)),
     expireAccessTokens: () => Effect.runPromise(fake.expireAccessTokens),
     revokeRefreshToken: () => Effect.runPromise(fake.revokeRefreshToken)
+  }
+}
+
+/**
+ * One test file's sandbox: a temporary root and the fake servers its tests start, torn down once
+ * after the file (children killed, fakes closed, files removed): the tests of a file run
+ * concurrently, most of their time spent waiting on child processes.
+ */
+export const sandbox = (prefix: string) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+  const fakes: Array<RunningFake> = []
+  afterAll(async () => {
+    killAll()
+    await Promise.all(fakes.map((f) => f.close()))
+    fs.rmSync(root, { recursive: true, force: true })
+  })
+  return {
+    root,
+    startFake: async (options: Parameters<typeof startFake>[0] = {}) => {
+      const fake = await startFake(options)
+      fakes.push(fake)
+      return fake
+    }
   }
 }
