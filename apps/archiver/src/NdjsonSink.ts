@@ -25,6 +25,9 @@
  *   day file. A per-day id set, loaded lazily by streaming that file, is kept in a small LRU so
  *   memory stays flat over a years-long backfill. Quarantined items are deduplicated by sha256 of
  *   their raw text across all quarantine files.
+ * - Nothing altered goes unnoticed: the index keeps a digest of each archived line. An id served
+ *   again with *different* text is not a duplicate: the archived copy stays, and the variant is
+ *   kept in quarantine with the reason, and counted.
  * - Crash safety: each file gets one append per batch. A crash mid-append can leave only a torn last
  *   line, which was never acknowledged (so never checkpointed) and is cut off on the next start.
  *
@@ -81,10 +84,15 @@ export interface WriteResult {
   readonly quarantined: number
   /** Quarantine records skipped because the same raw text was already quarantined. */
   readonly quarantineDuplicates: number
+  /**
+   * Events whose id was archived already with different text: kept in quarantine (and counted in
+   * `quarantined` when new there), never silently dropped.
+   */
+  readonly variants: number
 }
 
 export interface Options {
-  /** How many day id sets to keep in memory (LRU). Default 8. */
+  /** How many day id sets to keep in memory (LRU). Default 3. */
   readonly cachedDays?: number
 }
 
@@ -139,6 +147,9 @@ export const repairTornTails = (dir: string): Effect.Effect<ReadonlyArray<TailRe
 
 const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex")
 
+/** A short digest of an archived line: 128 bits are plenty to tell two versions of one event apart. */
+const digest = (line: string) => createHash("sha256").update(line, "utf8").digest("base64").slice(0, 22)
+
 const illegal = (message: string) => Effect.die(new Cause.IllegalArgumentException(message))
 
 const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> => {
@@ -170,18 +181,19 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
     yield* repairTornTails(l.root)
 
     const lock = yield* Effect.makeSemaphore(1)
-    // day -> ids in events/<day>.ndjson. Map order is recency order: re-inserted on each use.
-    const days = new Map<string, Set<string>>()
+    // day -> (id -> digest of its line) in events/<day>.ndjson. Map order is recency order:
+    // re-inserted on each use.
+    const days = new Map<string, Map<string, string>>()
     // sha256 of every quarantined raw text; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
 
     const eventsFile = (day: string) => path.join(l.events, `${day}.ndjson`)
 
-    const loadIds = (file: string, read: (line: string, into: Set<string>) => boolean) =>
+    const loadIds = <C>(file: string, empty: () => C, read: (line: string, into: C) => boolean) =>
       tryWrite(file, "reading", async (signal) => {
         // A torn tail must not count as archived: cut it before reading.
         const bytesRemoved = await repairTail(file)
-        const ids = new Set<string>()
+        const ids = empty()
         let unreadable = 0
         await forEachLine(file, (line) => {
           if (!read(line, ids)) unreadable++
@@ -200,17 +212,17 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
         Effect.map(({ ids }) => ids)
       )
 
-    const dayIds = (day: string): Effect.Effect<Set<string>, ArchiveWriteError> => {
+    const dayIds = (day: string): Effect.Effect<Map<string, string>, ArchiveWriteError> => {
       const cached = days.get(day)
       if (cached !== undefined) {
         days.delete(day)
         days.set(day, cached)
         return Effect.succeed(cached)
       }
-      return loadIds(eventsFile(day), (line, ids) => {
+      return loadIds(eventsFile(day), () => new Map<string, string>(), (line, ids) => {
         const id = extractId(line)
         if (id === undefined) return false
-        ids.add(id)
+        ids.set(id, digest(line))
         return true
       }).pipe(Effect.tap((ids) =>
         Effect.sync(() => {
@@ -225,7 +237,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
       return tryWrite(l.quarantine, "listing", () => dayFiles(l.quarantine)).pipe(
         Effect.flatMap((files) =>
           Effect.reduce(files, new Set<string>(), (all, { file }) =>
-            loadIds(file, (line, hashes) => {
+            loadIds(file, () => new Set<string>(), (line, hashes) => {
               try {
                 const v: unknown = JSON.parse(line)
                 if (typeof v === "object" && v !== null && "raw" in v && typeof v.raw === "string") {
@@ -270,25 +282,40 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
         }
         let written = 0
         let duplicates = 0
+        const variants: Array<QuarantineRecord> = []
         for (const [day, group] of byDay) {
           const ids = yield* dayIds(day)
-          const fresh = new Map<string, string>()
+          const fresh = new Map<string, { readonly line: string; readonly digest: string }>()
           for (const r of group) {
-            if (ids.has(r.id) || fresh.has(r.id)) duplicates++
-            else fresh.set(r.id, `${r.raw}\n`)
+            const d = digest(r.raw)
+            const known = ids.get(r.id) ?? fresh.get(r.id)?.digest
+            if (known === undefined) fresh.set(r.id, { line: `${r.raw}\n`, digest: d })
+            else if (known === d) duplicates++
+            else {
+              variants.push({
+                raw: r.raw,
+                id: r.id,
+                reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
+                  `events/${day}.ndjson and this one is kept here`
+              })
+            }
           }
           if (fresh.size === 0) continue
           yield* append(
             eventsFile(day),
-            [...fresh.values()],
+            [...fresh.values()].map((f) => f.line),
             () => {
-              for (const id of fresh.keys()) ids.add(id)
+              for (const [id, f] of fresh) ids.set(id, f.digest)
             },
             () => days.delete(day)
           )
           written += fresh.size
         }
-        return { written, duplicates }
+        for (const v of variants) {
+          yield* Effect.logWarning("An archived event was served again with different content; the variant is quarantined")
+            .pipe(Effect.annotateLogs({ id: v.id ?? "none" }))
+        }
+        return { written, duplicates, variants }
       })
 
     const writeQuarantine = (records: ReadonlyArray<QuarantineRecord>) =>
@@ -326,10 +353,12 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
       })
 
     const writeBatch: Service["writeBatch"] = (records, quarantine) =>
-      Effect.zipRight(
-        validate(records),
-        Effect.zipWith(writeEvents(records), writeQuarantine(quarantine), (e, q) => ({ ...e, ...q }))
-      ).pipe(lock.withPermits(1))
+      Effect.gen(function*() {
+        yield* validate(records)
+        const events = yield* writeEvents(records)
+        const q = yield* writeQuarantine([...quarantine, ...events.variants])
+        return { written: events.written, duplicates: events.duplicates, ...q, variants: events.variants.length }
+      }).pipe(lock.withPermits(1))
 
     return NdjsonSink.of({ dir: l.root, writeBatch })
   })

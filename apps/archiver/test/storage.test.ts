@@ -63,11 +63,33 @@ describe("NdjsonSink: exactly once", () => {
       const dir = tmpDir()
       const sink = yield* NdjsonSink.make(dir)
       const r1 = yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01"), rec("a", "2024-01-01")], [])
-      assert.deepStrictEqual(r1, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0 })
+      assert.deepStrictEqual(r1, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0 })
       const r2 = yield* sink.writeBatch([rec("b", "2024-01-01"), rec("c", "2024-01-01"), rec("d", "2024-01-02")], [])
-      assert.deepStrictEqual(r2, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0 })
+      assert.deepStrictEqual(r2, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0 })
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "b", "c"])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-02.ndjson")), ["d"])
+    }))
+
+  it.effect("an id served again with different text is not dropped: the variant goes to quarantine", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const original = `{"id":"v1","created":"2024-01-01T10:00:00.000Z","data":{"text":"first"}}`
+      const altered = `{"id":"v1","created":"2024-01-01T10:00:00.000Z","data":{"text":"edited"}}`
+      const first = yield* NdjsonSink.make(dir)
+      yield* first.writeBatch([{ id: "v1", day: "2024-01-01", raw: original }], [])
+      // A fresh sink (a restart) learns the archived copy's digest from disk.
+      const sink = yield* NdjsonSink.make(dir)
+      const r = yield* sink.writeBatch([{ id: "v1", day: "2024-01-01", raw: original }, { id: "v1", day: "2024-01-01", raw: altered }], [])
+      assert.deepStrictEqual(r, { written: 0, duplicates: 1, quarantined: 1, quarantineDuplicates: 0, variants: 1 })
+      assert.deepStrictEqual(read(path.join(dir, "events/2024-01-01.ndjson")), `${original}\n`)
+      const q = fs.readdirSync(path.join(dir, "quarantine")).flatMap((f) =>
+        read(path.join(dir, "quarantine", f)).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { raw: string; reason: string; id: string })
+      )
+      assert.deepStrictEqual(q.map((x) => [x.id, x.raw]), [["v1", altered]])
+      assert.match(q[0]!.reason, /again with different content/)
+      // Served once more: nothing new anywhere.
+      const again = yield* sink.writeBatch([{ id: "v1", day: "2024-01-01", raw: altered }], [])
+      assert.deepStrictEqual([again.written, again.quarantined, again.quarantineDuplicates, again.variants], [0, 0, 1, 1])
     }))
 
   it.effect("skips ids already archived by an earlier sink (restart, re-run)", () =>
@@ -89,7 +111,7 @@ describe("NdjsonSink: exactly once", () => {
       yield* sink.writeBatch([rec("a", "2024-01-01")], [])
       yield* sink.writeBatch([rec("b", "2024-01-02")], []) // evicts 2024-01-01
       // An id only the file knows about: a stale cache would let it in again.
-      fs.appendFileSync(path.join(dir, "events/2024-01-01.ndjson"), `${raw("x", "2024-01-01T11:00:00Z")}\n`)
+      fs.appendFileSync(path.join(dir, "events/2024-01-01.ndjson"), `${rec("x", "2024-01-01").raw}\n`)
       const r = yield* sink.writeBatch([rec("a", "2024-01-01"), rec("x", "2024-01-01"), rec("y", "2024-01-01")], [])
       assert.deepStrictEqual([r.written, r.duplicates], [1, 2])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "x", "y"])
