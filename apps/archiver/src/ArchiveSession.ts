@@ -62,6 +62,7 @@ export const messageOf = (e: unknown): string => {
     const err = e as { _tag?: string; message?: string; hint?: string; trackingId?: string; status?: number }
     const parts = [err.message ?? String(e)]
     if (err.hint !== undefined) parts.push(err.hint)
+    if (err._tag === "TransportError") parts.push("(no answer from the API after every retry: check the network, DNS and --base-url)")
     if (err.trackingId !== undefined) parts.push(`(trackingId ${err.trackingId})`)
     return parts.join(" ")
   }

@@ -10,11 +10,12 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type { ArchiveReadError } from "./ArchiveError.js"
+import { ArchiveReadError } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointState, loadCheckpoint } from "./Checkpoint.js"
 import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
@@ -155,6 +156,15 @@ const scanQuarantine = async (quarantineDir: string, signal: AbortSignal) => {
 export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveReadError> =>
   Effect.gen(function*() {
     const l = layout(dir)
+    if (!fs.existsSync(l.root)) {
+      return yield* new ArchiveReadError({
+        path: l.root,
+        operation: "opening the archive",
+        code: "ENOENT",
+        message: `There is no archive at ${l.root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
+          "or create one with backfill, run or demo"
+      })
+    }
     yield* tryRead(l.root, "opening the archive", async () => {
       try {
         const st = await fsp.stat(l.root)

@@ -187,7 +187,7 @@ export const make = Effect.gen(function*() {
             const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
             quarantine.push({ raw: item.raw, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
             // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
-            yield* Effect.logWarning("Quarantined an item that cannot be archived as an event").pipe(
+            yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
               Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
             )
           }

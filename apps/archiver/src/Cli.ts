@@ -24,6 +24,8 @@ import * as Credentials from "./Credentials.js"
 import * as Demo from "./Demo.js"
 import { withArchive } from "./ArchiveSession.js"
 
+const INSTANT = "ISO-8601 with a zone (2024-05-01T00:00:00Z) or a date (2024-05-01, midnight UTC)."
+
 const invalid = (message: string) => ValidationError.invalidValue(HelpDoc.p(message))
 
 const fromEither = <A>(e: Either.Either<A, string>) =>
@@ -47,7 +49,7 @@ const out = Options.text("out").pipe(
   Options.withPseudoName("directory"),
   Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
   Options.withDefault("./archive"),
-  Options.withDescription("Archive directory (env ARCHIVE_DIR). Created 0700 if missing.")
+  Options.withDescription("Archive directory (env ARCHIVE_DIR; default ./archive).")
 )
 
 const baseUrl = Options.text("base-url").pipe(
@@ -58,7 +60,7 @@ const baseUrl = Options.text("base-url").pipe(
       ? Effect.succeed(s)
       : Effect.fail(invalid(`--base-url ${JSON.stringify(s)} is not an http(s) URL such as https://webexapis.com/v1`))
   ),
-  Options.withDescription("API base URL (env WEBEX_BASE_URL).")
+  Options.withDescription("API base URL (env WEBEX_BASE_URL; default https://webexapis.com/v1). https only, except to this machine.")
 )
 
 const tokenFile = Options.file("token-file", { exists: "yes" }).pipe(
@@ -94,16 +96,16 @@ const filters = {
 const max = Options.integer("max").pipe(
   Options.withDefault(1000),
   Options.mapEffect((n) => n >= 1 && n <= 1000 ? Effect.succeed(n) : Effect.fail(invalid(`--max must be from 1 to 1000, got ${n}`))),
-  Options.withDescription("Page size, 1 to 1000.")
+  Options.withDescription("Page size, 1 to 1000 (default 1000).")
 )
 
 const window = duration("window", "6h").pipe(
-  Options.withDescription("Checkpoint window: the archive's progress is saved after each fully written window.")
+  Options.withDescription("Checkpoint window, e.g. 1h, 6h, 1d (default 6h): progress is saved after each fully written window.")
 )
 
 const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
   Options.withDefault("text" as const),
-  Options.withDescription("Log lines on stderr as logfmt text or JSON objects.")
+  Options.withDescription("Log lines on stderr as logfmt text or JSON objects (default text). The level: --log-level debug|info|warning|error.")
 )
 
 const common = { out, baseUrl, tokenFile, refreshTokenFile, clientId, clientSecretFile, ...filters, max, window, logFormat }
@@ -151,9 +153,18 @@ const withCommon = (c: Common) =>
 
 const backfill = Command.make(
   "backfill",
-  { ...common, from: instant("from").pipe(Options.withDescription("Start of the range (inclusive).")), to: instant("to").pipe(Options.optional, Options.withDescription("End of the range (exclusive); default now.")) },
+  { ...common, from: instant("from").pipe(Options.withDescription(INSTANT + " Start of the range (inclusive).")), to: instant("to").pipe(Options.optional, Options.withDescription(INSTANT + " End of the range (exclusive); default now.")) },
   (c) =>
     Effect.gen(function*() {
+      // An empty range is refused before the archive directory is even created.
+      const end = Option.match(c.to, { onNone: () => Date.now(), onSome: (d) => Math.min(d.getTime(), Date.now()) })
+      if (c.from.getTime() >= end) {
+        return yield* new Archiver.ArchiverUsageError({
+          message: `Nothing to back-fill: --from ${c.from.toISOString()} is not before ${
+            Option.isSome(c.to) && c.to.value.getTime() <= Date.now() ? "--to" : "now"
+          } (${new Date(end).toISOString()})`
+        })
+      }
       const opts = yield* withCommon(c)
       const totals = yield* withArchive(opts, (a) => a.backfill(c.from, c.to))
       yield* Console.log(
@@ -169,9 +180,9 @@ const run = Command.make(
   "run",
   {
     ...common,
-    from: instant("from").pipe(Options.optional, Options.withDescription("Where to start on the first start; later starts resume from the checkpoint.")),
-    interval: duration("interval", "5m").pipe(Options.withDescription("Time between polls.")),
-    lookback: duration("lookback", "1h").pipe(Options.withDescription("How far back each poll re-reads, to catch late-arriving events."))
+    from: instant("from").pipe(Options.optional, Options.withDescription(INSTANT + " Where to start on the first start; later starts resume from the checkpoint.")),
+    interval: duration("interval", "5m").pipe(Options.withDescription("Time between polls, e.g. 30s, 5m (default 5m).")),
+    lookback: duration("lookback", "1h").pipe(Options.withDescription("How far back each poll (and each restart) re-reads, to catch late-arriving events (default 1h)."))
   },
   (c) =>
     Effect.gen(function*() {
@@ -203,10 +214,10 @@ const demo = Command.make(
     out: Options.text("out").pipe(
       Options.withPseudoName("directory"),
       Options.withDefault("./archive-demo"),
-      Options.withDescription("Where to write the demo archive.")
+      Options.withDescription("Where to write the demo archive (default ./archive-demo).")
     ),
-    events: Options.integer("events").pipe(Options.withDefault(5000), Options.withDescription("How many events the simulated org holds.")),
-    days: Options.integer("days").pipe(Options.withDefault(30), Options.withDescription("Over how many days, up to now.")),
+    events: Options.integer("events").pipe(Options.withDefault(5000), Options.withDescription("How many events the simulated org holds (default 5000).")),
+    days: Options.integer("days").pipe(Options.withDefault(30), Options.withDescription("Over how many days, up to today (default 30).")),
     logFormat
   },
   (c) => Demo.run({ out: c.out, events: c.events, days: c.days })

@@ -44,14 +44,18 @@ const readArchive = (dir: string) =>
 export const run = (options: DemoOptions) =>
   Effect.scoped(
     Effect.gen(function*() {
-      const now = Date.now()
-      const from = new Date(Math.floor((now - options.days * DAY) / DAY) * DAY)
-      const seeded = SeedOrg.generateOrg({
-        count: options.events,
-        seed: 2026,
-        from,
-        to: new Date(now - 5 * 60_000)
-      })
+      if (!(options.events >= 1 && options.days >= 1)) {
+        return yield* Effect.fail(new Error(`--events and --days must be at least 1, got ${options.events} and ${options.days}`))
+      }
+      // The org is a function of the UTC day: running the demo again today into the same --out
+      // finds every event already archived, byte for byte; tomorrow's org is another one (other
+      // ids), never the same ids with other content.
+      const today = Math.floor(Date.now() / DAY) * DAY
+      const from = new Date(today - options.days * DAY)
+      const to = new Date(today)
+      const daySeed = today / DAY
+      const existing = fs.existsSync(path.join(options.out, "events"))
+      const seeded = SeedOrg.generateOrg({ count: options.events, seed: 2026 + daySeed, from, to })
       const fake = yield* FakeWebex.make({
         events: seeded,
         order: "shuffled",
@@ -84,16 +88,19 @@ export const run = (options: DemoOptions) =>
         ).pipe(
           Effect.tap((t) =>
             Console.log(
-              `${label}: ${t.written} new events written, ${t.duplicates} already archived, ${t.quarantined} junk items quarantined ` +
+              `${label}: ${t.written} new events written, ${t.duplicates} already archived, ${t.quarantined} items quarantined ` +
                 `(${t.pages} pages, ${t.windows} windows)`
             )
           )
         )
+      if (existing) {
+        yield* Console.log(`${options.out} already holds an archive: what is already there is skipped. Use another --out for a clean run.\n`)
+      }
       const started = Date.now()
       yield* archive("Back-fill")
 
       // Events that the API lists only later, with `created` in the past: a re-run adds just those.
-      const late = SeedOrg.generateOrg({ count: 25, seed: 99, from, to: new Date(now - 5 * 60_000) })
+      const late = SeedOrg.generateOrg({ count: 25, seed: 99 + daySeed, from, to })
       yield* fake.addEvents(late)
       yield* archive("Re-run after 25 late events arrived")
 

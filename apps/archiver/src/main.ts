@@ -21,7 +21,24 @@ const logger = Logger.replace(
   Logger.withConsoleError(json ? Logger.jsonLogger : Logger.logfmtLogger)
 )
 
-const program = cli(process.argv).pipe(
+/**
+ * `--log-level` is a built-in option of the top-level command in @effect/cli, accepted only
+ * before the subcommand. Users put it anywhere (as with `--log-format`), so it is moved there.
+ */
+const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const [node, script, ...rest] = argv
+  const hoisted: Array<string> = []
+  const others: Array<string> = []
+  for (let i = 0; i < rest.length; i++) {
+    const arg = rest[i]!
+    if (arg === "--log-level" && i + 1 < rest.length) hoisted.push(arg, rest[++i]!)
+    else if (arg.startsWith("--log-level=")) hoisted.push(arg)
+    else others.push(arg)
+  }
+  return [node!, script!, ...hoisted, ...others]
+}
+
+const program = cli(hoistLogLevel(process.argv)).pipe(
   Effect.tapErrorCause((cause) => {
     // A stop signal is a clean exit, not an error.
     if (Cause.isInterruptedOnly(cause)) return Effect.void

@@ -144,5 +144,13 @@ describe.concurrent("webex-archiver CLI", () => {
     expect(r.stdout).toMatch(/^Verified: all \d+ events the server holds are archived exactly once/m)
     expect(r.stdout).not.toContain("VERIFICATION FAILED")
     expect(fs.readdirSync(path.join(out, "events")).length).toBeGreaterThanOrEqual(5)
+
+    // The README's command run a second time into the same directory: nothing new, still verified.
+    const again = await runCli(["demo", "--out", out, "--events", "800", "--days", "5"], { timeoutMs: 100_000 })
+    expect(again.code, again.stderr.slice(-2000)).toBe(0)
+    expect(again.stdout).toMatch(/already holds an archive/)
+    expect(again.stdout).toMatch(/^Back-fill: 0 new events written/m)
+    expect(again.stdout).toMatch(/^Verified: all \d+ events/m)
+    expect(again.stderr).not.toContain("different content")
   })
 })
