@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import { Event } from "@webex-compliance/events-api"
 import * as fsp from "node:fs/promises"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -23,11 +24,11 @@ import { type ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { ensureArchiveLayout, layout, readIfExists, tryWrite, writeFileAtomic } from "./internal/archiveFs.js"
 import * as LastErrorFile from "./LastError.js"
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}(?::?\d{2})?)$/i
 
 /** An ISO-8601 date-time, kept as text. */
 export const IsoString = Schema.String.pipe(
-  Schema.filter((s) => (ISO_8601.test(s) && !Number.isNaN(Date.parse(s))) || `not an ISO-8601 date-time: ${s}`)
+  // The library's own grammar and range checks: one definition of an ISO-8601 instant.
+  Schema.filter((s) => Either.isRight(Schema.decodeUnknownEither(Event.IsoDateTime)(s)) || `not an ISO-8601 date-time: ${s}`)
 )
 
 /** The query filters the archive was built with: a checkpoint only proves coverage for them. */

@@ -2,37 +2,31 @@
  * Parsing of the human inputs of the CLI: instants and durations. Pure, so every accepted and
  * refused spelling is pinned by tests; the messages say what would have been accepted.
  */
+import { Event } from "@webex-compliance/events-api"
+import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i
-
-const isCalendarDay = (day: string): boolean => {
-  const ms = Date.parse(`${day}T00:00:00Z`)
-  return !Number.isNaN(ms) && new Date(ms).toISOString().slice(0, 10) === day
-}
+const decodeIso = Schema.decodeUnknownOption(Event.IsoDateTime)
 
 /**
  * An instant: an ISO-8601 date-time with a zone (`2024-05-01T00:00:00Z`, `...+02:00`) or a bare
  * date, read as midnight UTC. A date-time without a zone is refused: its meaning would depend on
- * the machine's time zone, and a compliance range must not.
+ * the machine's time zone, and a compliance range must not. The date-time grammar and its range
+ * checks (no 2024-02-30, no T24:00) are the library's own `Event.IsoDateTime`; the CLI asks in
+ * addition for a full `±hh:mm` offset, as its help says.
  */
 export const parseInstant = (input: string): Either.Either<Date, string> => {
   const s = input.trim()
-  // `T24:00` is valid ISO-8601 for "end of day", but Date reads it as the next day: refuse it.
-  const ok = DATE.test(s)
-    ? `${s}T00:00:00Z`
-    : DATE_TIME.test(s) && !/T24/i.test(s)
-    ? s.replace(/([+-]\d{2})(\d{2})$/, "$1:$2")
-    : undefined
-  const ms = ok === undefined ? NaN : Date.parse(ok)
-  // `Date` rolls 2024-02-30 over to 1 March: a compliance range must not be guessed.
-  return Number.isNaN(ms) || !isCalendarDay(s.slice(0, 10))
+  const parsed = DATE.test(s) ? decodeIso(`${s}T00:00:00Z`) : /[+-]\d{2}$/.test(s) ? Option.none() : decodeIso(s)
+  return Option.isNone(parsed)
     ? Either.left(
       `${JSON.stringify(input)} is not a date-time: use ISO-8601 with a zone, e.g. 2024-05-01T00:00:00Z, or a date, e.g. 2024-05-01 (midnight UTC)`
     )
-    : Either.right(new Date(ms))
+    : Either.right(DateTime.toDate(parsed.value))
 }
 
 const UNITS: Record<string, number> = {
