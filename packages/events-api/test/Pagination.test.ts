@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
-import * as Pagination from "../src/Pagination.js"
+import * as Pagination from "../src/internal/pagination.js"
 
 const PAGE = "https://webexapis.com/v1/events?max=10"
 

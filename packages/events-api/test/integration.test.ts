@@ -52,7 +52,7 @@ const withApi = <A, E, R>(
   fake: Fake,
   options: ClientOptions & { readonly baseUrl?: string; readonly token?: Redacted.Redacted<string> },
   f: (api: EventsApi.Service) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E | EventsApiError.EventsApiError, R> =>
   Effect.flatMap(EventsApi.EventsApi, f).pipe(
     Effect.provide(
       EventsApi.layer({ token: fake.token, baseUrl: fake.baseUrl, ...options }).pipe(
