@@ -536,13 +536,13 @@ describe("client-side validation", () => {
 
   it.effect("rejects a token an HTTP header cannot carry when the service is made, with zero requests sent", () =>
     Effect.gen(function*() {
-      for (const token of ["abc\u0000def", "abc\ndef", "tok en", "tökén", ""]) {
+      for (const token of ["abc\u0000def", "abc\ndef", "tok en", "tökén"]) {
         const s = threePages()
         const exit = yield* Effect.exit(
           EventsApi.make({ token: Redacted.make(token), baseUrl: BASE_URL }).pipe(Effect.provide(s.layer))
         )
         expect(exit).toMatchObject({ _tag: "Failure", cause: { error: { _tag: "InvalidRequest", param: "token" } } })
-        expect(String(exit)).not.toContain(token === "" ? "\u0000" : token)
+        expect(String(exit)).not.toContain(token)
         expect(s.calls).toHaveLength(0)
       }
     }))

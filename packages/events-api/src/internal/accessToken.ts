@@ -41,7 +41,7 @@ export const fixed = (token: Redacted.Redacted<string>): AccessTokens => ({
 
 const TokenResponse = Schema.Struct({
   // It goes into an Authorization header: a token that cannot is an unusable answer.
-  access_token: Schema.NonEmptyString.pipe(Schema.filter(isHeaderSafe)),
+  access_token: Schema.NonEmptyString.pipe(Schema.filter((t) => isHeaderSafe(t))),
   expires_in: Schema.Number,
   refresh_token: Schema.NonEmptyString
 })

@@ -56,5 +56,8 @@ export const clean = (text: string, secrets: ReadonlyArray<string>, max: number 
   return out.length > max ? `${out.slice(0, max)}… (${out.length - max} more characters)` : out
 }
 
-/** Whether a token can go into an `Authorization` header as is: visible ASCII, no spaces. */
-export const isHeaderSafe = (token: string): boolean => /^[\x21-\x7e]+$/.test(token)
+/**
+ * Whether a token can go into an `Authorization` header as is: visible ASCII, no spaces. (An
+ * empty one can: the server answers 401, which says more than a refusal here would.)
+ */
+export const isHeaderSafe = (token: string): boolean => /^[\x21-\x7e]*$/.test(token)
