@@ -5,6 +5,7 @@
  */
 import { NodeHttpClient } from "@effect/platform-node"
 import { describe, expect, it } from "@effect/vitest"
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -17,6 +18,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
+import * as Inspect from "node:util"
 import * as EventsApi from "../src/EventsApi.js"
 import type * as Errors from "../src/EventsApiError.js"
 import { BASE_URL, event, makeApi, page, stub, TOKEN, webexError } from "./support/StubHttp.js"
@@ -142,6 +144,20 @@ describe("server text in errors", () => {
       expect(error.message).toContain("\\u001b[31mred")
       expect(error.message).toContain("\\r\\nInjected")
       expect((error as Errors.InvalidRequest).detail!.length).toBeLessThan(350)
+    }))
+
+  it.effect("a transport error keeps its HttpClientError cause, and no rendering of it shows the token", () =>
+    Effect.gen(function*() {
+      const s = stub(() => ({ transportError: "socket hang up" }))
+      const exit = yield* Effect.exit((yield* makeApi(s, { retry: false })).get("e1"))
+      const error = yield* Effect.flip(exit)
+      expect(error._tag).toBe("TransportError")
+      expect((error as Errors.TransportError).reason).toContain("socket hang up")
+      expect((error.cause as { _tag?: string })._tag).toBe("RequestError")
+      expect((error.cause as { reason?: string }).reason).toBe("Transport")
+      for (const text of [JSON.stringify(error), String(exit), Cause.pretty(Cause.fail(error)), Inspect.inspect(error, { depth: 10 })]) {
+        expect(text).not.toContain(TOKEN)
+      }
     }))
 
   it.effect("the client secret and refresh token echoed by the token endpoint are redacted", () =>

@@ -83,7 +83,7 @@ export const refreshing = (options: {
             refresh_token: Redacted.value(refreshToken)
           })
         )
-        const response = yield* Http.exchange(options.client, request, url, options.http, { redactRequest: true })
+        const response = yield* Http.exchange(options.client, request, url, options.http)
         if (response.status >= 200 && response.status < 300) {
           const parsed = Either.try(() => JSON.parse(Http.text(response.body)) as unknown).pipe(
             Either.flatMap((json) => Schema.decodeUnknownEither(TokenResponse)(json))

@@ -3,8 +3,8 @@
  * place where statuses, bodies, error texts and transport failures are read.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientError from "@effect/platform/HttpClientError"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -94,27 +94,38 @@ const readCapped = <E>(
   })
 
 /**
+ * The `HttpClientError` to keep as a cause, minus its request's headers and body: they carry the
+ * bearer token (or the grant's secrets), and a cause gets logged and serialised.
+ */
+const withoutSecrets = (error: HttpClientError.HttpClientError): HttpClientError.HttpClientError => {
+  const request = HttpClientRequest.make(error.request.method)(error.request.url)
+  const extra = {
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
+    ...(error.description !== undefined ? { description: error.description } : {})
+  }
+  return error._tag === "RequestError"
+    ? new HttpClientError.RequestError({ request, reason: error.reason, ...extra })
+    : new HttpClientError.ResponseError({ request, response: error.response, reason: error.reason, ...extra })
+}
+
+/**
  * Sends `request` and reads its body, up to `maxResponseBytes` for a 2xx (past it:
  * `ResponseTooLarge`, not retried) and a little for an error status (its message is all that is
  * used). No response, a dropped body or a timeout become a `TransportError` (and so are retried);
  * any status is returned for the caller to judge.
- *
- * `redactRequest`: the request carries secrets in its body (the token grant), so the transport
- * error keeps only what lies beneath the `HttpClientError`, never the request itself.
  */
 export const exchange = (
   client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
-  settings: Settings,
-  options: { readonly redactRequest?: boolean } = {}
+  settings: Settings
 ): Effect.Effect<Exchange, Errors.TransportError | Errors.ResponseTooLarge> => {
   const transport = (error: HttpClientError.HttpClientError) =>
     new Errors.TransportError({
       url,
       // Walk from the error itself: a RequestError without a cause carries its reason only in its own message.
       reason: clean(rootCause(error), settings.secrets()),
-      cause: options.redactRequest === true ? error.cause : error
+      cause: withoutSecrets(error)
     })
   const tooLarge = (response: HttpClientResponse.HttpClientResponse) =>
     new Errors.ResponseTooLarge({
