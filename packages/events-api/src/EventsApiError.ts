@@ -3,8 +3,9 @@
  *
  * Errors are data, shaped like `@effect/ai`'s `AiError`: structured fields (the HTTP status, the
  * server's own words, the `trackingId` Cisco support asks for, the underlying `cause`), a
- * `message` computed from them, and `static fromResponse` constructors. `HttpClientError` and
- * `ParseError` never cross the package boundary: they travel as `cause`.
+ * `message` computed from them, and `static fromResponse` constructors. The message leaves out
+ * `trackingId` and `Forbidden`'s `hint`: they are fields, for the caller to show where it wants.
+ * `HttpClientError` and `ParseError` never cross the package boundary: they travel as `cause`.
  *
  * Server text (`detail`) is cleaned before it gets here: secrets (token, client secret, refresh
  * token) redacted, control characters escaped, cut to a few hundred characters.
@@ -41,8 +42,6 @@ const defined = <A extends object>(fields: A): A =>
 
 const statusText = (status: number | undefined): string => (status === undefined ? "" : ` (HTTP ${status})`)
 const at = (url: string | undefined): string => (url === undefined ? "" : ` from ${url}`)
-const tracking = (trackingId: string | undefined): string =>
-  trackingId === undefined ? "" : ` [trackingId ${trackingId}]`
 
 /** 401: the token is missing, malformed or expired. */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", ResponseFields) {
@@ -52,8 +51,7 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
   // Writable like Error's, so these stay subtypes of Error for TypeScript; always computed.
   override set message(_: string) {}
   override get message(): string {
-    return `Unauthorized${statusText(this.status)}: ${this.detail ?? "the token is missing, malformed or expired"}` +
-      tracking(this.trackingId)
+    return `Unauthorized${statusText(this.status)}: ${this.detail ?? "the token is missing, malformed or expired"}`
   }
 }
 
@@ -73,8 +71,7 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", Resp
   // Writable like Error's, so these stay subtypes of Error for TypeScript; always computed.
   override set message(_: string) {}
   override get message(): string {
-    return `Forbidden${statusText(this.status)}: ${this.detail ?? "access denied"}. ${FORBIDDEN_HINT}` +
-      tracking(this.trackingId)
+    return `Forbidden${statusText(this.status)}: ${this.detail ?? "access denied"}`
   }
 }
 
@@ -89,8 +86,7 @@ export class EventNotFound extends Schema.TaggedError<EventNotFound>()("EventNot
   // Writable like Error's, so these stay subtypes of Error for TypeScript; always computed.
   override set message(_: string) {}
   override get message(): string {
-    return `No event with id ${this.eventId}${this.detail !== undefined ? `: ${this.detail}` : ""}` +
-      tracking(this.trackingId)
+    return `No event with id ${this.eventId}${this.detail !== undefined ? `: ${this.detail}` : ""}`
   }
 }
 
@@ -118,8 +114,7 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
     if (this.param !== undefined && this.status === undefined) {
       return `Invalid ${this.param}: ${this.reason ?? "refused"}`
     }
-    return `Invalid request${statusText(this.status)}${at(this.url)}: ${this.detail ?? this.reason ?? "refused by the server"}` +
-      tracking(this.trackingId)
+    return `Invalid request${statusText(this.status)}${at(this.url)}: ${this.detail ?? this.reason ?? "refused by the server"}`
   }
 }
 
@@ -137,8 +132,7 @@ export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited"
   override get message(): string {
     const what = this.status === 423 ? "Locked (423)" : "Rate limited (429)"
     const wait = this.retryAfterMillis === undefined ? "" : `; the server asked to wait ${this.retryAfterMillis} ms`
-    return `${what}${at(this.url)}${this.detail !== undefined ? `: ${this.detail}` : ""}${wait}` +
-      tracking(this.trackingId)
+    return `${what}${at(this.url)}${this.detail !== undefined ? `: ${this.detail}` : ""}${wait}`
   }
 }
 
@@ -150,8 +144,7 @@ export class ServerError extends Schema.TaggedError<ServerError>()("ServerError"
   // Writable like Error's, so these stay subtypes of Error for TypeScript; always computed.
   override set message(_: string) {}
   override get message(): string {
-    return `Server error${statusText(this.status)}${at(this.url)}: ${this.detail ?? "no explanation given"}` +
-      tracking(this.trackingId)
+    return `Server error${statusText(this.status)}${at(this.url)}: ${this.detail ?? "no explanation given"}`
   }
 }
 
@@ -177,7 +170,7 @@ export class ResponseDecodeError extends Schema.TaggedError<ResponseDecodeError>
   // Writable like Error's, so these stay subtypes of Error for TypeScript; always computed.
   override set message(_: string) {}
   override get message(): string {
-    return `Unexpected response${at(this.url)}: ${this.reason}` + tracking(this.trackingId)
+    return `Unexpected response${at(this.url)}: ${this.reason}`
   }
 }
 
@@ -194,7 +187,7 @@ export class ResponseTooLarge extends Schema.TaggedError<ResponseTooLarge>()("Re
   override set message(_: string) {}
   override get message(): string {
     return `The response${at(this.url)} is larger than the limit of ${this.limitBytes} bytes (maxResponseBytes); ` +
-      "reading stopped there" + tracking(this.trackingId)
+      "reading stopped there"
   }
 }
 
@@ -256,10 +249,9 @@ export class TokenRefreshFailed extends Schema.TaggedError<TokenRefreshFailed>()
     switch (this.stage) {
       case "grant":
         return `The access token could not be refreshed (${this.error ?? `HTTP ${this.status ?? "?"}`}` +
-          `${this.detail !== undefined ? `: ${this.detail}` : ""}). ${hint}` + tracking(this.trackingId)
+          `${this.detail !== undefined ? `: ${this.detail}` : ""}). ${hint}`
       case "response":
-        return "The token endpoint answered without a usable access_token, expires_in and refresh_token" +
-          tracking(this.trackingId)
+        return "The token endpoint answered without a usable access_token, expires_in and refresh_token"
       case "persist":
         return "The refreshed tokens could not be persisted, so the new refresh token would be lost" +
           `${this.detail !== undefined ? `: ${this.detail}` : ""}`
