@@ -16,6 +16,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
+import type * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Inspect from "node:util"
@@ -311,5 +312,40 @@ describe("layerConfig with Config values", () => {
       )
       expect(s.urls()).toEqual(["https://elsewhere.test/v1/events"])
       expect(s.calls[0]!.headers["authorization"]).toBe("Bearer from-config")
+    }))
+})
+
+describe("tracing", () => {
+  /** The names of the span a request is sent in and of its ancestors, innermost first. */
+  const spanChain = Effect.map(Effect.currentSpan, (span) => {
+    const names: Array<string> = []
+    let current: Tracer.AnySpan | undefined = span
+    while (current !== undefined) {
+      names.push(current._tag === "Span" ? current.name : "external")
+      current = current._tag === "Span" && current.parent._tag === "Some" ? current.parent.value : undefined
+    }
+    return names
+  })
+
+  it.effect("requests hang from EventsApi.get, and from EventsApi.fetchPage under EventsApi.listPages and EventsApi.list", () =>
+    Effect.gen(function*() {
+      const chains: Array<ReadonlyArray<string>> = []
+      const s = stub((_, i) =>
+        Effect.map(
+          Effect.orElseSucceed(spanChain, () => ["none"]),
+          (chain) => {
+            chains.push(chain)
+            return i === 0 ? { status: 200, body: JSON.stringify(event({ id: "e1" })) } : page([event()])
+          }
+        )
+      )
+      const api = yield* makeApi(s)
+      yield* api.get("e1")
+      yield* Stream.runDrain(api.list())
+      expect(chains[0]).toContain("EventsApi.get")
+      const listing = chains[1]!
+      expect(listing).toContain("EventsApi.fetchPage")
+      expect(listing.indexOf("EventsApi.fetchPage")).toBeLessThan(listing.indexOf("EventsApi.listPages"))
+      expect(listing.indexOf("EventsApi.listPages")).toBeLessThan(listing.indexOf("EventsApi.list"))
     }))
 })
