@@ -36,7 +36,9 @@ export const withArchive = <A, E>(
         Layer.provide(Layer.succeed(Archiver.ArchiverSettings, options.settings)),
         Layer.provide(
           EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
-            Layer.provide(NodeHttpClient.layerUndici)
+            Layer.provide(NodeHttpClient.layerUndici),
+            // A bad base URL fails here, as one of the archiver's errors.
+            Layer.mapError((e): Archiver.ArchiverError => e)
           )
         ),
         Layer.provide(NdjsonSink.layer(dir)),

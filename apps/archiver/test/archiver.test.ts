@@ -141,7 +141,7 @@ const recording = (
       if (options.failOnCall === n) {
         pages = Stream.concat(
           Stream.take(pages, options.pagesBeforeFailure ?? 0),
-          Stream.fail(new EventsApiError.ServerError({ status: 503, message: "injected outage" }))
+          Stream.fail(new EventsApiError.ServerError({ status: 503, detail: "injected outage" }))
         )
       }
       return pages

@@ -27,36 +27,43 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Chunk from "effect/Chunk"
 import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
+import type * as AccessToken from "./AccessToken.js"
 import type { Event } from "./Event.js"
 import type { EventsApiError } from "./EventsApiError.js"
-import * as AccessToken from "./AccessToken.js"
 import * as Errors from "./EventsApiError.js"
-import * as EventsPage from "./EventsPage.js"
+import type * as EventsPage from "./EventsPage.js"
+import { EventsPage as Page } from "./EventsPage.js"
+import * as Tokens from "./internal/accessToken.js"
 import * as Http from "./internal/http.js"
+import * as PageDecoder from "./internal/pageDecoder.js"
+import * as Pagination from "./internal/pagination.js"
 import * as RateGate from "./internal/rateGate.js"
+import * as Retry from "./internal/retry.js"
+import { isHeaderSafe, makeSecrets } from "./internal/sanitize.js"
 import * as ListParams from "./ListParams.js"
-import * as Pagination from "./Pagination.js"
 import * as RetryPolicy from "./RetryPolicy.js"
 
 /** The service. Obtain it with `yield* EventsApi`. */
 export interface Service {
   /**
-   * Every event of every page, lazily: a page is fetched when the stream needs it, and only one
-   * is held in memory. Fails with `ResponseDecodeError` on an item that does not decode (use
-   * {@link Service.listPages} to keep such items and go on).
+   * Every event of every page, lazily, one page fetched ahead. Fails with `ResponseDecodeError`
+   * on an item that does not decode (use {@link Service.listPages} to keep such items and go on).
    */
   readonly list: (params?: ListParams.ListParams) => Stream.Stream<Event, EventsApiError>
   /**
    * One element per HTTP page, with every item's raw JSON and, for items that do not decode,
-   * the reason, next to the good ones.
+   * the reason, next to the good ones. The next page is fetched while the current one is
+   * consumed: at most one page waits, so memory stays flat.
    */
   readonly listPages: (params?: ListParams.ListParams) => Stream.Stream<EventsPage.EventsPage, EventsApiError>
   /** One event by id. A 404 fails with `EventNotFound`. */
@@ -73,12 +80,24 @@ export interface CommonOptions {
   /** Default `https://webexapis.com/v1`. */
   readonly baseUrl?: string | undefined
   /**
-   * The retry policy: settings over the default one, a complete policy, or `false` for none.
-   * Default {@link RetryPolicy.make}().
+   * The retry policy: settings over the default one (`schedule` replaces its backoff), a complete
+   * policy, or `false` for none. Default {@link RetryPolicy.make}().
    */
   readonly retry?: RetryPolicy.Options | RetryPolicy.RetryPolicy | false | undefined
   /** Give up on a single HTTP request after this long (then it counts as a transport failure). Default 60 s. */
   readonly requestTimeout?: Duration.DurationInput | undefined
+  /**
+   * Longest response body read, in bytes; a longer one fails with `ResponseTooLarge` (not
+   * retried) as soon as the cap is passed. Default 32 MiB, far above a page of 1000 events.
+   */
+  readonly maxResponseBytes?: number | undefined
+  /**
+   * Consecutive empty pages that still link to a next page before a listing stops with
+   * `PaginationRunaway` (`reason: "emptyPages"`). Default 20.
+   */
+  readonly maxEmptyPages?: number | undefined
+  /** Pages one listing may span before it stops with `PaginationRunaway` (`reason: "pageLimit"`). Default 100000. */
+  readonly maxPages?: number | undefined
 }
 
 /**
@@ -102,70 +121,110 @@ const resolvePolicy = (retry: Options["retry"]): RetryPolicy.RetryPolicy =>
   retry === false ? RetryPolicy.disabled : RetryPolicy.make(retry ?? {})
 
 interface Response {
-  readonly body: string
+  readonly body: Uint8Array
   readonly link: string | undefined
   readonly trackingId: string | undefined
 }
 
+/** What one listing has seen so far: its URLs (to refuse loops) and its runaway counters. */
+interface Listing {
+  readonly seen: Set<string>
+  pages: number
+  emptyInARow: number
+}
+
+/** What comes after a page: nothing, the next URL, or the error that stops pagination there. */
+type After = Option.Option<Either.Either<string, EventsApiError>>
+
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname)
 
-/** Builds the service from options. Requires an `HttpClient`; picks no transport. */
-export const make = (options: Options): Effect.Effect<Service, never, HttpClient.HttpClient> =>
+const positive = (param: string, value: number | undefined, fallback: number): Either.Either<number, Errors.InvalidRequest> =>
+  value === undefined
+    ? Either.right(fallback)
+    : Number.isInteger(value) && value > 0
+    ? Either.right(value)
+    : Either.left(Errors.InvalidRequest.param(param, `must be a positive integer, got ${value}`))
+
+/**
+ * Every option checked once, before any request: a bad one fails `make` (and so the layer), not
+ * every call. Returns the base URL without trailing slashes and its origin.
+ */
+const validate = (options: Options) =>
   Effect.gen(function*() {
+    const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
+    const bad = (reason: string) => Errors.InvalidRequest.param("baseUrl", reason)
+    const url = yield* Either.try({ try: () => new URL(baseUrl), catch: () => bad(`${JSON.stringify(baseUrl)} is not an http(s) URL`) })
+    if (url.protocol !== "https:" && url.protocol !== "http:") {
+      return yield* bad(`${JSON.stringify(baseUrl)} is not an http(s) URL`)
+    }
+    // Plain http would carry the token in cleartext: only a server on this machine may have it.
+    if (url.protocol === "http:" && !isLoopback(url.hostname)) {
+      return yield* bad(`plain http is only allowed to this machine (localhost, 127.0.0.1, ::1), not ${url.hostname}: use https`)
+    }
+    if (options.token === undefined && options.refresh === undefined) {
+      return yield* Errors.InvalidRequest.param("token", "neither a token nor a refresh configuration was given")
+    }
+    // A NUL, newline or non-ASCII byte cannot go into an Authorization header: refuse it here
+    // rather than let the transport throw (or worse, split the header) on the first request.
+    if (options.token !== undefined && !isHeaderSafe(Redacted.value(options.token))) {
+      return yield* Errors.InvalidRequest.param(
+        "token",
+        "it contains characters an HTTP header cannot carry (spaces, control characters or non-ASCII)"
+      )
+    }
+    return {
+      baseUrl,
+      origin: url.origin,
+      maxResponseBytes: yield* positive("maxResponseBytes", options.maxResponseBytes, Http.DEFAULT_MAX_RESPONSE_BYTES),
+      maxEmptyPages: yield* positive("maxEmptyPages", options.maxEmptyPages, 20),
+      maxPages: yield* positive("maxPages", options.maxPages, 100_000)
+    }
+  })
+
+/**
+ * Builds the service from options. Requires an `HttpClient`; picks no transport. Fails with
+ * `InvalidRequest` (its `param` naming the option) when an option cannot work.
+ */
+export const make = (options: Options): Effect.Effect<Service, EventsApiError, HttpClient.HttpClient> =>
+  Effect.gen(function*() {
+    const { baseUrl, maxEmptyPages, maxPages, maxResponseBytes, origin } = yield* validate(options)
     const client = yield* HttpClient.HttpClient
     const policy = resolvePolicy(options.retry)
     const gate = yield* RateGate.make
-    const timeout = Duration.decode(options.requestTimeout ?? "60 seconds")
-    const baseUrl = (options.baseUrl ?? DEFAULT_BASE_URL).replace(/\/+$/, "")
-    const origin = Either.try({
-      try: () => new URL(baseUrl),
-      catch: () => `${JSON.stringify(baseUrl)} is not an http(s) URL`
-    }).pipe(
-      Either.filterOrLeft(
-        (url) => url.protocol === "https:" || url.protocol === "http:",
-        () => `${JSON.stringify(baseUrl)} is not an http(s) URL`
-      ),
-      // Plain http would carry the token in cleartext: only a server on this machine may have it.
-      Either.filterOrLeft(
-        (url) => url.protocol === "https:" || isLoopback(url.hostname),
-        (url) => `plain http is only allowed to this machine (localhost, 127.0.0.1, ::1), not ${url.hostname}: use https`
-      ),
-      Either.map((url) => url.origin)
-    )
-    const checkedOrigin: Effect.Effect<string, Errors.InvalidRequest> = Either.isRight(origin)
-      ? Effect.succeed(origin.right)
-      : Effect.fail(new Errors.InvalidRequest({ param: "baseUrl", message: `Invalid baseUrl: ${origin.left}` }))
+    const secrets = makeSecrets([options.token, options.refresh?.clientSecret, options.refresh?.refreshToken])
+    const http: Http.Settings = {
+      timeout: Duration.decode(options.requestTimeout ?? "60 seconds"),
+      maxResponseBytes,
+      secrets: secrets.values
+    }
 
-    const tokens: AccessToken.AccessTokens = options.refresh !== undefined
-      ? yield* AccessToken.refreshing({
+    const tokens: Tokens.AccessTokens = options.refresh !== undefined
+      ? yield* Tokens.refreshing({
         refresh: options.refresh,
         initial: Option.fromNullable(options.token),
         client,
         baseUrl,
-        timeout,
-        retry: (grant) => Effect.map(RetryPolicy.run(policy, gate, baseUrl, () => grant, { shrinkable: false }), (r) => r.value)
+        http,
+        secrets
       })
-      : AccessToken.fixed(options.token!)
+      : Tokens.fixed(options.token!)
 
-    /** One HTTP exchange, no retries. The origin check sits here so no code path can skip it. */
+    /**
+     * One HTTP exchange (with the token refresh it may need), no retries: the caller's retry
+     * policy covers the token endpoint too. The origin check sits here so no code path can skip it.
+     */
     const attempt = (url: string, eventId?: string): Effect.Effect<Response, EventsApiError> =>
       Effect.gen(function*() {
-        const expected = yield* checkedOrigin
-        if (!Pagination.sameOrigin(url, expected)) {
-          return yield* new Errors.UnsafeNextLink({
-            url,
-            nextUrl: url,
-            expectedOrigin: expected,
-            message: `Refusing to send the token to ${url}: it is not on the API's origin ${expected}`
-          })
+        if (!Pagination.sameOrigin(url, origin)) {
+          return yield* new Errors.UnsafeNextLink({ url, nextUrl: url, expectedOrigin: origin })
         }
         const send = (token: Redacted.Redacted<string>) =>
           Http.exchange(
             client,
             HttpClientRequest.get(url).pipe(HttpClientRequest.bearerToken(token), HttpClientRequest.acceptJson),
             url,
-            timeout
+            http
           )
         const token = yield* tokens.current
         let response = yield* send(token)
@@ -174,149 +233,166 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         if (response.status >= 200 && response.status < 300) {
           return { body: response.body, link: response.headers["link"], trackingId: response.headers["trackingid"] }
         }
-        return yield* Effect.flip(Http.errorFromResponse(response, url, eventId))
+        return yield* Effect.flip(Http.errorFromResponse(response, url, eventId, secrets.values()))
       })
 
     /**
-     * One page, and what comes after it: the next URL, or the error that stops pagination there.
-     * A refused next link does not cost the page it came with: the page is emitted first.
+     * One page, and what comes after it. A refused next link (or a runaway) does not cost the
+     * page it came with: the page is emitted first, the error after it.
      */
-    const fetchPage = (
+    const fetchPage = Effect.fn("EventsApi.fetchPage")(function*(
       url: string,
       filters: Readonly<Record<string, string>>,
-      /** URLs already fetched by this listing (one short string per page). */
-      seen: Set<string>
-    ): Effect.Effect<
-      readonly [EventsPage.EventsPage, Option.Option<Either.Either<string, EventsApiError>>],
-      EventsApiError
-    > =>
-      Effect.gen(function*() {
-        const { url: used, value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u), {
-          shrinkable: true
-        })
-        const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
-        const items = EventsPage.decodeBody(response.body)
-        if (Either.isLeft(items)) {
-          return yield* new Errors.ResponseDecodeError({
-            url: used,
-            message: `Unexpected response from ${used}: ${items.left}`,
-            ...trackingId
-          })
-        }
-        const page = (next: Option.Option<string>) =>
-          new EventsPage.EventsPage({
-            url: used,
-            items: items.right,
-            next,
-            trackingId: Option.fromNullable(response.trackingId)
-          })
-        const link = Pagination.nextLink(response.link, used)
-        if (Option.isNone(link)) return [page(Option.none()), Option.none()] as const
-        const expectedOrigin = yield* checkedOrigin
-        if (!Pagination.sameOrigin(link.value, expectedOrigin)) {
-          const refused = new Errors.UnsafeNextLink({
-            url: used,
-            nextUrl: link.value,
-            expectedOrigin,
-            message: `The next-page link points to ${link.value}, outside the API's origin ${expectedOrigin}; ` +
-              "pagination stopped so the token is not sent there",
-            ...trackingId
-          })
-          return [page(Option.none()), Option.some(Either.left(refused))] as const
-        }
-        // The page size in force is the one of the URL just used (it may have shrunk after 504s).
-        const max = Pagination.maxOf(used)
-        const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
-        const repaired = Pagination.repair(link.value, expected)
-        if (repaired.repaired.length > 0) {
-          yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
-            Effect.annotateLogs({ from: link.value, to: repaired.url })
-          )
-        }
-        seen.add(url)
-        seen.add(used)
-        if (seen.has(repaired.url)) {
-          // A link back to a page already fetched in this listing would loop forever.
-          const loop = new Errors.ResponseDecodeError({
-            url: used,
-            message: `The next-page link of ${used} points back to a page already listed (${repaired.url}); pagination stopped`,
-            ...trackingId
-          })
-          return [page(Option.none()), Option.some(Either.left(loop))] as const
-        }
-        return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as const
+      listing: Listing
+    ) {
+      const { url: used, value: response } = yield* Retry.run(policy, gate, url, (u) => attempt(u), {
+        shrinkable: true
       })
+      const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
+      const items = PageDecoder.decodeBody(response.body)
+      if (Either.isLeft(items)) {
+        return yield* new Errors.ResponseDecodeError({ url: used, reason: items.left, ...trackingId })
+      }
+      // The page size in force is the one of the URL just used (it may have shrunk after 504s).
+      const max = Pagination.maxOf(used)
+      if (Option.isSome(max) && items.right.length > max.value) {
+        yield* Effect.logWarning(`The server sent ${items.right.length} items on a page of at most ${max.value}`).pipe(
+          Effect.annotateLogs({ url: used, ...trackingId })
+        )
+      }
+      const page = (next: Option.Option<string>) =>
+        new Page({ url: used, items: items.right, next, trackingId: Option.fromNullable(response.trackingId) })
+      const stop = (error: EventsApiError) =>
+        [page(Option.none()), Option.some(Either.left(error))] as readonly [EventsPage.EventsPage, After]
+      const link = Pagination.nextLink(response.link, used)
+      if (Option.isNone(link)) return [page(Option.none()), Option.none()] as readonly [EventsPage.EventsPage, After]
+      if (!Pagination.sameOrigin(link.value, origin)) {
+        return stop(new Errors.UnsafeNextLink({ url: used, nextUrl: link.value, expectedOrigin: origin, ...trackingId }))
+      }
+      // A server that keeps linking onward must not hold a listing forever.
+      listing.pages++
+      listing.emptyInARow = items.right.length === 0 ? listing.emptyInARow + 1 : 0
+      if (listing.emptyInARow >= maxEmptyPages) {
+        return stop(new Errors.PaginationRunaway({ url: used, reason: "emptyPages", limit: maxEmptyPages, ...trackingId }))
+      }
+      if (listing.pages >= maxPages) {
+        return stop(new Errors.PaginationRunaway({ url: used, reason: "pageLimit", limit: maxPages, ...trackingId }))
+      }
+      const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
+      const repaired = Pagination.repair(link.value, expected)
+      if (repaired.repaired.length > 0) {
+        yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
+          Effect.annotateLogs({ from: link.value, to: repaired.url })
+        )
+      }
+      listing.seen.add(url)
+      listing.seen.add(used)
+      if (listing.seen.has(repaired.url)) {
+        // A link back to a page already fetched in this listing would loop forever.
+        return stop(
+          new Errors.ResponseDecodeError({
+            url: used,
+            reason: `the next-page link points back to a page already listed (${repaired.url}); pagination stopped`,
+            ...trackingId
+          })
+        )
+      }
+      return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as readonly [
+        EventsPage.EventsPage,
+        After
+      ]
+    })
 
     const listPages: Service["listPages"] = (params) =>
-      Stream.unwrap(
+      Stream.unwrapScoped(
         Effect.gen(function*() {
           const normalized = yield* ListParams.normalize(params)
-          yield* checkedOrigin
           const filters = ListParams.filterParams(normalized)
           const first = new URL(`${baseUrl}/events`)
           for (const [k, v] of Object.entries(filters)) first.searchParams.set(k, v)
           if (Option.isSome(normalized.max)) first.searchParams.set("max", String(normalized.max.value))
-          const seen = new Set<string>()
+          const listing: Listing = { seen: new Set(), pages: 0, emptyInARow: 0 }
+          const scope = yield* Effect.scope
+          // Each page is fetched in a fiber of the stream's scope: stopping the stream early
+          // interrupts a fetch in flight.
+          const start = (url: string) => Effect.forkIn(fetchPage(url, filters, listing), scope)
+          type Pending = Either.Either<Fiber.Fiber<readonly [EventsPage.EventsPage, After], EventsApiError>, EventsApiError>
           return Stream.paginateChunkEffect(
-            Either.right(first.toString()) as Either.Either<string, EventsApiError>,
-            (next) =>
-              Either.isLeft(next)
-                ? Effect.fail(next.left)
-                : Effect.map(fetchPage(next.right, filters, seen), ([page, after]) => [Chunk.of(page), after] as const)
+            Either.right(yield* start(first.toString())) as Pending,
+            (pending) =>
+              Either.isLeft(pending) ? Effect.fail(pending.left) : Effect.gen(function*() {
+                const [page, after] = yield* Fiber.join(pending.right)
+                // Prefetch: the next page is on its way while this one is consumed, one page
+                // ahead and never more, so memory stays flat however long the listing.
+                if (Option.isNone(after)) return [Chunk.of(page), Option.none<Pending>()] as const
+                const next: Pending = Either.isLeft(after.value)
+                  ? Either.left(after.value.left)
+                  : Either.right(yield* start(after.value.right))
+                return [Chunk.of(page), Option.some(next)] as const
+              })
           )
         })
-      )
+      ).pipe(Stream.withSpan("EventsApi.listPages"))
 
-    const list: Service["list"] = (params) => listPages(params).pipe(Stream.mapConcatEffect(EventsPage.eventsOrFail))
+    const list: Service["list"] = (params) =>
+      listPages(params).pipe(Stream.mapConcatEffect(PageDecoder.eventsOrFail), Stream.withSpan("EventsApi.list"))
 
-    const get: Service["get"] = (eventId) =>
-      Effect.gen(function*() {
-        if (typeof eventId !== "string" || eventId.trim() === "") {
-          return yield* new Errors.InvalidRequest({ param: "eventId", message: "Invalid eventId: must be a non-empty string" })
-        }
-        yield* checkedOrigin
-        const url = `${baseUrl}/events/${encodeURIComponent(eventId)}`
-        const { value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u, eventId), {
-          shrinkable: false
-        })
-        const item = EventsPage.decodeRaw(response.body)
-        if (item._tag === "Decoded") return item.event
-        return yield* new Errors.ResponseDecodeError({
-          url,
-          message: `Event ${eventId} does not decode: ${item.reason}`,
-          ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
-        })
+    const get: Service["get"] = Effect.fn("EventsApi.get")(function*(eventId: string) {
+      if (typeof eventId !== "string" || eventId.trim() === "") {
+        return yield* Errors.InvalidRequest.param("eventId", "must be a non-empty string")
+      }
+      const url = `${baseUrl}/events/${encodeURIComponent(eventId)}`
+      const { value: response } = yield* Retry.run(policy, gate, url, (u) => attempt(u, eventId), {
+        shrinkable: false
       })
+      const item = PageDecoder.decodeItem(response.body)
+      if (item._tag === "Decoded") return item.event
+      return yield* new Errors.ResponseDecodeError({
+        url,
+        reason: `event ${eventId} does not decode: ${item.reason}`,
+        ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+      })
+    })
 
     return { list, listPages, get }
   })
 
-/** The service from plain options. */
-export const layer = (options: Options): Layer.Layer<EventsApi, never, HttpClient.HttpClient> =>
+/** The service from plain options. Fails with `InvalidRequest` when an option cannot work. */
+export const layer = (options: Options): Layer.Layer<EventsApi, EventsApiError, HttpClient.HttpClient> =>
   Layer.effect(EventsApi, make(options))
 
+/** Options of {@link layerConfig}: `Config` values for what usually comes from the environment. */
+export interface ConfigOptions extends Omit<CommonOptions, "baseUrl"> {
+  /** Default `Config.redacted("WEBEX_TOKEN")`, trimmed, non-empty. */
+  readonly token?: Config.Config<Redacted.Redacted<string>> | undefined
+  /** Default `Config.string("WEBEX_BASE_URL")`, falling back to `https://webexapis.com/v1`. */
+  readonly baseUrl?: Config.Config<string> | undefined
+}
+
+/** `WEBEX_TOKEN` as `Redacted`: a token pasted with a trailing newline would be refused as a malformed header. */
+export const tokenConfig: Config.Config<Redacted.Redacted<string>> = Config.redacted("WEBEX_TOKEN").pipe(
+  Config.map((t) => Redacted.make(Redacted.value(t).trim())),
+  Config.validate({ message: "WEBEX_TOKEN is empty", validation: (t) => Redacted.value(t) !== "" })
+)
+
+/** `WEBEX_BASE_URL`, default `https://webexapis.com/v1` (checked by {@link make}, like any base URL). */
+export const baseUrlConfig: Config.Config<string> = Config.string("WEBEX_BASE_URL").pipe(
+  Config.withDefault(DEFAULT_BASE_URL)
+)
+
 /**
- * The service from configuration: `WEBEX_TOKEN` (read as `Redacted`) and `WEBEX_BASE_URL`
- * (default `https://webexapis.com/v1`). Other options may be given directly.
+ * The service from configuration: by default `WEBEX_TOKEN` (read as `Redacted`) and
+ * `WEBEX_BASE_URL`; pass other `Config`s to read them elsewhere. Other options are given directly.
  */
 export const layerConfig = (
-  options: Omit<CommonOptions, "baseUrl"> = {}
-): Layer.Layer<EventsApi, import("effect/ConfigError").ConfigError, HttpClient.HttpClient> =>
+  options: ConfigOptions = {}
+): Layer.Layer<EventsApi, ConfigError.ConfigError | EventsApiError, HttpClient.HttpClient> =>
   Layer.effect(
     EventsApi,
     Effect.gen(function*() {
-      // A token pasted with a trailing newline would be refused as a malformed header.
-      const token = yield* Config.redacted("WEBEX_TOKEN").pipe(
-        Config.map((t) => Redacted.make(Redacted.value(t).trim())),
-        Config.validate({ message: "WEBEX_TOKEN is empty", validation: (t) => Redacted.value(t) !== "" })
-      )
-      const baseUrl = yield* Config.string("WEBEX_BASE_URL").pipe(
-        Config.withDefault(DEFAULT_BASE_URL),
-        Config.validate({
-          message: "WEBEX_BASE_URL must be an http(s) URL such as https://webexapis.com/v1",
-          validation: (s) => /^https?:\/\/[^/]+/i.test(s) && URL.canParse(s)
-        })
-      )
-      return yield* make({ ...options, token, baseUrl })
+      const { baseUrl: baseUrlOption, token: tokenOption, ...rest } = options
+      const token = yield* (tokenOption ?? tokenConfig)
+      const baseUrl = yield* (baseUrlOption ?? baseUrlConfig)
+      return yield* make({ ...rest, token, baseUrl })
     })
   )

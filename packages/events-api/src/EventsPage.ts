@@ -148,7 +148,7 @@ export const eventsOrFail = (page: EventsPage): Effect.Effect<ReadonlyArray<Even
     : Effect.fail(
       new ResponseDecodeError({
         url: page.url,
-        message: `An item of ${page.url} does not decode` +
+        reason: `an item does not decode` +
           `${Option.isSome(bad.id) ? ` (id ${bad.id.value})` : ""}: ${bad.reason}. ` +
           "Use listPages to keep undecodable items and carry on.",
         ...(Option.isSome(page.trackingId) ? { trackingId: page.trackingId.value } : {})

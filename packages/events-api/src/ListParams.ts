@@ -42,8 +42,7 @@ export interface Normalized {
 
 export const MAX_PAGE_SIZE = 1000
 
-const invalid = (param: string, message: string) =>
-  new InvalidRequest({ param, message: `Invalid ${param}: ${message}` })
+const invalid = (param: string, reason: string) => InvalidRequest.param(param, reason)
 
 const decodeIso = Schema.decodeUnknownOption(IsoDateTime)
 

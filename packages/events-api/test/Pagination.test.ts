@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
-import * as Pagination from "../src/Pagination.js"
+import * as Pagination from "../src/internal/pagination.js"
 
 const PAGE = "https://webexapis.com/v1/events?max=10"
 
@@ -31,6 +31,35 @@ describe("nextLink", () => {
     expect(Pagination.nextLink(header, PAGE))
       .toEqual(Option.some("https://webexapis.com/v1/events?resource=messages,rooms&cursor=c,d"))
   })
+
+  it("is not fooled by a quoted parameter holding a comma or <...> (RFC 8288, as http-link-header parses it)", () => {
+    expect(Pagination.nextLink(`<https://a/x?c=3>; title="x, <y>"; rel="next"`, "https://a/"))
+      .toEqual(Option.some("https://a/x?c=3"))
+    // The fake target inside the quotes, and a rel inside another link's title, are not links.
+    expect(Pagination.nextLink(`<https://a/p>; title="see, <https://evil/n>; rel=next", rel="prev"`, "https://a/"))
+      .toEqual(Option.none())
+    expect(
+      Pagination.nextLink(`<https://a/p>; title="a \\"quoted, <x>\\" title"; rel="prev", <https://a/n>; rel="next"`, "https://a/")
+    ).toEqual(Option.some("https://a/n"))
+    // Only the first rel of a link counts (RFC 8288 §3.3).
+    expect(Pagination.nextLink(`<https://a/p>; rel="prev"; rel="next"`, "https://a/")).toEqual(Option.none())
+  })
+
+  it.prop(
+    "finds the next link whatever quoted parameters surround it",
+    {
+      title: FastCheck.string({ unit: FastCheck.constantFrom("a", ",", "<", ">", ";", "=", " ", "\\", "\"", "n", "e", "x", "t") }),
+      before: FastCheck.boolean()
+    },
+    ({ before, title }) => {
+      const quoted = `"${title.replace(/[\\"]/g, (c) => `\\${c}`)}"`
+      const other = `<https://a/other>; title=${quoted}; rel="prev"`
+      const next = `<https://a/next?c=1>; title=${quoted}; rel="next"`
+      const header = before ? `${other}, ${next}` : `${next}, ${other}`
+      expect(Pagination.nextLink(header, "https://a/")).toEqual(Option.some("https://a/next?c=1"))
+      expect(Pagination.parseLinks(header).map((l) => l.params.find(([n]) => n === "title")?.[1])).toEqual([title, title])
+    }
+  )
 
   it("resolves relative URLs against the page URL", () => {
     expect(Pagination.nextLink(`</v1/events?cursor=r>; rel="next"`, PAGE))

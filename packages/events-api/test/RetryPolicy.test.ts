@@ -9,6 +9,8 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type * as EventsApi from "../src/EventsApi.js"
 import * as Errors from "../src/EventsApiError.js"
+import { retryAfterDelay } from "../src/internal/retry.js"
+import { parseRetryAfter } from "../src/internal/retryAfter.js"
 import * as RetryPolicy from "../src/RetryPolicy.js"
 import type { Answer, Stub } from "./support/StubHttp.js"
 import { BASE_URL, event, makeApi, page, stub, webexError } from "./support/StubHttp.js"
@@ -18,28 +20,28 @@ const millis = (d: Option.Option<Duration.Duration>) => Option.map(d, Duration.t
 
 describe("parseRetryAfter", () => {
   it("reads delta-seconds, whole and decimal", () => {
-    expect(millis(RetryPolicy.parseRetryAfter("30", NOW))).toEqual(Option.some(30_000))
-    expect(millis(RetryPolicy.parseRetryAfter(" 7 ", NOW))).toEqual(Option.some(7_000))
-    expect(millis(RetryPolicy.parseRetryAfter("1.5", NOW))).toEqual(Option.some(1_500))
-    expect(millis(RetryPolicy.parseRetryAfter("0", NOW))).toEqual(Option.some(0))
+    expect(millis(parseRetryAfter("30", NOW))).toEqual(Option.some(30_000))
+    expect(millis(parseRetryAfter(" 7 ", NOW))).toEqual(Option.some(7_000))
+    expect(millis(parseRetryAfter("1.5", NOW))).toEqual(Option.some(1_500))
+    expect(millis(parseRetryAfter("0", NOW))).toEqual(Option.some(0))
   })
 
   it("reads an HTTP-date relative to now, a past one meaning now", () => {
-    expect(millis(RetryPolicy.parseRetryAfter("Mon, 01 Jan 2024 00:01:00 GMT", NOW))).toEqual(Option.some(60_000))
-    expect(millis(RetryPolicy.parseRetryAfter(new Date(NOW + 3_600_000).toUTCString(), NOW))).toEqual(Option.some(3_600_000))
-    expect(millis(RetryPolicy.parseRetryAfter("Sun, 31 Dec 2023 23:00:00 GMT", NOW))).toEqual(Option.some(0))
+    expect(millis(parseRetryAfter("Mon, 01 Jan 2024 00:01:00 GMT", NOW))).toEqual(Option.some(60_000))
+    expect(millis(parseRetryAfter(new Date(NOW + 3_600_000).toUTCString(), NOW))).toEqual(Option.some(3_600_000))
+    expect(millis(parseRetryAfter("Sun, 31 Dec 2023 23:00:00 GMT", NOW))).toEqual(Option.some(0))
   })
 
   it("is none for missing, garbage and negative values, so backoff applies", () => {
     for (const value of [undefined, null, "", "rand(30),add(30)", "-5", "-1.5", "soon", "30s", "1e3", "Infinity", "NaN", "12:00:00", "2024-01-01T00:01:00Z"]) {
-      expect(RetryPolicy.parseRetryAfter(value, NOW), String(value)).toEqual(Option.none())
+      expect(parseRetryAfter(value, NOW), String(value)).toEqual(Option.none())
     }
   })
 })
 
 describe("backoff", () => {
   const policy = RetryPolicy.make({ baseDelay: "500 millis", maxDelay: "30 seconds" })
-  const at = (retry: number, random: number) => Duration.toMillis(RetryPolicy.backoff(policy, retry, random))
+  const at = (retry: number, random: number) => Duration.toMillis(RetryPolicy.backoffDelay(policy, retry, random))
 
   it("doubles with every retry", () => {
     expect([1, 2, 3, 4].map((r) => at(r, 0))).toEqual([250, 500, 1_000, 2_000])
@@ -64,17 +66,18 @@ describe("backoff", () => {
   )
 })
 
-describe("delayFor", () => {
+describe("retryAfterDelay", () => {
   const policy = RetryPolicy.make({ baseDelay: "1 second", maxRetryAfter: "1 minute" })
+  const millis = (d: Option.Option<Duration.Duration>) => Option.map(d, Duration.toMillis)
 
-  it("waits what Retry-After asked for, capped, and backs off otherwise", () => {
+  it("waits what Retry-After asked for, capped, and leaves the schedule's delay otherwise", () => {
     const limited = (retryAfterMillis?: number) =>
-      new Errors.RateLimited({ status: 429, message: "slow down", ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {}) })
-    expect(Duration.toMillis(RetryPolicy.delayFor(policy, limited(30_000), 1, 0))).toBe(30_000)
-    expect(Duration.toMillis(RetryPolicy.delayFor(policy, limited(86_400_000), 1, 0))).toBe(60_000)
-    expect(Duration.toMillis(RetryPolicy.delayFor(policy, limited(), 3, 0))).toBe(2_000)
-    const server = new Errors.ServerError({ status: 503, message: "busy" })
-    expect(Duration.toMillis(RetryPolicy.delayFor(policy, server, 2, 0.999_999))).toBe(2_000)
+      new Errors.RateLimited({ status: 429, detail: "slow down", ...(retryAfterMillis !== undefined ? { retryAfterMillis } : {}) })
+    expect(millis(retryAfterDelay(policy, limited(30_000), 0))).toEqual(Option.some(30_000))
+    expect(millis(retryAfterDelay(policy, limited(86_400_000), 0))).toEqual(Option.some(60_000))
+    expect(millis(retryAfterDelay(policy, limited(0), 0))).toEqual(Option.some(500))
+    expect(retryAfterDelay(policy, limited(), 0)).toEqual(Option.none())
+    expect(retryAfterDelay(policy, new Errors.ServerError({ status: 503, detail: "busy" }), 0)).toEqual(Option.none())
   })
 })
 
@@ -208,7 +211,7 @@ describe("retries through the service", () => {
       expect(s.calls).toHaveLength(3)
       const error = yield* Effect.flip(Fiber.join(fiber))
       expect(error).toBeInstanceOf(Errors.ServerError)
-      expect(error).toMatchObject({ _tag: "ServerError", status: 503, message: "busy 2", trackingId: "track-2" })
+      expect(error).toMatchObject({ _tag: "ServerError", status: 503, detail: "busy 2", trackingId: "track-2" })
     }))
 
   it.effect("maxElapsed bounds the retries: no retry is started that would end past it", () =>

@@ -52,7 +52,7 @@ const withApi = <A, E, R>(
   fake: Fake,
   options: ClientOptions & { readonly baseUrl?: string; readonly token?: Redacted.Redacted<string> },
   f: (api: EventsApi.Service) => Effect.Effect<A, E, R>
-): Effect.Effect<A, E, R> =>
+): Effect.Effect<A, E | EventsApiError.EventsApiError, R> =>
   Effect.flatMap(EventsApi.EventsApi, f).pipe(
     Effect.provide(
       EventsApi.layer({ token: fake.token, baseUrl: fake.baseUrl, ...options }).pipe(
@@ -433,7 +433,7 @@ describe("errors over HTTP", () => {
       const error = yield* withApi(fake, { retry: false }, (api) => listFailure(api, { to: "2999-01-01T00:00:00Z" }))
       assert.strictEqual(error._tag, "InvalidRequest")
       assert.strictEqual(error.status, 400)
-      assert.strictEqual(error.message, "The request was invalid or cannot be otherwise served.")
+      assert.strictEqual((error as EventsApiError.InvalidRequest).detail, "The request was invalid or cannot be otherwise served.")
       yield* assertTracked(fake, error)
     }))
 

@@ -16,7 +16,6 @@ import {
   EventsApiError,
   EventsPage,
   ListParams,
-  Pagination,
   RetryPolicy
 } from "@webex-compliance/events-api"
 import { FakeWebex, InMemoryEventsApi, SeedOrg } from "@webex-compliance/events-api/testing"
@@ -405,7 +404,6 @@ describe("README", () => {
       EventsApiError,
       EventsPage,
       ListParams,
-      Pagination,
       RetryPolicy,
       FakeWebex,
       SeedOrg,
@@ -443,7 +441,10 @@ describe("README", () => {
       if (typeof actual === "number" || typeof actual === "boolean") {
         assert.strictEqual(String(actual), documented, option)
       } else {
-        assert.isTrue(Duration.equals(actual, Duration.decode(documented as Duration.DurationInput)), `${option}: ${documented}`)
+        assert.isTrue(
+          Duration.equals(actual as Duration.Duration, Duration.decode(documented as Duration.DurationInput)),
+          `${option}: ${documented}`
+        )
       }
     }
     assert.include(README, EventsApi.DEFAULT_BASE_URL)

@@ -1,22 +1,40 @@
 /**
  * One HTTP exchange with the API and the mapping of its outcome to `EventsApiError`: the single
- * place where statuses, error bodies and transport failures are read.
+ * place where statuses, bodies, error texts and transport failures are read.
  */
 import type * as HttpClient from "@effect/platform/HttpClient"
-import type * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as HttpClientError from "@effect/platform/HttpClientError"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
 import type { EventsApiError } from "../EventsApiError.js"
 import * as Errors from "../EventsApiError.js"
-import * as RetryPolicy from "../RetryPolicy.js"
+import { parseRetryAfter } from "./retryAfter.js"
+import { clean } from "./sanitize.js"
 
-/** A response, read whole. */
+/** A response, its body read as bytes (up to the cap). */
 export interface Exchange {
   readonly status: number
-  readonly body: string
+  readonly body: Uint8Array
   readonly headers: Readonly<Record<string, string | undefined>>
+}
+
+/** The default cap on a response body: a page of 1000 large events is a few MiB. */
+export const DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+/** An error body is only mined for a message: reading more of it would be waste. */
+const ERROR_BODY_BYTES = 64 * 1024
+
+/** Settings of every exchange of one client. */
+export interface Settings {
+  readonly timeout: Duration.Duration
+  readonly maxResponseBytes: number
+  /** Current secrets, redacted from any server text that goes into an error. */
+  readonly secrets: () => ReadonlyArray<string>
 }
 
 /** The innermost message of a transport failure (`connect ECONNREFUSED …`, `other side closed`). */
@@ -33,33 +51,114 @@ const rootCause = (cause: unknown): string => {
   return message
 }
 
+const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array => {
+  if (chunks.length === 1) return chunks[0]!
+  const out = new Uint8Array(total)
+  let offset = 0
+  for (const chunk of chunks) {
+    out.set(chunk, offset)
+    offset += chunk.length
+  }
+  return out
+}
+
 /**
- * Sends `request` and reads its body. No response, a dropped body or a timeout all become a
- * `TransportError` (and so are retried); any status is returned for the caller to judge.
+ * Reads at most `limit` bytes of a body as it streams in. `over` tells whether there was more:
+ * reading stops at the limit (the stream is closed), so an endless body costs `limit` bytes, no more.
+ */
+const readCapped = <E>(
+  stream: Stream.Stream<Uint8Array, E>,
+  limit: number
+): Effect.Effect<{ readonly bytes: Uint8Array; readonly over: boolean }, E> =>
+  Effect.suspend(() => {
+    const chunks: Array<Uint8Array> = []
+    let total = 0
+    let over = false
+    return stream.pipe(
+      Stream.runForEachWhile((chunk) =>
+        Effect.sync(() => {
+          const room = limit - total
+          if (chunk.length > room) {
+            over = true
+            if (room > 0) chunks.push(chunk.subarray(0, room))
+            total = limit
+            return false
+          }
+          chunks.push(chunk)
+          total += chunk.length
+          return true
+        })
+      ),
+      Effect.map(() => ({ bytes: concat(chunks, total), over }))
+    )
+  })
+
+/**
+ * The `HttpClientError` to keep as a cause, minus its request's headers and body: they carry the
+ * bearer token (or the grant's secrets), and a cause gets logged and serialised.
+ */
+const withoutSecrets = (error: HttpClientError.HttpClientError): HttpClientError.HttpClientError => {
+  const request = HttpClientRequest.make(error.request.method)(error.request.url)
+  const extra = {
+    ...(error.cause !== undefined ? { cause: error.cause } : {}),
+    ...(error.description !== undefined ? { description: error.description } : {})
+  }
+  return error._tag === "RequestError"
+    ? new HttpClientError.RequestError({ request, reason: error.reason, ...extra })
+    : new HttpClientError.ResponseError({ request, response: error.response, reason: error.reason, ...extra })
+}
+
+/**
+ * Sends `request` and reads its body, up to `maxResponseBytes` for a 2xx (past it:
+ * `ResponseTooLarge`, not retried) and a little for an error status (its message is all that is
+ * used). No response, a dropped body or a timeout become a `TransportError` (and so are retried);
+ * any status is returned for the caller to judge.
  */
 export const exchange = (
   client: HttpClient.HttpClient,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
-  timeout: Duration.Duration
-): Effect.Effect<Exchange, Errors.TransportError> => {
-  // Walk from the error itself: a RequestError without a cause carries its reason only in its own message.
-  const transport = (error: { readonly message: string; readonly cause?: unknown }) =>
-    new Errors.TransportError({ url, message: `Request to ${url} failed: ${rootCause(error)}` })
+  settings: Settings
+): Effect.Effect<Exchange, Errors.TransportError | Errors.ResponseTooLarge> => {
+  const transport = (error: HttpClientError.HttpClientError) =>
+    new Errors.TransportError({
+      url,
+      // Walk from the error itself: a RequestError without a cause carries its reason only in its own message.
+      reason: clean(rootCause(error), settings.secrets()),
+      cause: withoutSecrets(error)
+    })
+  const tooLarge = (response: HttpClientResponse.HttpClientResponse) =>
+    new Errors.ResponseTooLarge({
+      url,
+      status: response.status,
+      limitBytes: settings.maxResponseBytes,
+      ...(response.headers["trackingid"] !== undefined ? { trackingId: clean(response.headers["trackingid"], []) } : {})
+    })
   return Effect.gen(function*() {
     const response = yield* client.execute(request).pipe(Effect.mapError(transport))
+    const ok = response.status >= 200 && response.status < 300
+    const declared = Number(response.headers["content-length"])
+    // A declared length over the cap is refused before a byte of it is read.
+    if (ok && Number.isFinite(declared) && declared > settings.maxResponseBytes) return yield* tooLarge(response)
     // A connection dropped mid-body is a transport failure too, and so retried.
-    const body = yield* response.text.pipe(Effect.mapError(transport))
-    return { status: response.status, body, headers: response.headers }
+    const { bytes, over } = yield* readCapped(
+      response.stream,
+      ok ? settings.maxResponseBytes : Math.min(ERROR_BODY_BYTES, settings.maxResponseBytes)
+    ).pipe(Effect.mapError(transport))
+    if (ok && over) return yield* tooLarge(response)
+    return { status: response.status, body: bytes, headers: response.headers }
   }).pipe(
     Effect.timeoutFail({
-      duration: timeout,
-      onTimeout: () => new Errors.TransportError({ url, message: `Request to ${url} timed out after ${Duration.format(timeout)}` })
+      duration: settings.timeout,
+      onTimeout: () => new Errors.TransportError({ url, reason: `timed out after ${Duration.format(settings.timeout)}` })
     })
   )
 }
 
-/** `message` and `trackingId` of a Webex error body (or of an OAuth one: `error_description`). */
+/** A body as text (lossy: error bodies and token answers are only read, never archived). */
+export const text = (body: Uint8Array): string => new TextDecoder().decode(body)
+
+/** `message`, `trackingId` and OAuth `error` of a Webex error body (or of an OAuth one: `error_description`). */
 export const errorBody = (body: string): { message?: string; trackingId?: string; error?: string } => {
   try {
     const json = JSON.parse(body) as {
@@ -83,15 +182,18 @@ export const errorBody = (body: string): { message?: string; trackingId?: string
   }
 }
 
-/** Status, message and tracking id of a failed exchange, as every error carries them. */
-export const responseFields = (response: Exchange, url: string) => {
-  const parsed = errorBody(response.body)
+/** Status, cleaned server text and tracking id of a failed exchange, as every error carries them. */
+export const responseDetails = (response: Exchange, url: string, secrets: ReadonlyArray<string>) => {
+  const body = text(response.body)
+  const parsed = errorBody(body)
   const trackingId = parsed.trackingId ?? response.headers["trackingid"]
+  const detail = clean(parsed.message ?? body, secrets)
   return {
     status: response.status,
     url,
-    message: parsed.message ?? (response.body.trim().slice(0, 200) || `HTTP ${response.status}`),
-    ...(trackingId !== undefined ? { trackingId } : {})
+    ...(detail !== "" ? { detail } : {}),
+    ...(trackingId !== undefined ? { trackingId: clean(trackingId, secrets, 100) } : {}),
+    ...(parsed.error !== undefined ? { error: clean(parsed.error, secrets, 100) } : {})
   }
 }
 
@@ -99,22 +201,23 @@ export const responseFields = (response: Exchange, url: string) => {
 export const errorFromResponse = (
   response: Exchange,
   url: string,
-  eventId: string | undefined
+  eventId: string | undefined,
+  secrets: ReadonlyArray<string>
 ): Effect.Effect<EventsApiError> =>
   Effect.map(Clock.currentTimeMillis, (now) => {
     const status = response.status
-    const base = responseFields(response, url)
-    if (status === 401) return new Errors.Unauthorized(base)
-    if (status === 403) return new Errors.Forbidden({ ...base, hint: Errors.FORBIDDEN_HINT })
-    if (status === 404 && eventId !== undefined) return new Errors.EventNotFound({ ...base, eventId })
+    const { error: _, ...base } = responseDetails(response, url, secrets)
+    if (status === 401) return Errors.Unauthorized.fromResponse(base)
+    if (status === 403) return Errors.Forbidden.fromResponse(base)
+    if (status === 404 && eventId !== undefined) return Errors.EventNotFound.fromResponse({ ...base, eventId })
     if (status === 429 || status === 423) {
-      const retryAfter = RetryPolicy.parseRetryAfter(response.headers["retry-after"], now)
-      return new Errors.RateLimited({
+      const retryAfter = parseRetryAfter(response.headers["retry-after"], now)
+      return Errors.RateLimited.fromResponse({
         ...base,
         ...(Option.isSome(retryAfter) ? { retryAfterMillis: Duration.toMillis(retryAfter.value) } : {})
       })
     }
-    if (status >= 500) return new Errors.ServerError(base)
-    if (status >= 400) return new Errors.InvalidRequest(base)
-    return new Errors.ResponseDecodeError({ ...base, message: `Unexpected HTTP ${status}: ${base.message}` })
+    if (status >= 500) return Errors.ServerError.fromResponse(base)
+    if (status >= 400) return Errors.InvalidRequest.fromResponse(base)
+    return new Errors.ResponseDecodeError({ ...base, reason: `unexpected HTTP ${status}` })
   })

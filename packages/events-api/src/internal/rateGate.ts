@@ -10,6 +10,8 @@ import * as Ref from "effect/Ref"
 export interface RateGate {
   /** Waits until no pause is in force (re-checking, since a pause can be extended meanwhile). */
   readonly wait: Effect.Effect<void>
+  /** Pauses the gate for at least `duration` from now, without waiting. */
+  readonly pause: (duration: Duration.Duration) => Effect.Effect<void>
   /** Pauses the gate for at least `duration` from now, then waits it out. */
   readonly pauseFor: (duration: Duration.Duration) => Effect.Effect<void>
 }
@@ -23,10 +25,7 @@ export const make: Effect.Effect<RateGate> = Effect.map(Ref.make(0), (until) => 
       yield* Effect.sleep(Duration.millis(deadline - now))
     }
   })
-  return {
-    wait,
-    pauseFor: (duration) =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
-        Ref.update(until, (d) => Math.max(d, now + Duration.toMillis(duration)))).pipe(Effect.zipRight(wait))
-  }
+  const pause = (duration: Duration.Duration) =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(until, (d) => Math.max(d, now + Duration.toMillis(duration))))
+  return { wait, pause, pauseFor: (duration) => Effect.zipRight(pause(duration), wait) }
 })

@@ -73,11 +73,11 @@ export const make = (events: Iterable<string | object> = [], options: Options = 
     const get: Service["get"] = (eventId) =>
       Effect.gen(function*() {
         if (typeof eventId !== "string" || eventId.trim() === "") {
-          return yield* new InvalidRequest({ param: "eventId", message: "Invalid eventId: must be a non-empty string" })
+          return yield* InvalidRequest.param("eventId", "must be a non-empty string")
         }
         const found = (yield* Ref.get(store)).find((item) => item._tag === "Decoded" && item.event.id === eventId)
         if (found?._tag === "Decoded") return found.event
-        return yield* new EventNotFound({ status: 404, eventId, message: `No event with id ${eventId}` })
+        return yield* new EventNotFound({ status: 404, eventId })
       })
 
     return {

@@ -1,5 +1,5 @@
 /**
- * Following `Link: <url>; rel="next"` safely.
+ * Following `Link: <url>; rel="next"` safely (internal: not part of the public API).
  *
  * The next URL is opaque (its cursor parameter is undocumented), so it is followed as given,
  * except for two repairs of known Webex defects, and never to a foreign origin: the bearer
@@ -9,21 +9,104 @@
  */
 import * as Option from "effect/Option"
 
+/** One link of a `Link` header: its target as written and its parameters (names lower-cased). */
+export interface LinkValue {
+  readonly target: string
+  readonly params: ReadonlyArray<readonly [string, string]>
+}
+
+/**
+ * Parses `Link` header values (RFC 8288 §3) the way `http-link-header` does: a link runs from
+ * `<target>` through its `;`-separated parameters to the next `,` *outside* a quoted string, so
+ * `title="x, <y>"` cannot cut a link in two or pose as a target. Malformed links are skipped up
+ * to the next comma.
+ */
+export const parseLinks = (header: string): ReadonlyArray<LinkValue> => {
+  const links: Array<LinkValue> = []
+  const n = header.length
+  let i = 0
+  const skipSpace = () => {
+    while (i < n && (header[i] === " " || header[i] === "\t")) i++
+  }
+  /** Skips to just after the next top-level comma (quoted strings honoured). */
+  const skipToComma = () => {
+    while (i < n && header[i] !== ",") {
+      if (header[i] === '"') readQuoted()
+      else i++
+    }
+    i++
+  }
+  /** Reads a quoted-string starting at `"`, unescaping `\x`. */
+  const readQuoted = (): string => {
+    let out = ""
+    i++
+    while (i < n && header[i] !== '"') {
+      if (header[i] === "\\" && i + 1 < n) i++
+      out += header[i]
+      i++
+    }
+    i++
+    return out
+  }
+  while (i < n) {
+    skipSpace()
+    if (header[i] === ",") {
+      i++
+      continue
+    }
+    if (header[i] !== "<") {
+      skipToComma()
+      continue
+    }
+    const close = header.indexOf(">", i)
+    if (close < 0) break
+    const target = header.slice(i + 1, close).trim()
+    i = close + 1
+    const params: Array<readonly [string, string]> = []
+    for (;;) {
+      skipSpace()
+      if (i >= n || header[i] === ",") break
+      if (header[i] !== ";") {
+        // Junk after a link: drop the rest of it, keep what was read.
+        skipToComma()
+        i--
+        break
+      }
+      i++
+      skipSpace()
+      const nameStart = i
+      while (i < n && !"=;, \t".includes(header[i]!)) i++
+      const name = header.slice(nameStart, i).toLowerCase()
+      skipSpace()
+      let value = ""
+      if (header[i] === "=") {
+        i++
+        skipSpace()
+        if (header[i] === '"') value = readQuoted()
+        else {
+          const valueStart = i
+          while (i < n && !";, \t".includes(header[i]!)) i++
+          value = header.slice(valueStart, i)
+        }
+      }
+      if (name !== "") params.push([name, value])
+    }
+    links.push({ target, params })
+  }
+  return links
+}
+
 /**
  * The `rel="next"` target of one or more `Link` header values (RFC 8288), resolved against the
- * URL of the page it came with.
+ * URL of the page it came with. Only the first `rel` parameter of a link counts (RFC 8288 §3.3).
  */
 export const nextLink = (linkHeader: string | undefined, pageUrl: string): Option.Option<string> => {
   if (linkHeader === undefined) return Option.none()
-  // Split on commas that start a new `<...>` link; URLs may themselves contain commas.
-  for (const part of linkHeader.split(/,(?=\s*<)/)) {
-    const match = /^\s*<([^>]*)>(.*)$/.exec(part)
-    if (!match) continue
-    const rels = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(match[2]!)
-    const relValue = rels?.[1] ?? rels?.[2]
-    if (relValue === undefined || !relValue.toLowerCase().split(/\s+/).includes("next")) continue
+  for (const link of parseLinks(linkHeader)) {
+    const rel = link.params.find(([name]) => name === "rel")
+    if (rel === undefined || !rel[1].toLowerCase().split(/\s+/).includes("next")) continue
     try {
-      return Option.some(new URL(match[1]!, pageUrl).toString())
+      return Option.some(new URL(link.target, pageUrl).toString())
     } catch {
       return Option.none()
     }
