@@ -199,11 +199,12 @@ try {
   notFound = { instance: error instanceof EventNotFound, error: error instanceof Error, tag: error._tag, status: error.status }
 }
 await client.close()
-console.log(JSON.stringify({ viaEffect, ids, notFound, seeded: SeedOrg.generateOrg({ count: 3 }).length, isEvent: typeof Event.Event }))
+console.log(JSON.stringify({ viaEffect, ids, notFound, seeded: SeedOrg.generateOrg({ count: 3, from: "2024-01-01T00:00:00Z", to: "2024-01-02T00:00:00Z" }).length, isEvent: typeof Event.Event }))
 `
     )
     const out = await run("node", ["main.mjs", webex.baseUrl, Redacted.value(webex.token)], { cwd: project })
-    const result = JSON.parse(out.stdout) as {
+    // The Effect API's retry warnings go to stdout too (Effect's default logger); the result is last.
+    const result = JSON.parse(out.stdout.trim().split("\n").at(-1)!) as {
       viaEffect: number
       ids: Array<string>
       notFound: unknown
