@@ -252,11 +252,13 @@ export const bad1 = (client: EventsClient) => client.list({ max: "ten" })
 export const bad2 = (client: EventsClient) => client.get(42)
 `
 
+  // `nodenext` also checks every declaration file (ours and Effect's: the slow part); the others
+  // check the consumer's code against them, which fails on a module or type that does not resolve.
   const configs = {
-    node16: { module: "node16", moduleResolution: "node16" },
-    nodenext: { module: "nodenext", moduleResolution: "nodenext" },
-    bundler: { module: "esnext", moduleResolution: "bundler" },
-    node: { module: "esnext", moduleResolution: "node" }
+    nodenext: { module: "nodenext", moduleResolution: "nodenext", skipLibCheck: false },
+    node16: { module: "node16", moduleResolution: "node16", skipLibCheck: true },
+    bundler: { module: "esnext", moduleResolution: "bundler", skipLibCheck: true },
+    node: { module: "esnext", moduleResolution: "node", skipLibCheck: true }
   } as const
 
   const typecheck = async (tsc: ReadonlyArray<string>, names: ReadonlyArray<keyof typeof configs>) => {
@@ -271,8 +273,7 @@ export const bad2 = (client: EventsClient) => client.get(42)
             lib: ["ES2022"],
             types: ["node"],
             strict: true,
-            noEmit: true,
-            skipLibCheck: false
+            noEmit: true
           },
           files: ["consumer.ts"]
         })
@@ -282,11 +283,11 @@ export const bad2 = (client: EventsClient) => client.get(42)
   }
 
   it(`declarations type-check for a consumer on TypeScript ${TYPESCRIPT_5}: node16, nodenext, bundler, node`, async () => {
-    await typecheck(["node", path.join(project, "node_modules/typescript/bin/tsc")], ["node16", "nodenext", "bundler", "node"])
+    await typecheck(["node", path.join(project, "node_modules/typescript/bin/tsc")], ["nodenext", "node16", "bundler", "node"])
   })
 
   it("declarations type-check for a consumer on the workspace's TypeScript 7: node16, nodenext, bundler", async () => {
-    await typecheck([path.join(repo, "node_modules/.bin/tsc")], ["node16", "nodenext", "bundler"])
+    await typecheck([path.join(repo, "node_modules/.bin/tsc")], ["nodenext", "node16", "bundler"])
   })
 
   it("npm install -g of both tarballs puts a working webex-archiver on the PATH: --help and demo", async () => {
