@@ -3,11 +3,12 @@
  * HTTP, used the way a non-Effect application uses it: `for await`, `try`/`catch`, `instanceof`.
  */
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { EventNotFound, EventsClient, Unauthorized } from "@webex-compliance/events-api/promise"
+import { EventNotFound, EventsClient, InvalidRequest, Unauthorized } from "@webex-compliance/events-api/promise"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
 import * as Scope from "effect/Scope"
+import { inspect } from "node:util"
 import { FakeWebex, SeedOrg } from "../src/testing.js"
 
 const ORG = SeedOrg.generateOrg({ count: 250, seed: 11, from: "2024-01-01T00:00:00Z", to: "2024-01-08T00:00:00Z" })
@@ -152,5 +153,14 @@ describe("EventsClient (Promise API)", () => {
     assert.match(String(await rejection(iterator.next())), /closed/)
     assert.match(String(await rejection(client.get("x"))), /closed/)
     assert.throws(() => new EventsClient({ token: " " }), TypeError)
+  })
+
+  it("a bad baseUrl rejects with InvalidRequest naming it; the token never shows on the client", async () => {
+    const client = new EventsClient({ token: "secret-token-value", baseUrl: "ftp://example.com/v1" })
+    const error = await rejection(client.get("e1"))
+    assert.instanceOf(error, InvalidRequest)
+    assert.strictEqual((error as InvalidRequest).param, "baseUrl")
+    assert.notInclude(inspect(client, { depth: 10, showHidden: true }) + JSON.stringify(client), "secret-token-value")
+    await client.close()
   })
 })
