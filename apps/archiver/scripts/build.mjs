@@ -5,8 +5,10 @@
  * export condition) and Effect. The installed CLI therefore needs nothing at run time but Node:
  * no transpiler, no dependency resolution, and --help parses one file instead of hundreds.
  *
- * `node scripts/build.mjs` rebuilds only when a source is newer than the output (so `pnpm archiver`
- * and the test setup can call it every time); `--force` always rebuilds (prepack).
+ * `node scripts/build.mjs` rebuilds only when a source (or the lockfile, or this script) is newer
+ * than the output, so `pnpm archiver`, the test setup and prepack call it every time; `--force`
+ * always rebuilds. A rebuild replaces dist/ whole, so no chunk of an older build survives, and
+ * swaps it in by renames, so a CLI started meanwhile (a test in parallel) never finds it half-written.
  */
 import * as esbuild from "esbuild"
 import * as fs from "node:fs"
@@ -37,11 +39,13 @@ const force = process.argv.includes("--force")
 const built = fs.statSync(entry, { throwIfNoEntry: false })?.mtimeMs ?? 0
 if (!force && built > Math.max(...inputs.map(newest))) process.exit(0)
 
-fs.rmSync(dist, { recursive: true, force: true })
+const fresh = `${dist}.${process.pid}.tmp`
+const old = `${dist}.${process.pid}.old`
+fs.rmSync(fresh, { recursive: true, force: true })
 await esbuild.build({
   absWorkingDir: app,
   entryPoints: { main: "src/main.ts" },
-  outdir: dist,
+  outdir: fresh,
   outExtension: { ".js": ".mjs" },
   bundle: true,
   // Dynamic import()s of the app become chunks, loaded only by the commands that need them.
@@ -62,3 +66,16 @@ await esbuild.build({
   banner: { js: "import { createRequire as __createRequire } from \"node:module\"; const require = __createRequire(import.meta.url);" },
   logLevel: "warning"
 })
+try {
+  fs.renameSync(dist, old)
+} catch (e) {
+  if (e.code !== "ENOENT") throw e
+}
+try {
+  fs.renameSync(fresh, dist)
+} catch (e) {
+  // Another build (a second test run) swapped its own, equally fresh, output in first.
+  if (e.code !== "ENOTEMPTY" && e.code !== "EEXIST") throw e
+}
+fs.rmSync(fresh, { recursive: true, force: true })
+fs.rmSync(old, { recursive: true, force: true })
