@@ -163,4 +163,24 @@ describe("EventsClient (Promise API)", () => {
     assert.notInclude(inspect(client, { depth: 10, showHidden: true }) + JSON.stringify(client), "secret-token-value")
     await client.close()
   })
+
+  it("refresh: gets tokens with the refresh-token grant and hands each rotation to onRotate as strings", async () => {
+    const oauth = { clientId: "client-1", clientSecret: "secret-1", refreshToken: "refresh-0" }
+    const { webex } = await fake({ oauth })
+    const rotations: Array<{ refreshToken: string; expiresAt: Date }> = []
+    const client = new EventsClient({
+      baseUrl: webex.baseUrl,
+      refresh: {
+        ...oauth,
+        onRotate: async ({ refreshToken, expiresAt }) => void rotations.push({ refreshToken, expiresAt })
+      },
+      logLevel: "none"
+    })
+    let n = 0
+    for await (const _ of client.list({ max: 100 })) n++
+    await client.close()
+    assert.strictEqual(n, ORG.length)
+    assert.deepStrictEqual(rotations.map((r) => r.refreshToken), ["fake-refresh-1"])
+    assert.isAbove(rotations[0]!.expiresAt.getTime(), Date.now())
+  })
 })
