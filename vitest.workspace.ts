@@ -1,9 +1,3 @@
-import { defineConfig } from "vitest/config"
-
 // Every project's tests run through this file: `pnpm test` at the root (`pnpm test:unit` leaves
 // out the end-to-end files, named e2e-*.test.ts).
-export default defineConfig({
-  test: {
-    projects: ["packages/*", "apps/*", "test"]
-  }
-})
+export default ["packages/*", "apps/*"]

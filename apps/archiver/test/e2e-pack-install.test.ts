@@ -13,7 +13,7 @@
  *
  * Needs the npm registry (for effect, @effect/platform and TypeScript 5). Slow: an end-to-end file.
  */
-import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
+import { afterAll, beforeAll, describe, expect, it, vi } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Redacted from "effect/Redacted"
@@ -24,9 +24,12 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { promisify } from "node:util"
-import { FakeWebex, SeedOrg } from "../packages/events-api/src/testing.js"
+import { FakeWebex, SeedOrg } from "../../../packages/events-api/src/testing.js"
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+// Packing, installing from the npm registry and type-checking take minutes on a shared machine.
+vi.setConfig({ testTimeout: 600_000, hookTimeout: 600_000 })
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const library = path.join(repo, "packages/events-api")
 const archiver = path.join(repo, "apps/archiver")
 /** The TypeScript 5 a consumer on the previous major has. */

@@ -10,7 +10,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..")
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
 const unitPath = path.join(repo, "deploy/systemd/webex-archiver.service")
 const unit = fs.readFileSync(unitPath, "utf8")
 const bin = path.join(repo, "apps/archiver/bin/webex-archiver.mjs")
