@@ -4,7 +4,7 @@
  */
 import { bench, describe } from "vitest"
 import * as Either from "effect/Either"
-import * as EventsPage from "../src/EventsPage.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
 import { rawItems } from "../src/internal/rawJson.js"
 import * as SeedOrg from "../src/testing/SeedOrg.js"
 
@@ -22,7 +22,7 @@ const sliced = rawItems(body)
 if (sliced === undefined || sliced.length !== 1000 || sliced.some((s, i) => s !== items[i])) {
   throw new Error("rawItems does not return the page's items as sent")
 }
-const decoded = EventsPage.decodeBody(body)
+const decoded = PageDecoder.decodeBody(body)
 if (Either.isLeft(decoded) || decoded.right.some((item) => item._tag !== "Decoded")) {
   throw new Error("the bench page does not decode")
 }
@@ -50,7 +50,7 @@ describe("decoding a 1000-item SeedOrg page", () => {
   }, options)
 
   bench("EventsPage.decodeBody (parse, raw slices, schema decode of every item)", () => {
-    const result = EventsPage.decodeBody(body)
+    const result = PageDecoder.decodeBody(body)
     kept += Either.isRight(result) ? result.right.length : 0
   }, options)
 })

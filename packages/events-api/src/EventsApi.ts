@@ -41,6 +41,7 @@ import * as AccessToken from "./AccessToken.js"
 import * as Errors from "./EventsApiError.js"
 import * as EventsPage from "./EventsPage.js"
 import * as Http from "./internal/http.js"
+import * as PageDecoder from "./internal/pageDecoder.js"
 import * as RateGate from "./internal/rateGate.js"
 import * as ListParams from "./ListParams.js"
 import * as Pagination from "./Pagination.js"
@@ -195,7 +196,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
           shrinkable: true
         })
         const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
-        const items = EventsPage.decodeBody(response.body)
+        const items = PageDecoder.decodeBody(response.body)
         if (Either.isLeft(items)) {
           return yield* new Errors.ResponseDecodeError({
             url: used,
@@ -267,7 +268,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         })
       )
 
-    const list: Service["list"] = (params) => listPages(params).pipe(Stream.mapConcatEffect(EventsPage.eventsOrFail))
+    const list: Service["list"] = (params) => listPages(params).pipe(Stream.mapConcatEffect(PageDecoder.eventsOrFail))
 
     const get: Service["get"] = (eventId) =>
       Effect.gen(function*() {
@@ -279,7 +280,7 @@ export const make = (options: Options): Effect.Effect<Service, never, HttpClient
         const { value: response } = yield* RetryPolicy.run(policy, gate, url, (u) => attempt(u, eventId), {
           shrinkable: false
         })
-        const item = EventsPage.decodeRaw(response.body)
+        const item = PageDecoder.decodeItem(response.body)
         if (item._tag === "Decoded") return item.event
         return yield* new Errors.ResponseDecodeError({
           url,

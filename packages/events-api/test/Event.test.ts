@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as Event from "../src/Event.js"
-import * as EventsPage from "../src/EventsPage.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
 
 const fixtureLines = fs
   .readFileSync(new URL("./fixtures/events.ndjson", import.meta.url), "utf8")
@@ -201,7 +201,7 @@ describe("malformed documented resources", () => {
   it("fails a messages event whose text is a number, so it is quarantined rather than accepted", () => {
     const bad = { ...base, data: { id: "msg-1", text: 42 } }
     expect(Either.isLeft(decode(bad))).toBe(true)
-    const item = EventsPage.decodeRaw(JSON.stringify(bad))
+    const item = PageDecoder.decodeItem(JSON.stringify(bad))
     expect(item._tag).toBe("Undecodable")
     if (item._tag === "Undecodable") {
       expect(item.id).toEqual(Option.some("ev-1"))
