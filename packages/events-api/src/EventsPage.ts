@@ -8,59 +8,94 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Equal from "effect/Equal"
 import type * as Option from "effect/Option"
 import type { Event as EventT } from "./Event.js"
 
 const utf8 = new TextDecoder("utf-8")
 
 /**
- * `raw` is computed from `bytes` when read (most consumers of `list` never read it), and kept per
- * item outside the instance so that structural equality still compares only the fields.
+ * An item's bytes, or how to get them: the page decoder finds item boundaries only when some
+ * consumer reads `bytes` or `raw` (a `list()` user never does, and the scan is most of the cost of
+ * decoding a page beyond `JSON.parse`).
  */
-const rawCache = new WeakMap<object, string>()
-const rawOf = (item: { readonly bytes: Uint8Array }): string => {
-  let raw = rawCache.get(item)
-  if (raw === undefined) {
-    raw = utf8.decode(item.bytes)
-    rawCache.set(item, raw)
-  }
-  return raw
+export type BytesSource = Uint8Array | (() => Uint8Array)
+
+/** What every item carries besides its fields: the item exactly as the server sent it. */
+interface ItemFields {
+  /** True when the item's bytes are not valid UTF-8: `raw` is then a lossy decoding (U+FFFD) and `bytes` the truth. */
+  readonly invalidUtf8: boolean
 }
 
-/** What every item carries: the item exactly as the server sent it. */
-interface ItemBytes {
+const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
+  if (a === b) return true
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+/** `bytes`, resolving a lazy source once. */
+const resolve = (source: BytesSource): Uint8Array => (typeof source === "function" ? source() : source)
+
+/** The fields of an item that did not decode. */
+interface UndecodableFields extends ItemFields {
+  /** Why it failed to decode, as a readable message. */
+  readonly reason: string
+  /** The item's `id`, when it had a string one. */
+  readonly id: Option.Option<string>
+  /** The item's `created` text, when it had a string one. */
+  readonly created: Option.Option<string>
+}
+
+// The bytes live in a private field, outside the structural fields (inspecting an item does not
+// dump its page), but they are part of equality: two items are equal only when they were sent as
+// the same bytes. (The structural hash of the other fields stays valid: equal items have equal fields.)
+
+/** An item that decoded. */
+export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly event: EventT }> {
+  #bytes: BytesSource
+  #raw: string | undefined
+  constructor(args: ItemFields & { readonly event: EventT; readonly bytes: BytesSource }) {
+    super({ event: args.event, invalidUtf8: args.invalidUtf8 })
+    this.#bytes = args.bytes
+  }
   /**
    * The item's bytes as the server sent them, on one line: a view into the response body (do not
    * mutate it). Only a pretty-printed item that spans lines is copied, without the insignificant
    * whitespace between its tokens; every token keeps its exact bytes.
    */
-  readonly bytes: Uint8Array
-  /** True when `bytes` is not valid UTF-8: `raw` is then a lossy decoding (U+FFFD) and `bytes` the truth. */
-  readonly invalidUtf8: boolean
-}
-
-/** An item that decoded. */
-export class Decoded extends Data.TaggedClass("Decoded")<ItemBytes & { readonly event: EventT }> {
+  get bytes(): Uint8Array {
+    return typeof this.#bytes === "function" ? (this.#bytes = resolve(this.#bytes)) : this.#bytes
+  }
   /** The item's JSON text: `bytes` decoded as UTF-8 (lossily when `invalidUtf8`). */
   get raw(): string {
-    return rawOf(this)
+    return this.#raw ??= utf8.decode(this.bytes)
+  }
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return that instanceof Decoded && Equal.equals(this.event, that.event) && this.invalidUtf8 === that.invalidUtf8 &&
+      sameBytes(this.bytes, that.bytes)
   }
 }
 
 /** An item that did not decode. Nothing is dropped: `bytes` is the item as the server sent it. */
-export class Undecodable extends Data.TaggedClass("Undecodable")<
-  ItemBytes & {
-    /** Why it failed to decode, as a readable message. */
-    readonly reason: string
-    /** The item's `id`, when it had a string one. */
-    readonly id: Option.Option<string>
-    /** The item's `created` text, when it had a string one. */
-    readonly created: Option.Option<string>
+export class Undecodable extends Data.TaggedClass("Undecodable")<UndecodableFields> {
+  #bytes: BytesSource
+  #raw: string | undefined
+  constructor(args: UndecodableFields & { readonly bytes: BytesSource }) {
+    super({ invalidUtf8: args.invalidUtf8, reason: args.reason, id: args.id, created: args.created })
+    this.#bytes = args.bytes
   }
-> {
+  /** The item's bytes as the server sent them, on one line (see {@link Decoded.bytes}). */
+  get bytes(): Uint8Array {
+    return typeof this.#bytes === "function" ? (this.#bytes = resolve(this.#bytes)) : this.#bytes
+  }
   /** The item's JSON text: `bytes` decoded as UTF-8 (lossily when `invalidUtf8`). */
   get raw(): string {
-    return rawOf(this)
+    return this.#raw ??= utf8.decode(this.bytes)
+  }
+  [Equal.symbol](that: Equal.Equal): boolean {
+    return that instanceof Undecodable && this.reason === that.reason && this.invalidUtf8 === that.invalidUtf8 &&
+      Equal.equals(this.id, that.id) && Equal.equals(this.created, that.created) && sameBytes(this.bytes, that.bytes)
   }
 }
 

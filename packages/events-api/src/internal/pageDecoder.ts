@@ -236,7 +236,7 @@ const explain = (json: unknown, error: ParseResult.ParseError): string => {
 }
 
 /** Decodes one parsed item whose bytes are `bytes`. */
-const decodeParsed = (json: unknown, bytes: Uint8Array, invalidUtf8: boolean): EventsPage.Item => {
+const decodeParsed = (json: unknown, bytes: EventsPage.BytesSource, invalidUtf8: boolean): EventsPage.Item => {
   const fast = fastDecode(json)
   if (fast !== undefined) return new EventsPage.Decoded({ event: fast, bytes, invalidUtf8 })
   const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
@@ -308,6 +308,11 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
 /**
  * Splits a list response body into items, each with its exact bytes. `Left` with a reason when
  * the body is not JSON or has no `items` array (the whole response is then unusable).
+ *
+ * For a valid UTF-8 body the item boundaries are found only when some item's `bytes` or `raw` is
+ * first read: `JSON.parse` has vouched for the body, so the scan cannot disagree with it, and a
+ * `list()` caller, who never reads them, does not pay for it. A body that is not valid UTF-8 is
+ * scanned at once, since each item must be judged on its own bytes.
  */
 export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
   const { bytes, text, valid } = bytesAndText(body)
@@ -318,15 +323,29 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
     return Either.left(`the body is not JSON (${(e as Error).message})`)
   }
   const items = isRecord(json) ? json["items"] : undefined
-  const spans = Array.isArray(items) ? itemSpans(bytes) : undefined
-  if (!Array.isArray(items) || spans === undefined || spans.length !== items.length * 2) {
-    return Either.left("the body has no \"items\" array")
-  }
+  if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
   const out: Array<EventsPage.Item> = new Array(items.length)
+  if (valid) {
+    let spans: Array<number> | undefined
+    const spanOf = (k: number) => (): Uint8Array => {
+      if (spans === undefined) {
+        const found = itemSpans(bytes)
+        // Cannot happen for a body JSON.parse accepted; a defect in the scanner if it does.
+        if (found === undefined || found.length !== items.length * 2) {
+          throw new Error("pageDecoder: the byte scan of a valid JSON body disagrees with JSON.parse")
+        }
+        spans = found
+      }
+      return compactBytes(bytes.subarray(spans[2 * k]!, spans[2 * k + 1]!))
+    }
+    for (let k = 0; k < items.length; k++) out[k] = decodeParsed(items[k], spanOf(k), false)
+    return Either.right(out)
+  }
+  const spans = itemSpans(bytes)
+  if (spans === undefined || spans.length !== items.length * 2) return Either.left("the body has no \"items\" array")
   for (let k = 0; k < items.length; k++) {
     const itemBytes = compactBytes(bytes.subarray(spans[2 * k]!, spans[2 * k + 1]!))
-    // A body that decoded strictly is valid throughout; otherwise each item is judged on its own.
-    out[k] = decodeParsed(items[k], itemBytes, !valid && !isValidUtf8(itemBytes))
+    out[k] = decodeParsed(items[k], itemBytes, !isValidUtf8(itemBytes))
   }
   return Either.right(out)
 }
