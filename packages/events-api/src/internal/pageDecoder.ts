@@ -47,6 +47,43 @@ const acceptsAnyKey = (signatures: ReadonlyArray<AST.IndexSignature>): boolean =
     s.parameter._tag === "StringKeyword" && (s.type._tag === "UnknownKeyword" || s.type._tag === "AnyKeyword")
   )
 
+// Primitive types as bits, so that a field of a primitive type (most of them) is checked inline
+// rather than through a call.
+const STRING = 1, NUMBER = 2, BOOLEAN = 4, NULL = 8, OTHER = 16, ANY = 31
+
+const maskOf = (u: unknown): number =>
+  typeof u === "string" ? STRING : typeof u === "number" ? NUMBER : typeof u === "boolean" ? BOOLEAN : u === null ? NULL : OTHER
+
+/** The bits of a union of primitive types (null and undefined dropped when `dropNull`), or 0. */
+const primitiveMask = (ast: AST.AST, dropNull: boolean): number => {
+  switch (ast._tag) {
+    case "StringKeyword":
+      return STRING
+    case "NumberKeyword":
+      return NUMBER
+    case "BooleanKeyword":
+      return BOOLEAN
+    case "UnknownKeyword":
+    case "AnyKeyword":
+      return ANY
+    case "Literal":
+      return ast.literal === null ? (dropNull ? -1 : NULL) : 0
+    case "UndefinedKeyword":
+      return -1 // never in JSON: an absent field is handled before the type check
+    case "Union": {
+      let mask = 0
+      for (const member of ast.types) {
+        const m = primitiveMask(member, dropNull)
+        if (m === 0) return 0
+        if (m !== -1) mask |= m
+      }
+      return mask
+    }
+    default:
+      return 0
+  }
+}
+
 const compileStruct = (
   literal: AST.TypeLiteral,
   nullable: ReadonlySet<PropertyKey>,
@@ -55,14 +92,17 @@ const compileStruct = (
   if (literal.propertySignatures.length === 0 && literal.indexSignatures.length === 0) return undefined
   if (!acceptsAnyKey(literal.indexSignatures)) return undefined
   const names: Array<string> = []
+  const masks: Array<number> = []
   const checks: Array<Check> = []
   const optional: Array<boolean> = []
   const nullAbsent: Array<boolean> = []
   for (const ps of literal.propertySignatures) {
     if (typeof ps.name !== "string" || ps.name === "__proto__") return undefined
-    const check = compile(ps.type, special)
+    const mask = special.has(ps.type) ? 0 : primitiveMask(ps.type, ps.isOptional && nullable.has(ps.name))
+    const check = mask !== 0 ? (u: unknown) => u : compile(ps.type, special)
     if (check === undefined) return undefined
     names.push(ps.name)
+    masks.push(mask)
     checks.push(check)
     optional.push(ps.isOptional)
     nullAbsent.push(ps.isOptional && nullable.has(ps.name))
@@ -85,6 +125,11 @@ const compileStruct = (
         // Null stands for absent. A spread keeps an own `__proto__` key as data, unlike `out[k] =`.
         out ??= { ...u }
         delete out[name]
+        continue
+      }
+      const mask = masks[k]!
+      if (mask !== 0) {
+        if ((maskOf(v) & mask) === 0) return FAIL
         continue
       }
       const r = checks[k]!(v)
