@@ -309,12 +309,16 @@ const encoder = new TextEncoder()
  * the body can still be read; `valid` says whether that happened. A string body is taken as its
  * UTF-8 encoding (what the server would have sent).
  */
-const bytesAndText = (body: Uint8Array | string): { bytes: Uint8Array; text: string; valid: boolean } => {
-  if (typeof body === "string") return { bytes: encoder.encode(body), text: body, valid: true }
+const bytesAndText = (body: Uint8Array | string): { bytes: () => Uint8Array; text: string; valid: boolean } => {
+  if (typeof body === "string") {
+    let bytes: Uint8Array | undefined
+    return { bytes: () => (bytes ??= encoder.encode(body)), text: body, valid: true }
+  }
+  const bytes = () => body
   try {
-    return { bytes: body, text: strict.decode(body), valid: true }
+    return { bytes, text: strict.decode(body), valid: true }
   } catch {
-    return { bytes: body, text: lossy.decode(body), valid: false }
+    return { bytes, text: lossy.decode(body), valid: false }
   }
 }
 
@@ -333,11 +337,12 @@ const isValidUtf8 = (bytes: Uint8Array): boolean => {
  */
 export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
   const whole = bytesAndText(body)
-  const bytes = compactBytes(trimBytes(whole.bytes))
+  const bodyBytes = whole.bytes()
+  const bytes = compactBytes(trimBytes(bodyBytes))
   const invalidUtf8 = !whole.valid && !isValidUtf8(bytes)
   let json: unknown
   try {
-    json = JSON.parse(bytes === whole.bytes && typeof body === "string" ? body : lossy.decode(bytes))
+    json = JSON.parse(bytes === bodyBytes ? whole.text : lossy.decode(bytes))
   } catch (e) {
     return new EventsPage.Undecodable({
       bytes,
@@ -369,27 +374,32 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
   }
   const items = isRecord(json) ? json["items"] : undefined
   if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
-  const out: Array<EventsPage.Item> = new Array(items.length)
+  const count = items.length
+  const out: Array<EventsPage.Item> = new Array(count)
   if (valid) {
+    // The thunks hold the body, not the parsed page: a kept item keeps only the bytes it views.
     let spans: Array<number> | undefined
+    let all: Uint8Array | undefined
     const spanOf = (k: number) => (): Uint8Array => {
+      all ??= bytes()
       if (spans === undefined) {
-        const found = itemSpans(bytes)
+        const found = itemSpans(all)
         // Cannot happen for a body JSON.parse accepted; a defect in the scanner if it does.
-        if (found === undefined || found.length !== items.length * 2) {
+        if (found === undefined || found.length !== count * 2) {
           throw new Error("pageDecoder: the byte scan of a valid JSON body disagrees with JSON.parse")
         }
         spans = found
       }
-      return compactBytes(bytes.subarray(spans[2 * k]!, spans[2 * k + 1]!))
+      return compactBytes(all.subarray(spans[2 * k]!, spans[2 * k + 1]!))
     }
-    for (let k = 0; k < items.length; k++) out[k] = decodeParsed(items[k], spanOf(k), false)
+    for (let k = 0; k < count; k++) out[k] = decodeParsed(items[k], spanOf(k), false)
     return Either.right(out)
   }
-  const spans = itemSpans(bytes)
-  if (spans === undefined || spans.length !== items.length * 2) return Either.left("the body has no \"items\" array")
-  for (let k = 0; k < items.length; k++) {
-    const itemBytes = compactBytes(bytes.subarray(spans[2 * k]!, spans[2 * k + 1]!))
+  const all = bytes()
+  const spans = itemSpans(all)
+  if (spans === undefined || spans.length !== count * 2) return Either.left("the body has no \"items\" array")
+  for (let k = 0; k < count; k++) {
+    const itemBytes = compactBytes(all.subarray(spans[2 * k]!, spans[2 * k + 1]!))
     out[k] = decodeParsed(items[k], itemBytes, !isValidUtf8(itemBytes))
   }
   return Either.right(out)
