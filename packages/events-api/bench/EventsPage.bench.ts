@@ -8,6 +8,7 @@
  */
 import { bench, describe } from "vitest"
 import * as Either from "effect/Either"
+import * as Event from "../src/Event.js"
 import * as PageDecoder from "../src/internal/pageDecoder.js"
 import * as SeedOrg from "../src/testing/SeedOrg.js"
 
@@ -27,6 +28,8 @@ if (Either.isLeft(decoded) || decoded.right.some((item, i) => item._tag !== "Dec
   throw new Error("the bench page does not decode to its items")
 }
 
+const slow = (item: unknown) => Event.decodeUnknownEither(item, { onExcessProperty: "preserve" })
+
 const options = { time: 1000, warmupTime: 200 }
 
 // Sinks for results, so the engine cannot drop the work.
@@ -40,6 +43,11 @@ describe("list(): a 1000-item page to its events", () => {
   bench("PageDecoder.decodeBody: parse, then check and decode every item (created to DateTime)", () => {
     const result = PageDecoder.decodeBody(body)
     kept += Either.isRight(result) ? result.right.length : 0
+  }, options)
+
+  bench("reference: decode + JSON.parse + Schema.decodeUnknown per item (the slow path; every item before 0.2)", () => {
+    const parsed = JSON.parse(utf8.decode(body)) as { items: Array<unknown> }
+    for (const item of parsed.items) kept += Either.isRight(slow(item)) ? 1 : 0
   }, options)
 })
 
