@@ -267,6 +267,22 @@ describe("item bytes", () => {
     expect(single.bytes).toEqual(bad)
   })
 
+  it("find item boundaries when a truncated sequence sits right before a quote or a backslash", () => {
+    // A decoder must not swallow the ASCII byte after a cut-off sequence; neither may the scanner.
+    const bad = concat(
+      `{"id":"cut","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":"x`,
+      new Uint8Array([0xe2, 0x82]),
+      `\\\\"},"note":"`,
+      new Uint8Array([0xc3]),
+      `"}`
+    )
+    const body = concat(`{"items":[`, bad, ",", good("after"), "]}")
+    const decoded = items(body)
+    expect(decoded.map((i) => i.bytes)).toEqual([bad, bytesOf(good("after"))])
+    expect(decoded.map((i) => i.invalidUtf8)).toEqual([true, false])
+    expect(decoded.map((i) => i._tag)).toEqual(["Decoded", "Decoded"])
+  })
+
   it("put a pretty-printed item on one line, tokens unchanged", () => {
     const body = bytesOf(JSON.stringify({ items: [JSON.parse(good("e1", `,"note":"a  b"`))] }, null, 2))
     const [item] = items(body)

@@ -1,6 +1,7 @@
 /**
  * Decoding of `GET /events` bodies into {@link EventsPage.Item}s: one `JSON.parse` of the body,
- * one byte scan for the item boundaries, and per item a check compiled from the schemas.
+ * per item a check compiled from the schemas, and one byte scan for the item boundaries when the
+ * items' bytes are first read.
  *
  * Speed without a second source of truth: the fast path below is compiled from `Event`'s own
  * schema ASTs at load time, and it only ever ACCEPTS (an item it is unsure of goes to
