@@ -364,6 +364,8 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  * first read: `JSON.parse` has vouched for the body, so the scan cannot disagree with it, and a
  * `list()` caller, who never reads them, does not pay for it. A body that is not valid UTF-8 is
  * scanned at once, since each item must be judged on its own bytes.
+ *
+ * The items view `body` (now or later): the caller hands it over and must not reuse or mutate it.
  */
 export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
   const { bytes, text, valid } = bytesAndText(body)
