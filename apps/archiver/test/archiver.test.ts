@@ -235,6 +235,14 @@ const untilSleeping = <E>(daemon: Fiber.RuntimeFiber<never, E>, interval: Durati
 // Backfill
 // ---------------------------------------------------------------------------------------------
 
+/** Raw items decoded as the library decodes them (its decoder is internal): an unfiltered in-memory listing. */
+const decodedItems = (raws: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<EventsPage.PageItem>> =>
+  InMemoryEventsApi.make(raws).pipe(
+    Effect.flatMap((api) => Stream.runCollect(api.listPages())),
+    Effect.map((pages) => Chunk.toReadonlyArray(pages).flatMap((page) => page.items)),
+    Effect.orDie
+  )
+
 describe("Archiver.backfill", () => {
   it.effect("archives exactly the events of [from, to), byte for byte, window by window", () =>
     Effect.gen(function*() {
@@ -386,7 +394,7 @@ describe("Archiver.backfill", () => {
         `{"created":"2024-03-02T01:00:00.000Z","note":"no id, no type"}`
       ]
       const inner = yield* InMemoryEventsApi.make(ORG)
-      const api = recording(inner, { extraOnCall: { call: 1, items: junk.map(EventsPage.decodeRaw) } })
+      const api = recording(inner, { extraOnCall: { call: 1, items: yield* decodedItems(junk) } })
       const totals = yield* backfill(dir, api.layer)
       assert.deepStrictEqual(
         [totals.quarantined, totals.written, totals.listed],
@@ -402,7 +410,7 @@ describe("Archiver.backfill", () => {
       for (const q of quarantined) assert.isAbove(q.reason.length, 0)
 
       // Listed again on a re-run: already quarantined, not again.
-      const again = recording(inner, { extraOnCall: { call: 1, items: junk.map(EventsPage.decodeRaw) } })
+      const again = recording(inner, { extraOnCall: { call: 1, items: yield* decodedItems(junk) } })
       const t2 = yield* backfill(dir, again.layer)
       assert.strictEqual(t2.quarantined, 0)
       assert.strictEqual(dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f))).length, 2)
@@ -418,8 +426,9 @@ describe("Archiver.backfill", () => {
         `{"id":"year-minus-one","resource":"messages","type":"created","created":"0000-01-01T00:30:00+01:00","data":{}}`
       ]
       const inner = yield* InMemoryEventsApi.make(ORG)
-      const api = recording(inner, { extraOnCall: { call: 1, items: odd.map(EventsPage.decodeRaw) } })
-      for (const item of odd.map(EventsPage.decodeRaw)) assert.strictEqual(item._tag, "Decoded")
+      const oddItems = yield* decodedItems(odd)
+      const api = recording(inner, { extraOnCall: { call: 1, items: oddItems } })
+      for (const item of oddItems) assert.strictEqual(item._tag, "Decoded")
       const totals = yield* backfill(dir, api.layer)
       assert.strictEqual(totals.quarantined, 3)
       assertExactlyOnce(dir, EXPECTED)

@@ -6,7 +6,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as Event from "../src/Event.js"
-import * as EventsPage from "../src/EventsPage.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
 
 const fixtureLines = fs
   .readFileSync(new URL("./fixtures/events.ndjson", import.meta.url), "utf8")
@@ -120,6 +120,59 @@ describe("created", () => {
     }
   )
 
+  it.prop(
+    "every offset form and fraction length maps a generated instant to that instant (to the millisecond)",
+    {
+      millis: FastCheck.integer({ min: Date.UTC(1, 0, 2), max: Date.UTC(9999, 11, 30) }),
+      offsetMinutes: FastCheck.integer({ min: -23 * 60 - 59, max: 23 * 60 + 59 }),
+      wholeHours: FastCheck.boolean(),
+      extraDigits: FastCheck.string({ unit: FastCheck.constantFrom(..."0123456789"), maxLength: 12 }),
+      fractionLength: FastCheck.integer({ min: 0, max: 3 }),
+      lowerCase: FastCheck.boolean()
+    },
+    ({ extraDigits, fractionLength, lowerCase, millis, offsetMinutes: minutes, wholeHours }) => {
+      const offsetMinutes = wholeHours ? Math.trunc(minutes / 60) * 60 : minutes
+      // The wall-clock time at that offset, written by Date (an independent formatter).
+      const wall = new Date(millis + offsetMinutes * 60_000).toISOString() // YYYY-MM-DDTHH:MM:SS.mmmZ
+      const abs = Math.abs(offsetMinutes)
+      const sign = offsetMinutes < 0 ? "-" : "+"
+      const hh = String(Math.floor(abs / 60)).padStart(2, "0")
+      const mm = String(abs % 60).padStart(2, "0")
+      const zones = [`${sign}${hh}:${mm}`, `${sign}${hh}${mm}`]
+      if (abs % 60 === 0) zones.push(`${sign}${hh}`)
+      if (offsetMinutes === 0) zones.push("Z", "-00:00", "+0000", "+00")
+      // The fraction keeps `fractionLength` of the three millisecond digits; a full one may carry
+      // any number of further digits, which are below the millisecond and dropped.
+      const kept = wall.slice(20, 20 + fractionLength)
+      const digits = kept + (fractionLength === 3 ? extraDigits : "")
+      const fraction = digits === "" ? "" : `.${digits}`
+      const expected = millis - ((millis % 1000) + 1000) % 1000 + Number((kept + "000").slice(0, 3))
+      for (const zone of zones) {
+        let text = `${wall.slice(0, 19)}${fraction}${zone}`
+        if (lowerCase) text = text.replace("T", "t").replace("Z", "z")
+        const parsed = Event.parseIsoDateTime(text)
+        expect(Either.isRight(parsed), text).toBe(true)
+        expect(DateTime.toEpochMillis(Either.getOrThrow(parsed)), text).toBe(expected)
+        expect(millisOf(text), text).toBe(expected)
+      }
+      // Without seconds, when they are zero.
+      if (wall.slice(17, 23) === "00.000") {
+        expect(Event.parseIsoMillis(`${wall.slice(0, 16)}${zones[0]}`)).toBe(millis)
+      }
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it("the +00 checkpoint case: a bare-hours offset is the instant, not NaN", () => {
+    const parsed = Event.parseIsoDateTime("2024-01-01T00:00:00+00")
+    expect(Either.map(parsed, DateTime.toEpochMillis)).toEqual(Either.right(Date.UTC(2024, 0, 1)))
+    expect(Either.isLeft(Event.parseIsoDateTime("2024-01-01T00:00:00+00:"))).toBe(true)
+    expect(Either.isLeft(Event.parseIsoDateTime("2024-01-01T00:00:00+0"))).toBe(true)
+    expect(Either.isLeft(Event.parseIsoDateTime("2024-01-01T00:00:00."))).toBe(true)
+    expect(Either.isLeft(Event.parseIsoDateTime("2024-01-01T00:00.5Z"))).toBe(true)
+    expect(Event.parseIsoDateTime("nope")).toEqual(Either.left(`Expected an ISO-8601 date-time, got "nope"`))
+  })
+
   it("accepts leap days of leap years", () => {
     expect(millisOf("2024-02-29T12:00:00Z")).toBe(Date.UTC(2024, 1, 29, 12))
     expect(millisOf("2000-02-29T12:00:00Z")).toBe(Date.UTC(2000, 1, 29, 12))
@@ -201,7 +254,7 @@ describe("malformed documented resources", () => {
   it("fails a messages event whose text is a number, so it is quarantined rather than accepted", () => {
     const bad = { ...base, data: { id: "msg-1", text: 42 } }
     expect(Either.isLeft(decode(bad))).toBe(true)
-    const item = EventsPage.decodeRaw(JSON.stringify(bad))
+    const item = PageDecoder.decodeItem(JSON.stringify(bad))
     expect(item._tag).toBe("Undecodable")
     if (item._tag === "Undecodable") {
       expect(item.id).toEqual(Option.some("ev-1"))
@@ -232,5 +285,21 @@ describe("flagValue", () => {
 describe("utcDay", () => {
   it("is the UTC calendar day, whatever offset created was written with", () => {
     expect(Event.utcDay(decodeSync({ ...base, created: "2024-05-16T23:30:00-05:00" }))).toBe("2024-05-17")
+  })
+
+  it.prop(
+    "is the day Date#toISOString names, for any instant (years before 0000 and after 9999 too)",
+    { millis: FastCheck.integer({ min: -8_640_000_000_000_000, max: 8_640_000_000_000_000 }) },
+    ({ millis }) => {
+      const iso = new Date(millis).toISOString()
+      expect(Event.utcDayOfMillis(millis)).toBe(iso.slice(0, iso.indexOf("T")))
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+
+  it("handles the edges of days and of the epoch", () => {
+    for (const iso of ["1970-01-01T00:00:00.000Z", "1969-12-31T23:59:59.999Z", "2000-02-29T23:59:59.999Z", "0000-01-01T00:00:00.000Z"]) {
+      expect(Event.utcDayOfMillis(Date.parse(iso)), iso).toBe(iso.slice(0, 10))
+    }
   })
 })

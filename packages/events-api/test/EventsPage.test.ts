@@ -4,12 +4,13 @@ import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import * as EventsPage from "../src/EventsPage.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
 
 const good = (id: string, extra = "") =>
   `{"id":"${id}","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":"hi"}${extra}}`
 
 const itemsOf = (body: string): ReadonlyArray<EventsPage.PageItem> => {
-  const result = EventsPage.decodeBody(body)
+  const result = PageDecoder.decodeBody(body)
   if (Either.isLeft(result)) throw new Error(`expected items, got: ${result.left}`)
   return result.right
 }
@@ -54,7 +55,7 @@ describe("decodeBody", () => {
 
   it("is Left when the body is not JSON or has no items array", () => {
     for (const body of ["", "<html>502 Bad Gateway</html>", `{"items":[1,}`, "[]", "null", `{"item":[]}`, `{"items":{}}`]) {
-      expect(Either.isLeft(EventsPage.decodeBody(body)), body).toBe(true)
+      expect(Either.isLeft(PageDecoder.decodeBody(body)), body).toBe(true)
     }
   })
 
@@ -79,10 +80,10 @@ describe("decodeBody", () => {
   )
 })
 
-describe("decodeRaw", () => {
+describe("decodeItem", () => {
   it("decodes a single raw event and reports non-JSON as Undecodable", () => {
-    expect(EventsPage.decodeRaw(`  ${good("e1")}\n`)._tag).toBe("Decoded")
-    const item = EventsPage.decodeRaw("{not json")
+    expect(PageDecoder.decodeItem(`  ${good("e1")}\n`)._tag).toBe("Decoded")
+    const item = PageDecoder.decodeItem("{not json")
     expect(item._tag).toBe("Undecodable")
     expect(item.raw).toBe("{not json")
     expect(item._tag === "Undecodable" && item.reason).toMatch(/^Not JSON/)
@@ -104,12 +105,12 @@ describe("EventsPage", () => {
 
   it.effect("eventsOrFail fails with ResponseDecodeError naming the bad item, with the tracking id", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(EventsPage.eventsOrFail(page))
+      const error = yield* Effect.flip(PageDecoder.eventsOrFail(page))
       expect(error._tag).toBe("ResponseDecodeError")
       expect(error.message).toContain("id x")
       expect(error.trackingId).toBe("track-1")
       expect(error.url).toBe("https://api.test/v1/events")
       const ok = new EventsPage.EventsPage({ ...page, items: page.items.filter((i) => i._tag === "Decoded") })
-      expect((yield* EventsPage.eventsOrFail(ok)).map((e) => e.id)).toEqual(["e1", "e2"])
+      expect((yield* PageDecoder.eventsOrFail(ok)).map((e) => e.id)).toEqual(["e1", "e2"])
     }))
 })

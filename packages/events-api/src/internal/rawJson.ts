@@ -1,47 +1,60 @@
 /**
- * Slices the raw text of each element of a JSON body's top-level `items` array.
+ * Finds the bytes of each element of a JSON body's top-level `items` array.
  *
  * `JSON.parse` followed by `JSON.stringify` is not what the server sent: number spellings
  * (`1.0`, `1e3`), escapes (`\u00e9`) and precision beyond 2^53 change. The archive must keep
- * the item exactly as sent, so the text of each item is cut out of the body itself.
+ * the item exactly as sent, so each item is cut out of the body itself, and out of its BYTES,
+ * not of a decoded string: a body that is not valid UTF-8 is decoded lossily (U+FFFD), and only
+ * the bytes still hold what the server sent.
  *
- * Precondition: `text` is valid JSON (the caller has `JSON.parse`d it already), which keeps
- * this scanner small: it only has to find boundaries, not validate.
+ * Scanning bytes is sound for UTF-8 (valid or not): every structural character of JSON is ASCII,
+ * and no byte of a multi-byte sequence (or a stray byte >= 0x80) is below 0x80.
+ *
+ * Precondition: the body is valid JSON (the caller has `JSON.parse`d its decoding already), which
+ * keeps this scanner small: it only has to find boundaries, not validate.
  */
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
 
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
-const skipWs = (text: string, i: number): number => {
-  while (i < text.length && isWs(text.charCodeAt(i))) i++
+const skipWs = (b: Uint8Array, i: number): number => {
+  while (i < b.length && isWs(b[i]!)) i++
   return i
 }
 
-/** Index just past the string literal starting at `i` (which holds `"`). */
-const endOfString = (text: string, i: number): number => {
-  i++
-  while (i < text.length) {
-    const c = text.charCodeAt(i)
-    if (c === 0x5c /* \ */) i += 2
-    else if (c === 0x22 /* " */) return i + 1
-    else i++
+/**
+ * Index just past the string literal starting at `i` (which holds `"`). Jumps from quote to quote
+ * with the native `indexOf` (strings are most of a body's bytes); a quote is the closing one when
+ * an even number of backslashes precede it.
+ */
+const endOfString = (b: Uint8Array, i: number): number => {
+  let from = i + 1
+  for (;;) {
+    const q = b.indexOf(QUOTE, from)
+    if (q === -1) return b.length
+    let k = q - 1
+    while (k > i && b[k] === BACKSLASH) k--
+    if ((q - 1 - k) % 2 === 0) return q + 1
+    from = q + 1
   }
-  return i
 }
 
 /** Index just past the JSON value starting at `i`. */
-const endOfValue = (text: string, i: number): number => {
-  const c = text[i]
-  if (c === "\"") return endOfString(text, i)
-  if (c === "{" || c === "[") {
+const endOfValue = (b: Uint8Array, i: number): number => {
+  const c = b[i]
+  if (c === QUOTE) return endOfString(b, i)
+  if (c === 0x7b /* { */ || c === 0x5b /* [ */) {
     let depth = 0
-    while (i < text.length) {
-      const ch = text[i]
-      if (ch === "\"") {
-        i = endOfString(text, i)
+    while (i < b.length) {
+      const ch = b[i]!
+      if (ch === QUOTE) {
+        i = endOfString(b, i)
         continue
       }
-      if (ch === "{" || ch === "[") depth++
-      else if (ch === "}" || ch === "]") {
+      if (ch === 0x7b || ch === 0x5b) depth++
+      else if (ch === 0x7d /* } */ || ch === 0x5d /* ] */) {
         depth--
         if (depth === 0) return i + 1
       }
@@ -49,64 +62,121 @@ const endOfValue = (text: string, i: number): number => {
     }
     return i
   }
-  while (i < text.length && !",}] \t\n\r".includes(text[i]!)) i++
+  // A number or a literal: up to the next delimiter.
+  while (i < b.length) {
+    const ch = b[i]!
+    if (ch === 0x2c || ch === 0x7d || ch === 0x5d || isWs(ch)) break
+    i++
+  }
   return i
 }
 
-/**
- * Removes insignificant whitespace outside string literals. Used only when an item spans lines
- * (a pretty-printed body): NDJSON needs one line per item, and every token keeps its exact text.
- */
-export const compact = (raw: string): string => {
-  if (!raw.includes("\n") && !raw.includes("\r")) return raw
-  let out = ""
-  let i = 0
-  while (i < raw.length) {
-    const ch = raw[i]!
-    if (ch === "\"") {
-      const end = endOfString(raw, i)
-      out += raw.slice(i, end)
-      i = end
-    } else {
-      if (!isWs(raw.charCodeAt(i))) out += ch
-      i++
+const ITEMS = [0x22, 0x69, 0x74, 0x65, 0x6d, 0x73, 0x22] // "items"
+
+const utf8 = new TextDecoder("utf-8")
+
+/** Whether the key literal in `b[start, end)` names `items` (spelt plainly or with escapes). */
+const isItemsKey = (b: Uint8Array, start: number, end: number): boolean => {
+  if (end - start === ITEMS.length) {
+    let same = true
+    for (let k = 0; k < ITEMS.length; k++) {
+      if (b[start + k] !== ITEMS[k]) {
+        same = false
+        break
+      }
     }
+    if (same) return true
   }
-  return out
+  // `"\u0069tems"` is the same key to JSON.parse; rare enough to decode properly.
+  return b.subarray(start, end).includes(BACKSLASH) && JSON.parse(utf8.decode(b.subarray(start, end))) === "items"
 }
 
 /**
- * The raw text of every element of the top-level `items` array of a valid JSON object, compacted
- * to a single line. `undefined` when the body is not an object with an `items` array. As with
- * `JSON.parse`, the last `items` key wins.
+ * The byte spans of every element of the top-level `items` array of a valid JSON object, as
+ * `[start0, end0, start1, end1, …]`. `undefined` when the body is not an object with an `items`
+ * array. As with `JSON.parse`, the last `items` key wins. A leading byte-order mark is skipped
+ * (`TextDecoder` drops it too, so `JSON.parse` accepted the body).
  */
-export const rawItems = (text: string): Array<string> | undefined => {
-  let i = skipWs(text, 0)
-  if (text[i] !== "{") return undefined
-  i = skipWs(text, i + 1)
-  let found: Array<string> | undefined
-  while (i < text.length && text[i] !== "}") {
-    const keyEnd = endOfString(text, i)
-    const key = JSON.parse(text.slice(i, keyEnd)) as string
-    i = skipWs(text, keyEnd) + 1 // past ':'
-    i = skipWs(text, i)
-    if (key === "items" && text[i] === "[") {
-      const items: Array<string> = []
-      i = skipWs(text, i + 1)
-      while (text[i] !== "]") {
-        const end = endOfValue(text, i)
-        items.push(compact(text.slice(i, end)))
-        i = skipWs(text, end)
-        if (text[i] === ",") i = skipWs(text, i + 1)
+export const itemSpans = (b: Uint8Array): Array<number> | undefined => {
+  let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
+  i = skipWs(b, i)
+  if (b[i] !== 0x7b) return undefined
+  i = skipWs(b, i + 1)
+  let found: Array<number> | undefined
+  while (i < b.length && b[i] !== 0x7d) {
+    const keyEnd = endOfString(b, i)
+    const items = isItemsKey(b, i, keyEnd)
+    i = skipWs(b, skipWs(b, keyEnd) + 1) // past ':'
+    if (items && b[i] === 0x5b) {
+      const spans: Array<number> = []
+      i = skipWs(b, i + 1)
+      while (i < b.length && b[i] !== 0x5d) {
+        const end = endOfValue(b, i)
+        spans.push(i, end)
+        i = skipWs(b, end)
+        if (b[i] === 0x2c) i = skipWs(b, i + 1)
       }
       i++
-      found = items
+      found = spans
     } else {
-      if (key === "items") found = undefined
-      i = endOfValue(text, i)
+      if (items) found = undefined
+      i = endOfValue(b, i)
     }
-    i = skipWs(text, i)
-    if (text[i] === ",") i = skipWs(text, i + 1)
+    i = skipWs(b, i)
+    if (b[i] === 0x2c) i = skipWs(b, i + 1)
   }
   return found
+}
+
+/**
+ * Removes insignificant whitespace outside string literals when an item spans lines (a
+ * pretty-printed body): NDJSON needs one line per item. Every token keeps its exact bytes; an
+ * item on one line is returned as is (the same view, no copy).
+ */
+export const compactBytes = (raw: Uint8Array): Uint8Array => {
+  if (!raw.includes(0x0a) && !raw.includes(0x0d)) return raw
+  const out = new Uint8Array(raw.length)
+  let n = 0
+  let i = 0
+  while (i < raw.length) {
+    const ch = raw[i]!
+    if (ch === QUOTE) {
+      const end = endOfString(raw, i)
+      out.set(raw.subarray(i, end), n)
+      n += end - i
+      i = end
+    } else {
+      if (!isWs(ch)) out[n++] = ch
+      i++
+    }
+  }
+  return out.subarray(0, n)
+}
+
+/** Strips leading and trailing JSON whitespace (and a leading byte-order mark). */
+export const trimBytes = (b: Uint8Array): Uint8Array => {
+  let start = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
+  let end = b.length
+  while (start < end && isWs(b[start]!)) start++
+  while (end > start && isWs(b[end - 1]!)) end--
+  return start === 0 && end === b.length ? b : b.subarray(start, end)
+}
+
+const encoder = new TextEncoder()
+
+/** {@link compactBytes} for text (tests and callers holding a string). */
+export const compact = (raw: string): string =>
+  !raw.includes("\n") && !raw.includes("\r") ? raw : utf8.decode(compactBytes(encoder.encode(raw)))
+
+/**
+ * The raw text of every element of the top-level `items` array of a valid JSON text, compacted to
+ * a single line; {@link itemSpans} for text.
+ */
+export const rawItems = (text: string): Array<string> | undefined => {
+  const bytes = encoder.encode(text)
+  const spans = itemSpans(bytes)
+  if (spans === undefined) return undefined
+  const out: Array<string> = []
+  for (let k = 0; k < spans.length; k += 2) out.push(utf8.decode(compactBytes(bytes.subarray(spans[k]!, spans[k + 1]!))))
+  return out
 }

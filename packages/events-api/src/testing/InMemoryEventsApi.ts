@@ -21,6 +21,7 @@ import * as Stream from "effect/Stream"
 import { EventsApi, type Service } from "../EventsApi.js"
 import { EventNotFound, InvalidRequest } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
+import * as PageDecoder from "../internal/pageDecoder.js"
 import * as ListParams from "../ListParams.js"
 
 export interface Options {
@@ -34,7 +35,7 @@ export interface InMemory extends Service {
 }
 
 const toItem = (event: string | object): EventsPage.PageItem =>
-  EventsPage.decodeRaw(typeof event === "string" ? event : JSON.stringify(event))
+  PageDecoder.decodeItem(typeof event === "string" ? event : JSON.stringify(event))
 
 /** Builds the in-memory service, seeded with events (raw JSON text or objects), in that order. */
 export const make = (events: Iterable<string | object> = [], options: Options = {}): Effect.Effect<InMemory> =>
@@ -82,7 +83,7 @@ export const make = (events: Iterable<string | object> = [], options: Options = 
 
     return {
       listPages,
-      list: (params) => listPages(params).pipe(Stream.mapConcatEffect(EventsPage.eventsOrFail)),
+      list: (params) => listPages(params).pipe(Stream.mapConcatEffect(PageDecoder.eventsOrFail)),
       get,
       add: (more) => Ref.update(store, (items) => [...items, ...Array.from(more, toItem)])
     }

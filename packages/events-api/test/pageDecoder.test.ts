@@ -1,0 +1,346 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as Equal from "effect/Equal"
+import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
+import * as AST from "effect/SchemaAST"
+import * as fs from "node:fs"
+import * as Event from "../src/Event.js"
+import type * as EventsPage from "../src/EventsPage.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
+
+const readLines = (url: URL): Array<string> =>
+  fs.readFileSync(url, "utf8").split("\n").filter((line) => line.trim() !== "")
+
+/** Every example event we have (the fixture is the spec's examples file, copied into the repo). */
+const examples: Array<string> = readLines(new URL("./fixtures/events.ndjson", import.meta.url))
+
+const schemaDecode = (json: unknown) => Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
+
+const encoder = new TextEncoder()
+const bytesOf = (text: string) => encoder.encode(text)
+
+const items = (body: Uint8Array | string): ReadonlyArray<EventsPage.Item> => {
+  const result = PageDecoder.decodeBody(body)
+  if (Either.isLeft(result)) throw new Error(`expected items, got: ${result.left}`)
+  return result.right
+}
+
+// ---------------------------------------------------------------------------------------------
+// Optional fields: walk the schema beside the example, so every optional field of every schema
+// the examples reach (envelope, per-resource data, nested structs and arrays of them) is covered.
+// ---------------------------------------------------------------------------------------------
+
+type Path = ReadonlyArray<string | number>
+
+/** The struct behind an AST, if it is one: its property signatures. */
+const structOf = (ast: AST.AST): ReadonlyArray<AST.PropertySignature> | undefined => {
+  if (ast._tag === "TypeLiteral") return ast.propertySignatures
+  if (ast._tag === "Transformation" && ast.from._tag === "TypeLiteral" && ast.to._tag === "TypeLiteral") {
+    return ast.from.propertySignatures
+  }
+  return undefined
+}
+
+/** The members of a property type that are structs or arrays (null and undefined dropped). */
+const shapes = (ast: AST.AST): Array<AST.AST> =>
+  ast._tag === "Union" ? ast.types.flatMap(shapes) : structOf(ast) !== undefined || ast._tag === "TupleType" ? [ast] : []
+
+/** Paths of every optional field of `ast`'s struct(s) under `json`, present or not. */
+const optionalPaths = (ast: AST.AST, json: unknown, path: Path): Array<Path> => {
+  const out: Array<Path> = []
+  for (const shape of shapes(ast)) {
+    if (shape._tag === "TupleType") {
+      if (!Array.isArray(json)) continue
+      json.forEach((element, i) => out.push(...optionalPaths(shape.rest[0]!.type, element, [...path, i])))
+      continue
+    }
+    if (typeof json !== "object" || json === null || Array.isArray(json)) continue
+    for (const ps of structOf(shape)!) {
+      const name = ps.name as string
+      if (ps.isOptional) out.push([...path, name])
+      const value = (json as Record<string, unknown>)[name]
+      if (value !== undefined && value !== null) out.push(...optionalPaths(ps.type, value, [...path, name]))
+    }
+  }
+  return out
+}
+
+const schemaOfData = (resource: string): AST.AST | undefined =>
+  Object.hasOwn(Event.DataSchemas, resource) ? Event.DataSchemas[resource as Event.TypedResource].ast : undefined
+
+const allOptionalPaths = (json: { resource: string; data: unknown }): Array<Path> => {
+  const data = schemaOfData(json.resource)
+  return [
+    ...optionalPaths(Event.Envelope.ast, json, []).filter((p) => p.length === 1),
+    ...(data === undefined ? [] : optionalPaths(data, json.data, ["data"]))
+  ]
+}
+
+const clone = <A>(a: A): A => JSON.parse(JSON.stringify(a)) as A
+
+const update = (json: unknown, path: Path, f: (parent: Record<string | number, unknown>, key: string | number) => void) => {
+  const copy = clone(json)
+  let parent = copy as Record<string | number, unknown>
+  for (const key of path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>
+  f(parent, path[path.length - 1]!)
+  return copy
+}
+
+describe("optional fields accept JSON null as absent", () => {
+  it("every optional field of every example, set to null in turn, decodes as if it were absent", () => {
+    const checked = new Set<string>()
+    const seenResources = new Set<string>()
+    // Plus a bare event of each documented resource, so schemas no example uses are walked too
+    // (the walk sets absent optional fields to null as well).
+    const bare = Object.keys(Event.DataSchemas).map((resource) =>
+      JSON.stringify({ id: `bare-${resource}`, resource, type: "created", created: "2024-01-01T00:00:00Z", data: {} })
+    )
+    for (const line of [...examples, ...bare]) {
+      const json = JSON.parse(line) as { resource: string; data: unknown }
+      seenResources.add(json.resource)
+      for (const path of allOptionalPaths(json)) {
+        const nulled = update(json, path, (parent, key) => (parent[key] = null))
+        const absent = update(json, path, (parent, key) => delete parent[key])
+        const expected = schemaDecode(absent)
+        expect(Either.isRight(expected), `${path.join(".")} absent`).toBe(true)
+        const decoded = schemaDecode(nulled)
+        expect(decoded, `${path.join(".")} null`).toEqual(expected)
+        // And through the page decoder: decoded, the field absent, the text kept as sent.
+        const raw = JSON.stringify(nulled)
+        const [item] = items(`{"items":[${raw}]}`)
+        expect(item!._tag, path.join(".")).toBe("Decoded")
+        expect(item!._tag === "Decoded" && item!.event).toEqual(Either.getOrThrow(expected))
+        expect(item!.raw).toBe(raw)
+        checked.add(`${json.resource}:${path.join(".")}`)
+      }
+    }
+    // Every resource, and the nested structs too (attachments, host, attendees, recipients).
+    expect(seenResources.size).toBe(10)
+    for (
+      const path of [
+        "messages:appId",
+        "messages:data.attachments.0.content",
+        "meetings:data.host.displayName",
+        "meetings:data.attendees.0.personEmail",
+        "meetingMessages:data.recipients.0.guestEmail",
+        "call_records:data.callDurationSeconds",
+        "attachmentActions:data.inputs",
+        "files:data.fileContentUrl"
+      ]
+    ) expect(checked, path).toContain(path)
+  })
+
+  it("reaches the nested structs of the documented resources", () => {
+    const message = JSON.parse(examples[0]!) as { resource: string; data: unknown }
+    const paths = allOptionalPaths(message).map((p) => p.join("."))
+    expect(paths).toContain("data.attachments.0.contentType")
+    expect(paths).toContain("data.attachments.0.content")
+    expect(paths).toContain("appId")
+  })
+
+  it("still fails a required field set to null", () => {
+    const json = JSON.parse(examples[0]!) as Record<string, unknown>
+    for (const key of ["id", "type", "resource", "created", "data"]) {
+      const [item] = items(`{"items":[${JSON.stringify({ ...json, [key]: null })}]}`)
+      expect(item!._tag, key).toBe("Undecodable")
+    }
+  })
+
+  it("keeps null in fields no schema names (they are data, not absent)", () => {
+    const json = { ...(JSON.parse(examples[0]!) as Record<string, unknown>), newField: null }
+    const [item] = items(`{"items":[${JSON.stringify(json)}]}`)
+    expect(item!._tag === "Decoded" && item!.event["newField"]).toBeNull()
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The fast path against Schema, the authority
+// ---------------------------------------------------------------------------------------------
+
+/** All paths in a JSON value (objects and arrays, recursively). */
+const allPaths = (json: unknown, path: Path = []): Array<Path> => {
+  if (Array.isArray(json)) return json.flatMap((v, i) => [[...path, i], ...allPaths(v, [...path, i])])
+  if (typeof json === "object" && json !== null) {
+    return Object.entries(json).flatMap(([k, v]) => [[...path, k], ...allPaths(v, [...path, k])])
+  }
+  return []
+}
+
+describe("fast path", () => {
+  it("is compiled for the envelope and every documented resource", () => {
+    expect(PageDecoder.compiled.envelope).toBeDefined()
+    for (const resource of Object.keys(Event.DataSchemas)) {
+      expect(PageDecoder.compiled.data[resource as Event.TypedResource], resource).toBeDefined()
+    }
+  })
+
+  it("decodes every example itself (the slow path is for bad items only)", () => {
+    for (const line of examples) {
+      const json = JSON.parse(line) as unknown
+      const fast = PageDecoder.fastDecode(json)
+      expect(fast).toBeDefined()
+      expect(fast).toEqual(Either.getOrThrow(schemaDecode(json)))
+    }
+  })
+
+  it.prop(
+    "agrees with Schema on mutated examples: accepts only what Schema accepts, as Schema decodes it",
+    {
+      example: FastCheck.integer({ min: 0, max: examples.length - 1 }),
+      pick: FastCheck.nat(),
+      value: FastCheck.oneof(
+        FastCheck.constant(null),
+        FastCheck.constant("__delete__"),
+        FastCheck.constantFrom("yes", "", "2024-02-30T00:00:00Z", "2024-01-01T00:00:00+00", "messages", "memberships"),
+        FastCheck.jsonValue({ maxDepth: 2 })
+      )
+    },
+    ({ example, pick, value }) => {
+      const json = JSON.parse(examples[example]!) as unknown
+      const paths = allPaths(json)
+      const path = paths[pick % paths.length]!
+      const mutated = update(
+        json,
+        path,
+        (parent, key) => (value === "__delete__" ? delete parent[key] : (parent[key] = value))
+      )
+      const expected = schemaDecode(mutated)
+      const fast = PageDecoder.fastDecode(mutated)
+      if (Either.isLeft(expected)) expect(fast).toBeUndefined()
+      else if (fast !== undefined) expect(fast).toEqual(expected.right)
+    },
+    { fastCheck: { numRuns: 2000 } }
+  )
+
+  it("leaves an own __proto__ key to Schema, never to an assignment", () => {
+    const json = JSON.parse(`{"__proto__":{"polluted":1},${examples[0]!.slice(1)}`) as Record<string, unknown>
+    const [item] = items(`{"items":[${JSON.stringify(json)}]}`)
+    expect(item!._tag).toBe("Decoded")
+    expect(({} as Record<string, unknown>)["polluted"]).toBeUndefined()
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Bytes
+// ---------------------------------------------------------------------------------------------
+
+const concat = (...parts: Array<Uint8Array | string>): Uint8Array => {
+  const chunks = parts.map((p) => (typeof p === "string" ? bytesOf(p) : p))
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0))
+  let at = 0
+  for (const c of chunks) {
+    out.set(c, at)
+    at += c.length
+  }
+  return out
+}
+
+const good = (id: string, extra = "") =>
+  `{"id":"${id}","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":"hi"}${extra}}`
+
+describe("item bytes", () => {
+  it("are views into the body, byte for byte, with the raw text their decoding", () => {
+    const raws = [good("e1", `,"n":1.0,"s":"caf\\u00e9 – ✓ 😀"`), good("e2", `,"big":9223372036854775807`)]
+    const body = bytesOf(`{"items":[${raws.join(" , ")}],"next":null}`)
+    const decoded = items(body)
+    expect(decoded.map((i) => i.raw)).toEqual(raws)
+    decoded.forEach((item, i) => {
+      expect(item.bytes).toEqual(bytesOf(raws[i]!))
+      expect(item.bytes.buffer).toBe(body.buffer)
+      expect(item.invalidUtf8).toBe(false)
+    })
+  })
+
+  it("keep invalid UTF-8 exactly as sent and flag it, only on the items that have it", () => {
+    const bad = concat(`{"id":"bad-utf8","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":"a`, new Uint8Array([0xff, 0xc3, 0x28, 0xed, 0xa0, 0x80]), `z"}}`)
+    const body = concat(`{"items":[`, good("e1"), ",", bad, ",", good("e2"), "]}")
+    const decoded = items(body)
+    expect(decoded.map((i) => i._tag)).toEqual(["Decoded", "Decoded", "Decoded"])
+    expect(decoded.map((i) => i.invalidUtf8)).toEqual([false, true, false])
+    expect(decoded[1]!.bytes).toEqual(bad)
+    expect(decoded[1]!.raw).toContain("\uFFFD")
+    expect(decoded[0]!.bytes).toEqual(bytesOf(good("e1")))
+    expect(decoded[2]!.bytes).toEqual(bytesOf(good("e2")))
+    const single = PageDecoder.decodeItem(bad)
+    expect(single.invalidUtf8).toBe(true)
+    expect(single.bytes).toEqual(bad)
+  })
+
+  it("find item boundaries when a truncated sequence sits right before a quote or a backslash", () => {
+    // A decoder must not swallow the ASCII byte after a cut-off sequence; neither may the scanner.
+    const bad = concat(
+      `{"id":"cut","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":"x`,
+      new Uint8Array([0xe2, 0x82]),
+      `\\\\"},"note":"`,
+      new Uint8Array([0xc3]),
+      `"}`
+    )
+    const body = concat(`{"items":[`, bad, ",", good("after"), "]}")
+    const decoded = items(body)
+    expect(decoded.map((i) => i.bytes)).toEqual([bad, bytesOf(good("after"))])
+    expect(decoded.map((i) => i.invalidUtf8)).toEqual([true, false])
+    expect(decoded.map((i) => i._tag)).toEqual(["Decoded", "Decoded"])
+  })
+
+  it("put a pretty-printed item on one line, tokens unchanged", () => {
+    const body = bytesOf(JSON.stringify({ items: [JSON.parse(good("e1", `,"note":"a  b"`))] }, null, 2))
+    const [item] = items(body)
+    expect(item!.bytes.includes(0x0a)).toBe(false)
+    expect(new TextDecoder().decode(item!.bytes)).toBe(item!.raw)
+    expect(item!.raw).toContain(`"note":"a  b"`)
+  })
+
+  it("skip a byte-order mark", () => {
+    const decoded = items(concat(new Uint8Array([0xef, 0xbb, 0xbf]), `{"items":[${good("e1")}]}`))
+    expect(decoded.map((i) => i.raw)).toEqual([good("e1")])
+  })
+
+  it("make equality: the same bytes and fields are equal, other bytes are not", () => {
+    const [a] = items(`{"items":[${good("e1")}]}`)
+    const [b] = items(`{"items":[${good("e1")}]}`)
+    const [c] = items(`{"items":[${good("e1").replace(`"hi"`, `"h\\u0069"`)}]}`)
+    expect(Equal.equals(a!, b!)).toBe(false) // different event objects, as Data compares them
+    expect(Equal.equals(a!, a!)).toBe(true)
+    const [u1] = items(`{"items":[{"id":"x"}]}`)
+    const [u2] = items(`{"items":[{"id":"x"}]}`)
+    const [u3] = items(`{"items":[{"id" : "x"}]}`)
+    expect(Equal.equals(u1!, u2!)).toBe(true)
+    expect(Equal.equals(u1!, u3!)).toBe(false)
+    expect(c!._tag).toBe("Decoded")
+  })
+
+  it.prop(
+    "for any items and indentation, in bytes, each item's bytes parse to that item",
+    {
+      values: FastCheck.array(FastCheck.jsonValue(), { maxLength: 6 }),
+      indent: FastCheck.constantFrom(0, 1, 2, "\t")
+    },
+    ({ indent, values }) => {
+      const body = bytesOf(JSON.stringify({ before: values, items: values, after: 1 }, null, indent))
+      const decoded = items(body)
+      expect(decoded).toHaveLength(values.length)
+      decoded.forEach((item, i) => {
+        expect(JSON.parse(new TextDecoder().decode(item.bytes))).toEqual(JSON.parse(JSON.stringify(values[i])))
+      })
+    },
+    { fastCheck: { numRuns: 200 } }
+  )
+})
+
+describe("decodeItem", () => {
+  it("accepts bytes or text, trims, and reports non-JSON as Undecodable with its bytes", () => {
+    expect(PageDecoder.decodeItem(bytesOf(`  ${good("e1")}\n`)).raw).toBe(good("e1"))
+    expect(PageDecoder.decodeItem(` ${good("e1")} `)._tag).toBe("Decoded")
+    const bad = PageDecoder.decodeItem(bytesOf("{not json"))
+    expect(bad._tag).toBe("Undecodable")
+    expect(bad.bytes).toEqual(bytesOf("{not json"))
+  })
+})
+
+describe("schema sanity", () => {
+  it("Event still decodes with Schema directly (the public way)", () => {
+    const json = JSON.parse(examples[0]!) as unknown
+    expect(Either.isRight(Schema.decodeUnknownEither(Event.Event)(json))).toBe(true)
+  })
+})
