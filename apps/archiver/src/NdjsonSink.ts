@@ -19,7 +19,7 @@
  *   state/checkpoint.json         0600  coverage proof, replaced atomically (`Checkpoint.ts`)
  *   state/archiver.lock           0600  single-writer lock (`ArchiveLock.ts`)
  *   state/last-error.json         0600  the last failure, for `status` (`LastError.ts`)
- *   state/ids.idx, state/ids.json 0600  the persistent id -> day index (`internal/idIndex.ts`)
+ *   state/ids.json, ids-N.run     0600  the persistent id -> day index (`internal/idIndex.ts`)
  * ```
  * Files are 0600 and directories 0700 whatever the umask: modes are set explicitly after
  * creation; broader existing ones are reported, then tightened when the archive is opened. An
@@ -117,7 +117,7 @@ export interface WriteResult {
 export interface Options {
   /** How many day id sets to keep in memory (LRU). Default 3. */
   readonly cachedDays?: number
-  /** How many batches between fsyncs of the id index (it is derived data; see idIndex.ts). Default 32. */
+  /** How many batches between sync points of the id index (it is derived data; see idIndex.ts). Default 32. */
   readonly indexSyncEvery?: number
 }
 
@@ -464,7 +464,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
         yield* verifyHeld(l.root)
         const events = yield* writeEvents(records)
         const q = yield* writeQuarantine([...quarantine, ...events.variants])
-        if (++batchesSinceSync >= syncEvery) {
+        if (++batchesSinceSync >= syncEvery || index.full()) {
           batchesSinceSync = 0
           yield* syncIndex
         }

@@ -288,9 +288,12 @@ describe("file modes", () => {
       is600("state/checkpoint.json")
       yield* cp.recordError("boom")
       is600("state/last-error.json")
-      const sink = yield* NdjsonSink.make(dir)
+      // A sync point after each batch, so that the id index's files are written too.
+      const sink = yield* NdjsonSink.make(dir, { indexSyncEvery: 1 })
       yield* sink.writeBatch([rec("a", "2024-01-01")], [{ raw: "?", reason: "r" }])
       is600("events/2024-01-01.ndjson")
+      is600("state/ids-1.run")
+      is600("state/ids.json")
       is600(path.join("quarantine", fs.readdirSync(path.join(dir, "quarantine"))[0]!))
     })
 
@@ -314,7 +317,7 @@ describe("file modes", () => {
         assert.deepStrictEqual(fs.readdirSync(path.join(dir, "state")).sort(), [
           "archiver.lock",
           "checkpoint.json",
-          "ids.idx",
+          "ids-1.run",
           "ids.json",
           "last-error.json"
         ])

@@ -1,23 +1,25 @@
 /**
- * The persistent id -> day index (`state/ids.idx`): which day's file holds each archived event,
- * so that an id served again under another day (the service moved its `created`) is recognised
- * without keeping every id in memory.
+ * The persistent id -> day index: which day holds each archived event, so that an id served again
+ * under another day (the service moved its `created`) is recognised without keeping every id in
+ * memory.
  *
- * Layout: a 32-byte header (`WXIDX001`, slot count, entry count) then an open-addressing hash
- * table of 20-byte slots: the first 16 bytes of sha256(id) and the day (days since 1970 + 1;
- * 0 marks an empty slot). Lookups and inserts are positioned reads and writes of a few slots, so
- * memory stays flat whatever the archive's size; the kernel's page cache does the caching. When
- * the table is 60% full it is rebuilt at twice the size into a new file, renamed over the old.
+ * A small log-structured index. New entries go to a bounded in-memory table; at each sync point
+ * that table is written out as an immutable sorted run (`state/ids-N.run`: 20-byte records, the
+ * first 16 bytes of sha256(id) then the day as days since 1970 + 1), and runs of similar size are
+ * merged, so there are O(log n) of them. Per run, memory holds only a Bloom filter (10 bits per
+ * id) and every 128th key: about 1.3 bytes per archived id, against ~100 for a set of the ids.
+ * A lookup of an absent id (the common case: a fresh event) touches no disk; a present one reads
+ * one 2.5 KB block. Per page the cost is one hash and a few bit tests per event.
  *
- * The index is derived data: the day files are the truth. `state/ids.json` records, per day, what
- * has been indexed (sealed segments by name, the open file by inode and length). It is written
- * only at sync points (every few batches, after the table is fsync'd), so after a crash the
- * index is behind by at most those batches and {@link IdIndex.reconcile} re-reads just the
- * files' tails. Entries are inserted only after their lines are durably appended, so the index
+ * The index is derived data: the day files are the truth. `state/ids.json` lists the runs and
+ * records, per day, what has been indexed (sealed segments by name, the open file by inode and
+ * length). It is written only at sync points, after the runs it names are fsync'd, so after a
+ * crash the index is behind by at most the batches since, and the sink's reconcile re-reads just
+ * those files' tails. Entries are added only after their lines are durably appended, so the index
  * never claims an id the archive does not hold. A damaged index is rebuilt from the archive.
  *
- * The reads and writes are synchronous: each touches one page-cache page, and an async round
- * trip per slot would cost more than the I/O itself.
+ * File I/O here is synchronous: sequential writes of whole runs and the odd 2.5 KB block read,
+ * cheaper than an async round trip each.
  *
  * @internal
  */
@@ -27,19 +29,19 @@ import * as path from "node:path"
 import { UnsafePath } from "./errors.js"
 import { FILE_MODE } from "./layout.js"
 
-const MAGIC = "WXIDX001"
-const HEADER = 32
-const SLOT = 20
+const REC = 20
 const KEY = 16
-const WINDOW = 8
-const INITIAL_SLOTS = 1 << 16
-const MAX_LOAD = 0.6
+const FENCE_EVERY = 128
+const BLOOM_BITS_PER_KEY = 10
+const BLOOM_HASHES = 7
+/** Entries kept in memory before a sync point is forced, whatever the batch count. */
+const MAX_MEMTABLE = 100_000
 
-const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 
 const DAY_MS = 86_400_000
 
-/** `YYYY-MM-DD` as days since 1970 + 1 (so that 0 can mark an empty slot). */
+/** `YYYY-MM-DD` as days since 1970 + 1. */
 export const dayNumber = (day: string): number => Date.parse(`${day}T00:00:00.000Z`) / DAY_MS + 1
 export const dayOfNumber = (n: number): string => new Date((n - 1) * DAY_MS).toISOString().slice(0, 10)
 
@@ -47,35 +49,62 @@ export const dayOfNumber = (n: number): string => new Date((n - 1) * DAY_MS).toI
 export const keyOf = (id: string): Buffer => createHash("sha256").update(id, "utf8").digest().subarray(0, KEY)
 
 const openNoFollowSync = (file: string, flags: number, mode?: number): number => {
+  let fd: number
   try {
-    const fd = fs.openSync(file, flags | O_NOFOLLOW, mode)
-    if (!fs.fstatSync(fd).isFile()) {
-      fs.closeSync(fd)
-      throw new UnsafePath(file, "is not a regular file")
-    }
-    return fd
+    fd = fs.openSync(file, flags | O_NOFOLLOW, mode)
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? e.code : undefined
     if (code === "ELOOP" || code === "EMLINK") throw new UnsafePath(file, "is a symbolic link")
     throw e
   }
+  if (!fs.fstatSync(fd).isFile()) {
+    fs.closeSync(fd)
+    throw new UnsafePath(file, "is not a regular file")
+  }
+  return fd
 }
 
-const readFull = (fd: number, buf: Buffer, pos: number): number => {
+const readAt = (fd: number, buf: Buffer, pos: number): number => {
   let off = 0
   while (off < buf.length) {
     const n = fs.readSync(fd, buf, off, buf.length - off, pos + off)
     if (n === 0) break
     off += n
   }
-  // Past the end of the file (a table only partly written out): empty slots.
-  if (off < buf.length) buf.fill(0, off)
   return off
 }
 
-const writeFull = (fd: number, buf: Uint8Array, pos: number) => {
+const writeAll = (fd: number, buf: Uint8Array) => {
   let off = 0
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off, pos + off)
+  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off)
+}
+
+/** Writes a new file durably (random temporary name, O_EXCL, fsync, rename). */
+const writeDurably = (target: string, write: (fd: number) => void) => {
+  const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`
+  const fd = openNoFollowSync(tmp, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
+  try {
+    fs.fchmodSync(fd, FILE_MODE)
+    write(fd)
+    fs.fsyncSync(fd)
+  } catch (e) {
+    fs.closeSync(fd)
+    fs.rmSync(tmp, { force: true })
+    throw e
+  }
+  fs.closeSync(fd)
+  fs.renameSync(tmp, target)
+}
+
+const fsyncDir = (dir: string) => {
+  const fd = fs.openSync(dir, O_RDONLY | fs.constants.O_DIRECTORY)
+  try {
+    fs.fsyncSync(fd)
+  } catch {
+    // A few file systems refuse fsync on directories.
+  } finally {
+    fs.closeSync(fd)
+  }
 }
 
 /** What is indexed of one day (see the module comment). */
@@ -85,9 +114,135 @@ export interface DayMark {
 }
 
 interface Meta {
-  readonly version: 1
-  readonly slots: number
+  readonly version: 2
+  readonly seq: number
+  readonly runs: ReadonlyArray<{ readonly file: string; readonly count: number }>
   readonly days: Record<string, DayMark>
+}
+
+/** One immutable sorted run: its file, and in memory its Bloom filter and sparse keys. */
+interface Run {
+  readonly file: string
+  readonly count: number
+  readonly fd: number
+  readonly bloom: Uint8Array
+  readonly fences: Buffer
+}
+
+// The key is a slice of a sha256: its words are independent hashes (double hashing).
+const bloomAdd = (bloom: Uint8Array, bits: number, buf: Buffer, at: number) => {
+  const h1 = buf.readUInt32LE(at)
+  const h2 = buf.readUInt32LE(at + 4) | 1
+  for (let i = 0; i < BLOOM_HASHES; i++) {
+    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
+    bloom[b >>> 3]! |= 1 << (b & 7)
+  }
+}
+
+const bloomHas = (bloom: Uint8Array, bits: number, key: Buffer): boolean => {
+  const h1 = key.readUInt32LE(0)
+  const h2 = key.readUInt32LE(4) | 1
+  for (let i = 0; i < BLOOM_HASHES; i++) {
+    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
+    if ((bloom[b >>> 3]! & (1 << (b & 7))) === 0) return false
+  }
+  return true
+}
+
+const loadRun = (dir: string, file: string, count: number): Run => {
+  const full = path.join(dir, file)
+  const fd = openNoFollowSync(full, O_RDONLY)
+  if (fs.fstatSync(fd).size !== count * REC) {
+    fs.closeSync(fd)
+    throw new Error(`${full} is not ${count} records long`)
+  }
+  const bits = Math.max(64, count * BLOOM_BITS_PER_KEY)
+  const bloom = new Uint8Array(Math.ceil(bits / 8))
+  const fences = Buffer.alloc(Math.ceil(count / FENCE_EVERY) * KEY)
+  const chunk = Buffer.alloc(FENCE_EVERY * REC * 64)
+  for (let start = 0; start < count; start += FENCE_EVERY * 64) {
+    const n = Math.min(FENCE_EVERY * 64, count - start)
+    readAt(fd, chunk.subarray(0, n * REC), start * REC)
+    for (let i = 0; i < n; i++) {
+      bloomAdd(bloom, bits, chunk, i * REC)
+      if ((start + i) % FENCE_EVERY === 0) chunk.copy(fences, ((start + i) / FENCE_EVERY) * KEY, i * REC, i * REC + KEY)
+    }
+  }
+  return { file, count, fd, bloom, fences }
+}
+
+const block = Buffer.alloc(FENCE_EVERY * REC)
+
+/** The day recorded for `key` in `run`, or 0. */
+const findInRun = (run: Run, key: Buffer): number => {
+  if (!bloomHas(run.bloom, Math.max(64, run.count * BLOOM_BITS_PER_KEY), key)) return 0
+  // The last fence not after the key: its block is the only one that can hold it.
+  let lo = 0
+  let hi = run.fences.length / KEY - 1
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1
+    if (run.fences.compare(key, 0, KEY, mid * KEY, mid * KEY + KEY) <= 0) lo = mid
+    else hi = mid - 1
+  }
+  const first = lo * FENCE_EVERY
+  const n = Math.min(FENCE_EVERY, run.count - first)
+  readAt(run.fd, block.subarray(0, n * REC), first * REC)
+  let a = 0
+  let b = n - 1
+  while (a <= b) {
+    const mid = (a + b) >>> 1
+    const c = block.compare(key, 0, KEY, mid * REC, mid * REC + KEY)
+    if (c === 0) return block.readUInt32LE(mid * REC + KEY)
+    if (c < 0) a = mid + 1
+    else b = mid - 1
+  }
+  return 0
+}
+
+/** Streams the records of runs, merged by key (the oldest run's entry wins), into `fd`. */
+const mergeRuns = (runs: ReadonlyArray<Run>, fd: number): number => {
+  const CH = 4096
+  const cursors = runs.map((run) => ({ run, pos: 0, buf: Buffer.alloc(CH * REC), at: 0, len: 0 }))
+  /** Whether the cursor has a record, refilling its chunk when it is used up. */
+  const ready = (c: (typeof cursors)[number]): boolean => {
+    if (c.pos >= c.run.count) return false
+    if (c.at >= c.len) {
+      const n = Math.min(CH, c.run.count - c.pos)
+      c.len = readAt(c.run.fd, c.buf.subarray(0, n * REC), c.pos * REC)
+      c.at = 0
+    }
+    return true
+  }
+  const out = Buffer.alloc(CH * REC)
+  let used = 0
+  let count = 0
+  for (;;) {
+    let best: (typeof cursors)[number] | undefined
+    for (const c of cursors) {
+      if (!ready(c)) continue
+      // Strictly smaller only: on a tie the earlier (older) run's record is kept.
+      if (best === undefined || c.buf.compare(best.buf, best.at, best.at + KEY, c.at, c.at + KEY) < 0) best = c
+    }
+    if (best === undefined) break
+    best.buf.copy(out, used * REC, best.at, best.at + REC)
+    // Skip the same key in every other run (an entry re-added after a crash).
+    for (const c of cursors) {
+      if (c !== best && ready(c) && c.buf.compare(out, used * REC, used * REC + KEY, c.at, c.at + KEY) === 0) {
+        c.pos++
+        c.at += REC
+      }
+    }
+    best.pos++
+    best.at += REC
+    used++
+    count++
+    if (used === CH) {
+      writeAll(fd, out)
+      used = 0
+    }
+  }
+  if (used > 0) writeAll(fd, out.subarray(0, used * REC))
+  return count
 }
 
 export interface IdIndex {
@@ -102,191 +257,155 @@ export interface IdIndex {
   readonly mark: (day: string) => DayMark | undefined
   /** Records what is now indexed for `day` (persisted at the next sync point). */
   readonly setMark: (day: string, mark: DayMark) => void
-  /** fsyncs the table and persists the marks: after this, a restart need not re-read anything. */
+  /** Whether enough is held in memory that a sync point is due. */
+  readonly full: () => boolean
+  /** A sync point: writes what is in memory as a run and persists the marks. */
   readonly sync: () => void
   /** Number of entries. */
   readonly size: () => number
   readonly close: () => void
 }
 
+const RUN_FILE = /^ids-\d+\.run$/
+
 /** Opens (or creates) the index in `stateDir`; a damaged one is discarded and started afresh. */
 export const open = (stateDir: string): { readonly index: IdIndex; readonly rebuilt: boolean } => {
-  const file = path.join(stateDir, "ids.idx")
   const metaFile = path.join(stateDir, "ids.json")
-  let meta: Meta | undefined
   let rebuilt = false
-  let fd: number
-  let slots: number
-  let count: number
 
   const readMeta = (): Meta | undefined => {
-    let mfd: number
+    let fd: number
     try {
-      mfd = openNoFollowSync(metaFile, O_RDONLY)
+      fd = openNoFollowSync(metaFile, O_RDONLY)
     } catch (e) {
       if (e instanceof UnsafePath) throw e
       return undefined
     }
     try {
-      const v = JSON.parse(fs.readFileSync(mfd, "utf8")) as Meta
-      return v.version === 1 && typeof v.slots === "number" && typeof v.days === "object" ? v : undefined
+      const v = JSON.parse(fs.readFileSync(fd, "utf8")) as Meta
+      return v.version === 2 && Array.isArray(v.runs) && typeof v.days === "object" && typeof v.seq === "number"
+        ? v
+        : (rebuilt = true, undefined)
     } catch {
+      rebuilt = true
       return undefined
     } finally {
-      fs.closeSync(mfd)
+      fs.closeSync(fd)
     }
   }
 
-  const header = (n: number, c: number) => {
-    const h = Buffer.alloc(HEADER)
-    h.write(MAGIC, 0, "latin1")
-    h.writeUInt32LE(n, 8)
-    h.writeUInt32LE(c, 12)
-    return h
-  }
-
-  const create = (target: string, n: number): number => {
+  let meta = readMeta()
+  let runs: Array<Run> = []
+  if (meta !== undefined) {
     try {
-      fs.unlinkSync(target)
-    } catch {
-      // absent
+      runs = meta.runs.map((r) => loadRun(stateDir, r.file, r.count))
+    } catch (e) {
+      if (e instanceof UnsafePath) throw e
+      for (const r of runs) fs.closeSync(r.fd)
+      runs = []
+      meta = undefined
+      rebuilt = true
     }
-    const f = openNoFollowSync(target, O_RDWR | O_CREAT | O_EXCL, FILE_MODE)
-    fs.fchmodSync(f, FILE_MODE)
-    // Sparse: the slots read as zeros (empty) until written.
-    fs.ftruncateSync(f, HEADER + n * SLOT)
-    writeFull(f, header(n, 0), 0)
-    return f
   }
-
-  meta = readMeta()
-  let existing: number | undefined
-  try {
-    existing = openNoFollowSync(file, O_RDWR)
-  } catch (e) {
-    if (e instanceof UnsafePath) throw e
-    existing = undefined
-  }
-  const h = Buffer.alloc(HEADER)
-  if (existing !== undefined) readFull(existing, h, 0)
-  const okHeader = existing !== undefined && h.toString("latin1", 0, 8) === MAGIC &&
-    meta !== undefined && h.readUInt32LE(8) === meta.slots &&
-    fs.fstatSync(existing).size === HEADER + meta.slots * SLOT
-  if (okHeader) {
-    fd = existing!
-    slots = h.readUInt32LE(8)
-    count = h.readUInt32LE(12)
-  } else {
-    if (existing !== undefined) fs.closeSync(existing)
-    rebuilt = existing !== undefined || meta !== undefined
-    fd = create(file, INITIAL_SLOTS)
-    slots = INITIAL_SLOTS
-    count = 0
-    meta = { version: 1, slots, days: {} }
-  }
-  const fresh = !okHeader
+  let seq = meta?.seq ?? 0
   const days: Record<string, DayMark> = { ...(meta?.days ?? {}) }
+  const memtable = new Map<string, number>()
+  let marksChanged = meta === undefined
 
-  const win = Buffer.alloc(WINDOW * SLOT)
-
-  /** The slot holding `key`, or the empty slot where it would go. */
-  const probe = (f: number, n: number, key: Buffer): { readonly slot: number; readonly day: number } => {
-    let slot = key.readUInt32LE(0) & (n - 1)
-    for (let seen = 0; seen < n; seen += WINDOW) {
-      const len = Math.min(WINDOW, n - slot)
-      readFull(f, win.subarray(0, len * SLOT), HEADER + slot * SLOT)
-      for (let i = 0; i < len; i++) {
-        const off = i * SLOT
-        const day = win.readUInt32LE(off + KEY)
-        if (day === 0 || win.compare(key, 0, KEY, off, off + KEY) === 0) return { slot: slot + i, day }
-      }
-      slot = (slot + len) & (n - 1)
-    }
-    throw new Error("id index full")
+  // Runs no list names: left by a crash between writing a run and recording it.
+  const named = new Set(runs.map((r) => r.file))
+  for (const name of fs.readdirSync(stateDir)) {
+    if (RUN_FILE.test(name) && !named.has(name)) fs.rmSync(path.join(stateDir, name), { force: true })
   }
 
-  const put = (f: number, n: number, key: Buffer, day: number) => {
-    const at = probe(f, n, key)
-    const s = Buffer.alloc(SLOT)
-    key.copy(s, 0, 0, KEY)
-    s.writeUInt32LE(day, KEY)
-    writeFull(f, s, HEADER + at.slot * SLOT)
+  const lookupDay = (key: Buffer): number => {
+    const m = memtable.get(key.toString("latin1"))
+    if (m !== undefined) return m
+    // Newest first: a key is in at most one run, unless re-added after a crash (same day then).
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const d = findInRun(runs[i]!, key)
+      if (d !== 0) return d
+    }
+    return 0
   }
 
-  const writeMeta = () => {
-    // A random name, swept by the archive's start-up like every temporary file of ours.
-    const tmp = `${metaFile}.${randomBytes(6).toString("hex")}.tmp`
-    const mfd = openNoFollowSync(tmp, fs.constants.O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
-    try {
-      fs.fchmodSync(mfd, FILE_MODE)
-      fs.writeFileSync(mfd, JSON.stringify({ version: 1, slots, days } satisfies Meta))
-      fs.fsyncSync(mfd)
-    } finally {
-      fs.closeSync(mfd)
-    }
-    fs.renameSync(tmp, metaFile)
+  const writeRun = (write: (fd: number) => number): Run => {
+    const file = `ids-${++seq}.run`
+    let count = 0
+    writeDurably(path.join(stateDir, file), (fd) => {
+      count = write(fd)
+    })
+    return loadRun(stateDir, file, count)
+  }
+
+  const persistMeta = () => {
+    const m: Meta = { version: 2, seq, runs: runs.map((r) => ({ file: r.file, count: r.count })), days }
+    writeDurably(metaFile, (fd) => writeAll(fd, Buffer.from(JSON.stringify(m))))
+    fsyncDir(stateDir)
+    marksChanged = false
   }
 
   const sync = () => {
-    writeFull(fd, header(slots, count), 0)
-    fs.fsyncSync(fd)
-    writeMeta()
-  }
-
-  /** Rebuilds the table at twice the size, streaming the old one in chunks. */
-  const grow = () => {
-    const n = slots * 2
-    const tmp = `${file}.grow`
-    const f = create(tmp, n)
-    const chunk = Buffer.alloc(4096 * SLOT)
-    for (let s = 0; s < slots; s += 4096) {
-      const len = Math.min(4096, slots - s)
-      readFull(fd, chunk.subarray(0, len * SLOT), HEADER + s * SLOT)
-      for (let i = 0; i < len; i++) {
-        const day = chunk.readUInt32LE(i * SLOT + KEY)
-        if (day !== 0) put(f, n, chunk.subarray(i * SLOT, i * SLOT + KEY), day)
+    const dropped: Array<Run> = []
+    if (memtable.size > 0) {
+      // Latin-1 strings compare by code unit, i.e. byte by byte: the runs' key order.
+      const keys = [...memtable.keys()].sort()
+      runs.push(writeRun((fd) => {
+        const buf = Buffer.alloc(keys.length * REC)
+        keys.forEach((k, i) => {
+          buf.write(k, i * REC, KEY, "latin1")
+          buf.writeUInt32LE(memtable.get(k)!, i * REC + KEY)
+        })
+        writeAll(fd, buf)
+        return keys.length
+      }))
+      memtable.clear()
+      // Like a binary counter: merge while the newest run is at least half its predecessor.
+      while (runs.length >= 2 && runs[runs.length - 1]!.count * 2 >= runs[runs.length - 2]!.count) {
+        const pair = runs.splice(runs.length - 2, 2)
+        runs.push(writeRun((fd) => mergeRuns(pair, fd)))
+        dropped.push(...pair)
       }
+      marksChanged = true
     }
-    writeFull(f, header(n, count), 0)
-    fs.fsyncSync(f)
-    fs.renameSync(tmp, file)
-    fs.closeSync(fd)
-    fd = f
-    slots = n
-    writeMeta()
+    if (marksChanged) persistMeta()
+    // Only once the list no longer names them.
+    for (const r of dropped) {
+      fs.closeSync(r.fd)
+      fs.rmSync(path.join(stateDir, r.file), { force: true })
+    }
   }
 
   const index: IdIndex = {
     lookup: (key) => {
-      const { day } = probe(fd, slots, key)
-      return day === 0 ? undefined : dayOfNumber(day)
+      const d = lookupDay(key)
+      return d === 0 ? undefined : dayOfNumber(d)
     },
     insert: (key, day) => {
-      const at = probe(fd, slots, key)
-      if (at.day !== 0) return dayOfNumber(at.day)
-      const s = Buffer.alloc(SLOT)
-      key.copy(s, 0, 0, KEY)
-      s.writeUInt32LE(dayNumber(day), KEY)
-      writeFull(fd, s, HEADER + at.slot * SLOT)
-      count++
-      if (count > slots * MAX_LOAD) grow()
+      const d = lookupDay(key)
+      if (d !== 0) return dayOfNumber(d)
+      memtable.set(key.toString("latin1"), dayNumber(day))
       return undefined
     },
     mark: (day) => days[day],
     setMark: (day, mark) => {
       days[day] = mark
+      marksChanged = true
     },
+    full: () => memtable.size >= MAX_MEMTABLE,
     sync,
-    size: () => count,
+    size: () => memtable.size + runs.reduce((n, r) => n + r.count, 0),
     close: () => {
-      try {
-        fs.closeSync(fd)
-      } catch {
-        // already closed
+      for (const r of runs) {
+        try {
+          fs.closeSync(r.fd)
+        } catch {
+          // already closed
+        }
       }
     }
   }
-  // A new table is described at once, so that the next open does not take it for a damaged one.
-  if (fresh) sync()
+  // A new index is described at once, so that the next open does not take it for a damaged one.
+  if (meta === undefined) persistMeta()
   return { index, rebuilt }
 }

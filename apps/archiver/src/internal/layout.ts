@@ -22,8 +22,7 @@ export const layout = (dir: string) => {
     lock: path.join(state, "archiver.lock"),
     lastError: path.join(state, "last-error.json"),
     lastErrorTmp: path.join(state, "last-error.json.tmp"),
-    idIndex: path.join(state, "ids.idx"),
-    idIndexMeta: path.join(state, "ids.json")
+    idIndex: path.join(state, "ids.json")
   } as const
 }
 
