@@ -45,6 +45,7 @@
  *
  * @since 0.1.0
  */
+import { isUtf8 } from "node:buffer"
 import { createHash } from "node:crypto"
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
@@ -60,6 +61,7 @@ import {
   dayStorage,
   extractId,
   forEachLineBytes,
+  hasId,
   isDay,
   layout,
   lstatIfExists,
@@ -179,12 +181,21 @@ const view = (b: Uint8Array) => Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b
 const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefined }): Buffer =>
   r.bytes !== undefined ? view(r.bytes) : utf8(r.raw)
 
+/** A record's line: its exact bytes when given, else its text (encoded once per file, at append). */
+const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? view(r.bytes) : r.raw
+
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
-/** A short digest of an archived line: 128 bits are plenty to tell two versions of one event apart. */
-const digest = (line: Uint8Array) => createHash("sha256").update(line).digest("base64").slice(0, 22)
+/**
+ * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
+ * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree.
+ */
+const digest = (line: string | Uint8Array) =>
+  (typeof line === "string" ? createHash("sha256").update(line, "utf8") : createHash("sha256").update(line))
+    .digest("base64").slice(0, 22)
 
-const isUtf8 = (b: Buffer) => b.equals(utf8(b.toString("utf8")))
+/** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
+const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
 
 const illegal = (message: string) => Effect.die(new Cause.IllegalArgumentException(message))
 
@@ -192,14 +203,19 @@ const CR = 0x0d
 const LF = 0x0a
 
 const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> => {
+  // A page is almost always one or two days: check each distinct day once.
+  const days = new Set<string>()
   for (const r of records) {
-    if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
+    if (!days.has(r.day)) {
+      if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
+      days.add(r.day)
+    }
     const line = r.bytes ?? r.raw
     if (typeof line === "string" ? /[\r\n]/.test(line) : line.includes(LF) || line.includes(CR)) {
       return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
     }
-    const inner = extractId(line)
-    if (r.id.length === 0 || inner !== r.id) {
+    if (r.id.length === 0 || !hasId(line, r.id)) {
+      const inner = extractId(line)
       return illegal(
         `NdjsonSink: record id ${JSON.stringify(r.id)} does not match the id inside its raw text ` +
           `(${inner === undefined ? "none" : JSON.stringify(inner)})`
@@ -235,6 +251,8 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
     // sha256 of every quarantined item's bytes; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
     let batchesSinceSync = 0
+    // What this process's last append left in each file: lets the next append skip re-reading it.
+    const appended = new Map<string, { readonly ino: number; readonly size: number }>()
 
     const eventsFile = (day: string) => path.join(l.events, `${day}.ndjson`)
 
@@ -310,21 +328,24 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
     // them (success) or be dropped so it is reloaded from disk (failure), never left behind.
     const append = (
       file: string,
-      lines: ReadonlyArray<Uint8Array>,
+      lines: ReadonlyArray<string | Uint8Array>,
       onSuccess: (appended: { readonly ino: number; readonly size: number }) => void,
       onFailure: () => void
     ) =>
-      trySafeWrite(file, "appending to", () => {
-        const parts: Array<Uint8Array> = []
-        for (const line of lines) parts.push(line, NEWLINE)
-        return appendLines(file, Buffer.concat(parts))
-      }).pipe(
+      trySafeWrite(file, "appending to", () => appendLines(file, joinLines(lines), appended.get(file))).pipe(
         Effect.tapBoth({
-          onFailure: () => Effect.sync(onFailure),
-          onSuccess: (appended) =>
+          onFailure: () =>
+            Effect.sync(() => {
+              appended.delete(file)
+              onFailure()
+            }),
+          onSuccess: (result) =>
             Effect.zipRight(
-              Effect.sync(() => onSuccess(appended)),
-              appended.repairedBytes > 0 ? logRepair(file, appended.repairedBytes) : Effect.void
+              Effect.sync(() => {
+                appended.set(file, { ino: result.ino, size: result.size })
+                onSuccess(result)
+              }),
+              result.repairedBytes > 0 ? logRepair(file, result.repairedBytes) : Effect.void
             )
         }),
         Effect.uninterruptible
@@ -345,9 +366,9 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
         const ids = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: Buffer; readonly digest: string; readonly key: Buffer }>()
+        const fresh = new Map<string, { readonly line: string | Buffer; readonly digest: string; readonly key: Buffer }>()
         for (const r of group) {
-          const line = bytesOf(r)
+          const line = lineOf(r)
           const d = digest(line)
           const known = ids.get(r.id) ?? fresh.get(r.id)?.digest
           if (known === d) {
@@ -382,7 +403,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
             })
             continue
           }
-          if (line.length > 0 && !isUtf8(line)) {
+          if (typeof line !== "string" && !isUtf8(line)) {
             yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
               Effect.annotateLogs({ id: r.id, day })
             )
@@ -397,7 +418,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
           ({ ino, size }) => {
             for (const [id, f] of fresh) {
               ids.set(id, f.digest)
-              index.insert(f.key, day)
+              index.add(f.key, day)
             }
             index.setMark(day, { segments: index.mark(day)?.segments ?? [], open: { ino, size } })
           },
@@ -437,7 +458,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
           ...(q.kind !== undefined ? { kind: q.kind } : {}),
           ...(q.firstDay !== undefined ? { firstDay: q.firstDay } : {}),
           raw: q.raw,
-          ...(q.bytes !== undefined && !isUtf8(exact) ? { rawBase64: exact.toString("base64") } : {})
+          ...(!validUtf8(q, exact) ? { rawBase64: exact.toString("base64") } : {})
         })
         fresh.set(hash, utf8(line))
       }
@@ -481,6 +502,23 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
 
     return NdjsonSink.of({ dir: l.root, writeBatch })
   })
+
+/** One buffer for one append: runs of text lines are encoded together, byte lines copied as they are. */
+const joinLines = (lines: ReadonlyArray<string | Uint8Array>): Buffer => {
+  const parts: Array<Uint8Array> = []
+  let text = ""
+  for (const line of lines) {
+    if (typeof line === "string") {
+      text += `${line}\n`
+      continue
+    }
+    if (text !== "") parts.push(utf8(text))
+    text = ""
+    parts.push(line, NEWLINE)
+  }
+  if (text !== "") parts.push(utf8(text))
+  return parts.length === 1 ? view(parts[0]!) : Buffer.concat(parts)
+}
 
 const NEWLINE = Buffer.from("\n")
 

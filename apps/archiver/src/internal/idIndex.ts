@@ -253,6 +253,8 @@ export interface IdIndex {
    * (so a caller indexing the archive learns of ids held by two days).
    */
   readonly insert: (key: Buffer, day: string) => string | undefined
+  /** Records `key` under `day`, known to be absent (just looked up, under the same lock). */
+  readonly add: (key: Buffer, day: string) => void
   /** What is recorded as indexed for `day`. */
   readonly mark: (day: string) => DayMark | undefined
   /** Records what is now indexed for `day` (persisted at the next sync point). */
@@ -386,6 +388,9 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
       if (d !== 0) return dayOfNumber(d)
       memtable.set(key.toString("latin1"), dayNumber(day))
       return undefined
+    },
+    add: (key, day) => {
+      memtable.set(key.toString("latin1"), dayNumber(day))
     },
     mark: (day) => days[day],
     setMark: (day, mark) => {

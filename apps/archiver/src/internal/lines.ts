@@ -81,6 +81,18 @@ export const forEachLine = async (file: string, onLine: (line: string) => void, 
 // Events archived as the API sent them almost always start with their id: read it without parsing.
 const LEADING_ID = /^\{\s*"id"\s*:\s*"([^"\\]*)"\s*[,}]/
 
+/**
+ * Whether `line`'s top-level id is `id`: the leading-id fast path without copying, else
+ * {@link extractId}.
+ */
+export const hasId = (line: string | Uint8Array, id: string): boolean => {
+  if (typeof line === "string") {
+    const m = LEADING_ID.exec(line)
+    if (m !== null) return m[1] === id
+  }
+  return extractId(line) === id
+}
+
 /** The top-level `id` of a JSON object text, or `undefined` if it has none or is not JSON. */
 export const extractId = (line: string | Uint8Array): string | undefined => {
   const text = typeof line === "string" ? line : Buffer.from(line.buffer, line.byteOffset, line.byteLength).toString("utf8")

@@ -267,27 +267,41 @@ export interface Appended {
  * cut first. If the write or the fsync fails, the file is truncated back to its previous length,
  * so no torn or unacknowledged line stays behind; should even that fail, the next append or the
  * next start cuts the torn tail. A link planted at `file` is refused, never appended through.
+ * `known` is what the previous append by this process left (inode, length): when the file is
+ * still exactly that, its end need not be read.
  */
-export const appendLines = async (file: string, data: Uint8Array): Promise<Appended> => {
+export const appendLines = async (
+  file: string,
+  data: Uint8Array,
+  known?: { readonly ino: number; readonly size: number }
+): Promise<Appended> => {
   let h: fsp.FileHandle
   let created = false
-  try {
-    h = await openNoFollow(file, O_RDWR | O_APPEND | O_CREAT | O_EXCL, FILE_MODE)
-    created = true
-  } catch (e) {
-    if (e instanceof UnsafePath) throw e
-    if (errnoCode(e) !== "EEXIST") throw new StepFailure(file, "creating", e)
-    h = await at(file, "opening", () => openNoFollow(file, O_RDWR | O_APPEND))
+  if (known !== undefined) {
+    // Appended to by this process before: no need to try creating it first.
+    h = await at(file, "opening", () => openNoFollow(file, O_RDWR | O_APPEND | O_CREAT, FILE_MODE))
+  } else {
+    try {
+      h = await openNoFollow(file, O_RDWR | O_APPEND | O_CREAT | O_EXCL, FILE_MODE)
+      created = true
+    } catch (e) {
+      if (e instanceof UnsafePath) throw e
+      if (errnoCode(e) !== "EEXIST") throw new StepFailure(file, "creating", e)
+      h = await at(file, "opening", () => openNoFollow(file, O_RDWR | O_APPEND))
+    }
   }
   try {
-    if (created) {
+    const st = await at(file, "checking", () => h.stat())
+    // Created here, or recreated since (sealed away and removed meanwhile): new to the directory.
+    if (created || (known !== undefined && (st.ino !== known.ino || st.size === 0))) {
       await at(file, "setting permissions on", () => h.chmod(FILE_MODE))
       await fsyncDir(path.dirname(file))
     }
-    const st = await at(file, "checking", () => h.stat())
     let size = st.size
     let repairedBytes = 0
-    if (size > 0) {
+    // Exactly as this process left it: it ends with a complete line, no need to read its end.
+    const intact = known !== undefined && st.ino === known.ino && st.size === known.size
+    if (size > 0 && !intact) {
       const keep = await at(file, "reading the end of", () => completeLength(h, size))
       if (keep < size) {
         await at(file, "truncating a torn line off", () => h.truncate(keep))
