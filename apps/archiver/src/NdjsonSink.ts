@@ -231,6 +231,10 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
  * brings the id index up to date with what is on disk.
  */
 export const make = (dir: string, options: Options = {}): Effect.Effect<Service, ArchiveWriteError | ArchiveUnsafe> =>
+  Effect.map(open(dir, options), ({ service }) => service)
+
+/** The sink and its closing step: a sync point of the id index, so the next start re-reads nothing. */
+const open = (dir: string, options: Options) =>
   Effect.gen(function*() {
     const l = layout(dir)
     const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
@@ -500,7 +504,12 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
       (self) => lock.withPermits(1)(self)
     )
 
-    return NdjsonSink.of({ dir: l.root, writeBatch })
+    const close = syncIndex.pipe(
+      Effect.catchAll((e) => Effect.logWarning(`Could not sync the id index on close (the next start re-reads the recent files): ${e.message}`)),
+      Effect.ensuring(Effect.sync(() => index.close())),
+      lock.withPermits(1)
+    )
+    return { service: NdjsonSink.of({ dir: l.root, writeBatch }), close }
   })
 
 /** One buffer for one append: runs of text lines are encoded together, byte lines copied as they are. */
@@ -576,6 +585,9 @@ const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Effect<voi
     Effect.asVoid
   )
 
-/** The sink as a layer; see {@link make}. */
+/** The sink as a layer; see {@link make}. Closing it ends with a sync point of the id index. */
 export const layer = (dir: string, options: Options = {}): Layer.Layer<NdjsonSink, ArchiveWriteError | ArchiveUnsafe> =>
-  Layer.effect(NdjsonSink, make(dir, options))
+  Layer.scoped(
+    NdjsonSink,
+    Effect.acquireRelease(open(dir, options), ({ close }) => close).pipe(Effect.map(({ service }) => service))
+  )
