@@ -158,8 +158,8 @@ const tmpName = (target: string) => `${target}.${randomBytes(6).toString("hex")}
 /**
  * Replaces `target` atomically: write a fresh temporary file (random name, `O_EXCL`, 0600),
  * fsync it, rename it over `target`, fsync the directory. A crash at any instant leaves either the
- * old or the new content at `target`. A link planted at `target` is replaced, never written
- * through (rename replaces the entry, not what it points to). `_legacyTmp` is ignored: kept so
+ * old or the new content at `target`. A link at `target` is replaced, never written through.
+ * `_legacyTmp` is ignored: kept so
  * callers that name a fixed temporary file still compile; a fixed name is what a planted link
  * could hijack.
  */
@@ -174,8 +174,8 @@ export const writeFileAtomic = async (target: string, _legacyTmp: string | undef
     } finally {
       await h.close().catch(() => undefined)
     }
-    const existing = await at(target, "checking", () => lstatIfExists(target))
-    if (existing?.isSymbolicLink()) throw new UnsafePath(target, "is a symbolic link")
+    // rename(2) replaces a link at `target` itself, never what it points to. (Links inside the
+    // archive are refused when it is opened; a token file outside it may legitimately be one.)
     await at(target, "replacing", () => fsp.rename(tmp, target))
   } catch (e) {
     await fsp.unlink(tmp).catch(() => undefined)
