@@ -145,6 +145,16 @@ describe("planted symbolic links (issue 10 #2)", () => {
       const error = yield* Effect.flip(sink.writeBatch([rec("a", "2024-01-01")], []))
       assert.strictEqual(error._tag, "ArchiveUnsafe")
       assert.match(error.message, /not a regular file/)
+      // Where it would be opened read-only (the lock, a sealed segment), it does not hang either.
+      const fifoLock = path.join(dir, "state/archiver.lock")
+      assert.strictEqual(spawnSync("mkfifo", [fifoLock]).status, 0)
+      const locked = yield* Effect.flip(Effect.scoped(ArchiveLock.acquire(dir)))
+      assert.strictEqual(locked._tag, "ArchiveUnsafe")
+      fs.unlinkSync(fifoLock)
+      fs.unlinkSync(file)
+      assert.strictEqual(spawnSync("mkfifo", [path.join(dir, "events/2024-01-01.ndjson.gz")]).status, 0)
+      const segment = yield* Effect.flip(NdjsonSink.make(dir))
+      assert.strictEqual(segment._tag, "ArchiveUnsafe")
     }))
 })
 

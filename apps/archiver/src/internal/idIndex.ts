@@ -51,7 +51,8 @@ export const keyOf = (id: string): Buffer => createHash("sha256").update(id, "ut
 const openNoFollowSync = (file: string, flags: number, mode?: number): number => {
   let fd: number
   try {
-    fd = fs.openSync(file, flags | O_NOFOLLOW, mode)
+    // O_NONBLOCK: a planted FIFO must not hang the open; no effect on a regular file.
+    fd = fs.openSync(file, flags | O_NOFOLLOW | fs.constants.O_NONBLOCK, mode)
   } catch (e) {
     const code = typeof e === "object" && e !== null && "code" in e ? e.code : undefined
     if (code === "ELOOP" || code === "EMLINK") throw new UnsafePath(file, "is a symbolic link")

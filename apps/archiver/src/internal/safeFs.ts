@@ -22,7 +22,7 @@ import * as Effect from "effect/Effect"
 import { at, errnoCode, StepFailure, UnsafePath } from "./errors.js"
 import { DIR_MODE, FILE_MODE } from "./layout.js"
 
-const { O_NOFOLLOW, O_RDONLY, O_DIRECTORY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_WRONLY } = fs.constants
+const { O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_DIRECTORY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_WRONLY } = fs.constants
 
 /**
  * Opens `file` without following a symbolic link at its last component; a link there, or a
@@ -31,7 +31,9 @@ const { O_NOFOLLOW, O_RDONLY, O_DIRECTORY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_
 export const openNoFollow = async (file: string, flags: number, mode?: number): Promise<fsp.FileHandle> => {
   let h: fsp.FileHandle
   try {
-    h = await fsp.open(file, flags | O_NOFOLLOW, mode)
+    // O_NONBLOCK: a FIFO planted here must not hang the open (it is refused just below); it
+    // changes nothing for a regular file.
+    h = await fsp.open(file, flags | O_NOFOLLOW | O_NONBLOCK, mode)
   } catch (e) {
     // Linux reports ELOOP for a link under O_NOFOLLOW; the BSDs (and macOS) EMLINK.
     const code = errnoCode(e)
