@@ -18,7 +18,6 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import * as Effect from "effect/Effect"
 import { at, errnoCode, StepFailure, UnsafePath } from "./errors.js"
 import { DIR_MODE, FILE_MODE } from "./layout.js"
 
@@ -335,19 +334,3 @@ export const appendLines = async (
     await h.close().catch(() => undefined)
   }
 }
-
-/** The regular-file names in `dir` (sorted); empty if `dir` does not exist. Links are refused. */
-export const listFiles = async (dir: string): Promise<ReadonlyArray<string>> => {
-  let entries: Array<fs.Dirent>
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true })
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return []
-    throw new StepFailure(dir, "listing", e)
-  }
-  return entries.map((e) => e.name).sort()
-}
-
-/** Runs a Promise-returning step as an Effect that cannot fail (for best-effort cleanup). */
-export const bestEffort = (f: () => Promise<unknown>): Effect.Effect<void> =>
-  Effect.promise(() => f().then(() => undefined, () => undefined))
