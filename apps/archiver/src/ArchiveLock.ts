@@ -34,6 +34,7 @@ import {
   openArchiveLayout,
   openNoFollow,
   readIfExists,
+  sweepTemporaryFiles,
   trySafeWrite
 } from "./internal/archiveFs.js"
 
@@ -300,6 +301,7 @@ export const acquire = (
       }),
       (h) => Effect.zipRight(Effect.sync(() => heldHere.delete(file)), release(h))
     )
+    yield* sweepTemporaryFiles(l.root)
     // The heartbeat: keeps the lock fresh for archivers on other hosts (see OTHER_HOST_STALE_MS).
     const touch = Effect.tryPromise(async () => {
       if (!(await stillOurs(file, held))) return

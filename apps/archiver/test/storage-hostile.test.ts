@@ -246,6 +246,22 @@ describe("a lost lock (issue 10 #3)", () => {
       assert.isTrue(fs.existsSync(lock))
     }))
 
+  it.scoped("temporary files a crash left are swept by the lock holder only, never by an archiver refused the lock", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      yield* NdjsonSink.make(dir)
+      const stale = path.join(dir, "state/checkpoint.json.0123456789ab.tmp")
+      fs.writeFileSync(stale, "{", { mode: 0o600 })
+      yield* ArchiveLock.acquire(dir)
+      assert.isFalse(fs.existsSync(stale), "swept by the new holder")
+      // Another archiver's in-flight temporary file: a second archiver, refused, leaves it alone.
+      const inFlight = path.join(dir, "state/checkpoint.json.ba9876543210.tmp")
+      fs.writeFileSync(inFlight, "{", { mode: 0o600 })
+      const refused = yield* Effect.flip(Effect.scoped(ArchiveLock.acquire(dir)))
+      assert.strictEqual(refused._tag, "ArchiveLocked")
+      assert.isTrue(fs.existsSync(inFlight))
+    }))
+
   it.scoped("the lock intact: batches go on", () =>
     Effect.gen(function*() {
       const dir = tmpDir()

@@ -33,11 +33,21 @@ const prepare = async (dir: string): Promise<ReadonlyArray<Tightened>> => {
     await ensureDir(sub, tightened)
     await tightenFiles(sub, tightened, true)
   }
-  for (const name of await at(l.state, "listing", () => fsp.readdir(l.state))) {
-    // Unlinking removes a planted link itself, never its target.
-    if (STALE_TMP.test(name)) await fsp.unlink(path.join(l.state, name)).catch(() => undefined)
-  }
   return tightened
+}
+
+/**
+ * Removes the temporary files a crash left in `state/` (random names: nobody else's). Only the
+ * lock holder may: another archiver's in-flight temporary file is not garbage.
+ */
+export const sweepTemporaryFiles = (dir: string): Effect.Effect<void, ArchiveWriteError | ArchiveUnsafe> => {
+  const state = layout(dir).state
+  return trySafeWrite(state, "cleaning", async () => {
+    for (const name of await at(state, "listing", () => fsp.readdir(state))) {
+      // Unlinking removes a planted link itself, never its target.
+      if (STALE_TMP.test(name)) await fsp.unlink(path.join(state, name)).catch(() => undefined)
+    }
+  })
 }
 
 const warnTightened = (tightened: ReadonlyArray<Tightened>) =>
