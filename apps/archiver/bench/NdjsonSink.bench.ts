@@ -60,7 +60,7 @@ describe("writing a 1000-event page durably", () => {
     }
   }, options)
 
-  bench("NdjsonSink.writeBatch (validate, dedupe against the day's ids, append, fsync)", async () => {
+  bench("NdjsonSink.writeBatch (validate, dedupe against the day's ids and the id index, append, fsync)", async () => {
     const result = await write(sink, page(sinkPages++))
     if (result.written !== PAGE) throw new Error(`wrote ${result.written} of ${PAGE}`)
   }, options)

@@ -54,3 +54,25 @@ export class CheckpointError extends Schema.TaggedError<CheckpointError>()("Chec
   path: Schema.String,
   message: Schema.String
 }) {}
+
+/**
+ * The archive directory holds something the archiver will not write through: a symbolic link
+ * planted below the root (a day file, `events/`, the lock, a temporary file…), a non-regular file
+ * where a file belongs, or an archive its owner made read-only. Nothing was written through it and
+ * nothing outside the archive was touched; a person has to look at it.
+ */
+export class ArchiveUnsafe extends Schema.TaggedError<ArchiveUnsafe>()("ArchiveUnsafe", {
+  /** The offending path. */
+  path: Schema.String,
+  message: Schema.String
+}) {}
+
+/**
+ * The lock this archiver took is no longer its own (deleted, replaced or taken by another
+ * process). The archiver stops before committing another batch, so two writers never interleave.
+ */
+export class ArchiveLockLost extends Schema.TaggedError<ArchiveLockLost>()("ArchiveLockLost", {
+  /** The lock file. */
+  path: Schema.String,
+  message: Schema.String
+}) {}

@@ -2,13 +2,18 @@
  * `state/archiver.lock`: one archiver per archive. Two writers would break exactly-once (each keeps
  * its own in-memory id sets) and race on the checkpoint.
  *
- * The lock file is created with `O_EXCL` and holds `{"pid", "startedAt", "host"}`. A lock left by a
+ * The lock file is created with `O_EXCL | O_NOFOLLOW` and holds `{"pid", "startedAt", "host", "nonce"}`.
+ * The holder remembers the file's inode and its random nonce, and checks both before every batch
+ * the sink commits ({@link verifyHeld}): a lock deleted or replaced under a running archiver stops
+ * it with {@link ArchiveLockLost} before a second writer can interleave with it. A lock left by a
  * crashed process (its pid is gone, or the file is empty or torn) is taken over with a warning; a
  * lock whose process is alive, or that belongs to another host (whose pids cannot be checked from
  * here), is reported as {@link ArchiveLocked}.
  *
  * @since 0.1.0
  */
+import { randomBytes } from "node:crypto"
+import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -18,16 +23,19 @@ import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
-import { ArchiveLocked, type ArchiveWriteError } from "./ArchiveError.js"
+import { ArchiveLocked, ArchiveLockLost, type ArchiveUnsafe, type ArchiveWriteError } from "./ArchiveError.js"
 import {
   at,
-  ensureArchiveLayout,
   errnoCode,
   FILE_MODE,
   fsyncDir,
   layout,
+  lstatIfExists,
+  openArchiveLayout,
+  openNoFollow,
   readIfExists,
-  tryWrite
+  sweepTemporaryFiles,
+  trySafeWrite
 } from "./internal/archiveFs.js"
 
 /** What a lock file records about its holder. */
@@ -57,9 +65,56 @@ export const parseLockInfo = (text: string): LockInfo | undefined => {
   return undefined
 }
 
+/** What this process knows about a lock it holds: the file's inode and the nonce written in it. */
+interface Held {
+  readonly ino: number
+  readonly nonce: string
+}
+
 // Lock files held by this process. A lock recording our own pid that is not in here was left by a
 // previous incarnation that got the same pid (in a container the archiver is often pid 1 each time).
-const heldHere = new Set<string>()
+const heldHere = new Map<string, Held>()
+
+/** Whether the lock file at `file` is still the one this process created (inode and nonce). */
+const stillOurs = async (file: string, held: Held): Promise<boolean> => {
+  const st = await lstatIfExists(file)
+  if (st === undefined || !st.isFile() || st.ino !== held.ino) return false
+  const text = await readIfExists(file).catch(() => undefined)
+  return text !== undefined && parseNonce(text) === held.nonce
+}
+
+const parseNonce = (text: string): string | undefined => {
+  try {
+    const v: unknown = JSON.parse(text)
+    return typeof v === "object" && v !== null && "nonce" in v && typeof v.nonce === "string" ? v.nonce : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Fails with {@link ArchiveLockLost} when this process took the lock of the archive at `dir` and
+ * that lock is no longer its own (deleted, replaced, taken by another archiver). Succeeds when
+ * the lock is intact, or when this process holds no lock there (a sink used on its own, in tests).
+ * The sink runs it before every batch it commits.
+ */
+export const verifyHeld = (dir: string): Effect.Effect<void, ArchiveLockLost> => {
+  const file = layout(dir).lock
+  const held = heldHere.get(file)
+  if (held === undefined) return Effect.void
+  return Effect.promise(() => stillOurs(file, held).catch(() => false)).pipe(
+    Effect.flatMap((ours) =>
+      ours ? Effect.void : Effect.fail(
+        new ArchiveLockLost({
+          path: file,
+          message: `The lock ${file} is no longer this archiver's (it was deleted or replaced while it ran): ` +
+            "stopping before writing anything more, so that two archivers never write the archive at once. " +
+            "Make sure only one archiver runs on this directory, then start again."
+        })
+      )
+    )
+  )
+}
 
 /**
  * Whether the process holding a lock is (or may be) running: `undefined` when that cannot be known
@@ -92,23 +147,27 @@ const HEARTBEAT_MS = 15_000
 export const OTHER_HOST_STALE_MS = 8 * HEARTBEAT_MS
 
 type Attempt =
-  | { readonly _tag: "Acquired" }
+  | { readonly _tag: "Acquired"; readonly ino: number }
   | { readonly _tag: "Held"; readonly info: LockInfo; readonly alive: boolean | undefined }
   | { readonly _tag: "Stale"; readonly info: LockInfo | undefined; readonly ino: number; readonly ageMs: number }
 
-const tryCreate = async (file: string, text: string): Promise<boolean> => {
+const tryCreate = async (file: string, text: string): Promise<number | undefined> => {
+  const { O_WRONLY, O_CREAT, O_EXCL } = fs.constants
   let h: fsp.FileHandle
   try {
-    h = await fsp.open(file, "wx", FILE_MODE)
+    // O_EXCL never follows a link: a link planted at the lock path is EEXIST, then refused below.
+    h = await openNoFollow(file, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
   } catch (e) {
-    if (errnoCode(e) === "EEXIST") return false
+    if (errnoCode(e) === "EEXIST") return undefined
     throw e
   }
+  let ino: number
   try {
     try {
       await at(file, "setting permissions on", () => h.chmod(FILE_MODE))
       await at(file, "writing", () => h.writeFile(text, "utf8"))
       await at(file, "syncing", () => h.sync())
+      ino = (await h.stat()).ino
     } finally {
       await h.close().catch(() => undefined)
     }
@@ -117,15 +176,20 @@ const tryCreate = async (file: string, text: string): Promise<boolean> => {
     await fsp.unlink(file).catch(() => undefined)
     throw e
   }
-  return true
+  return ino
 }
 
 const attempt = async (file: string, text: string): Promise<Attempt> => {
-  if (await at(file, "creating", () => tryCreate(file, text))) {
+  const ino = await at(file, "creating", () => tryCreate(file, text))
+  if (ino !== undefined) {
     await fsyncDir(path.dirname(file))
-    return { _tag: "Acquired" }
+    return { _tag: "Acquired", ino }
   }
-  const st = await at(file, "checking", () => fsp.stat(file).catch((e) => (errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e))))
+  const st = await at(file, "checking", () => lstatIfExists(file))
+  if (st !== undefined && !st.isFile()) {
+    // A link or a special file planted where the lock belongs: never read through, never removed.
+    await openNoFollow(file, fs.constants.O_RDONLY).then((h) => h.close())
+  }
   const existing = st === undefined ? undefined : await readIfExists(file)
   // Released between our create and our look: just try again.
   if (st === undefined || existing === undefined) return { _tag: "Stale", info: undefined, ino: -1, ageMs: Infinity }
@@ -144,7 +208,9 @@ const attempt = async (file: string, text: string): Promise<Attempt> => {
  * Takes the archive's lock for the lifetime of the current scope. Creates the archive layout if
  * needed (so it can run before the sink and the checkpoint are opened).
  */
-export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | ArchiveWriteError, Scope.Scope> => {
+export const acquire = (
+  dir: string
+): Effect.Effect<void, ArchiveLocked | ArchiveWriteError | ArchiveUnsafe, Scope.Scope> => {
   const l = layout(dir)
   const file = l.lock
 
@@ -162,12 +228,16 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
           `delete ${file} if you are sure it is not running.`
     })
 
-  const take = (text: string, retried: boolean, waits = 0): Effect.Effect<void, ArchiveLocked | ArchiveWriteError> =>
-    tryWrite(file, "locking", () => attempt(file, text)).pipe(
-      Effect.flatMap((a) => {
+  const take = (
+    text: string,
+    retried: boolean,
+    waits = 0
+  ): Effect.Effect<number, ArchiveLocked | ArchiveWriteError | ArchiveUnsafe> =>
+    trySafeWrite(file, "locking", () => attempt(file, text)).pipe(
+      Effect.flatMap((a): Effect.Effect<number, ArchiveLocked | ArchiveWriteError | ArchiveUnsafe> => {
         switch (a._tag) {
           case "Acquired":
-            return Effect.void
+            return Effect.succeed(a.ino)
           case "Held":
             return Effect.fail(locked(a.info, a.alive))
           case "Stale": {
@@ -196,9 +266,9 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
               ? `its holder on host ${a.info.host} (pid ${a.info.pid}) has not refreshed it for ${Math.round(a.ageMs / 1000)} s`
               : `its process (pid ${a.info.pid}, started ${a.info.startedAt}) is no longer running`
             return Effect.logWarning(`Taking over the stale lock ${file}: ${why}`).pipe(
-              Effect.zipRight(tryWrite(file, "removing the stale lock", async () => {
+              Effect.zipRight(trySafeWrite(file, "removing the stale lock", async () => {
                 // Only remove the file we judged stale, not a lock another process just created.
-                const now = await fsp.stat(file).catch(() => undefined)
+                const now = await lstatIfExists(file).catch(() => undefined)
                 if (now !== undefined && now.ino === a.ino) await fsp.unlink(file).catch(() => undefined)
               })),
               Effect.zipRight(take(text, true))
@@ -208,10 +278,10 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
       })
     )
 
-  const release = (text: string) =>
-    tryWrite(file, "unlocking", async () => {
+  const release = (held: Held) =>
+    trySafeWrite(file, "unlocking", async () => {
       // Never remove a lock that is no longer ours (e.g. deleted by hand and taken by another run).
-      if ((await readIfExists(file)) !== text) return
+      if (!(await stillOurs(file, held))) return
       await fsp.unlink(file)
       await fsyncDir(l.state)
     }).pipe(
@@ -219,18 +289,29 @@ export const acquire = (dir: string): Effect.Effect<void, ArchiveLocked | Archiv
     )
 
   return Effect.gen(function*() {
-    yield* ensureArchiveLayout(l.root)
+    yield* openArchiveLayout(l.root)
     const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
-    const text = `${JSON.stringify({ pid: process.pid, startedAt, host: os.hostname() })}\n`
-    yield* Effect.acquireRelease(
-      Effect.tap(take(text, false), () => Effect.sync(() => heldHere.add(file))),
-      () => Effect.zipRight(Effect.sync(() => heldHere.delete(file)), release(text))
+    const nonce = randomBytes(16).toString("hex")
+    const text = `${JSON.stringify({ pid: process.pid, startedAt, host: os.hostname(), nonce })}\n`
+    const held = yield* Effect.acquireRelease(
+      Effect.map(take(text, false), (ino) => {
+        const h: Held = { ino, nonce }
+        heldHere.set(file, h)
+        return h
+      }),
+      (h) => Effect.zipRight(Effect.sync(() => heldHere.delete(file)), release(h))
     )
+    yield* sweepTemporaryFiles(l.root)
     // The heartbeat: keeps the lock fresh for archivers on other hosts (see OTHER_HOST_STALE_MS).
     const touch = Effect.tryPromise(async () => {
-      if ((await readIfExists(file)) !== text) return
-      const now = new Date()
-      await fsp.utimes(file, now, now)
+      if (!(await stillOurs(file, held))) return
+      const h = await openNoFollow(file, fs.constants.O_RDONLY)
+      try {
+        const now = new Date()
+        await h.utimes(now, now)
+      } finally {
+        await h.close()
+      }
     }).pipe(Effect.catchAll(() => Effect.logWarning(`Could not refresh the lock ${file}`)))
     yield* Effect.forkScoped(Effect.repeat(touch, Schedule.spaced(Duration.millis(HEARTBEAT_MS))))
   })

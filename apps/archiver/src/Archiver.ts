@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
-import type { ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import type { ArchiveLockLost, ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
 import * as Coverage from "./Coverage.js"
 import { extractId, isDay } from "./internal/archiveFs.js"
@@ -54,7 +54,13 @@ export class ArchiverSettings extends Context.Tag("@webex-compliance/archiver/Ar
 /** The command cannot start as asked: a message for the user, and nothing written. */
 export class ArchiverUsageError extends Data.TaggedError("ArchiverUsageError")<{ readonly message: string }> {}
 
-export type ArchiverError = ApiError.EventsApiError | ArchiveWriteError | CheckpointError | ArchiverUsageError
+export type ArchiverError =
+  | ApiError.EventsApiError
+  | ArchiveWriteError
+  | ArchiveUnsafe
+  | ArchiveLockLost
+  | CheckpointError
+  | ArchiverUsageError
 
 /** What a run did. */
 export interface Totals {

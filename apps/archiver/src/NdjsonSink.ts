@@ -4,37 +4,48 @@
  * ## Archive layout
  * ```
  * <dir>/                          0700
- *   events/YYYY-MM-DD.ndjson      0600  one event per line: the event's JSON text exactly as the API
- *                                       sent it (never re-serialised), partitioned by the UTC day of
+ *   events/YYYY-MM-DD.ndjson      0600  one event per line: the event's bytes exactly as the API
+ *                                       sent them (never re-serialised, never re-encoded: invalid
+ *                                       UTF-8 stays as it came), partitioned by the UTC day of
  *                                       its `created`
- *   quarantine/YYYY-MM-DD.ndjson  0600  undecodable items, one JSON object per line:
+ *   events/YYYY-MM-DD[.N].ndjson.gz     sealed segments of a day (created by `seal`); a day's
+ *                                       events are its segments plus its open file
+ *   quarantine/YYYY-MM-DD.ndjson  0600  items kept aside, one JSON object per line:
  *                                       {"quarantinedAt": ISO, "reason": string, "id"?: string,
- *                                        "raw": <the original item text as a JSON string>}
+ *                                        "kind"?: "variant" | "movedDay", "firstDay"?: DAY,
+ *                                        "raw": <the original item text as a JSON string>,
+ *                                        "rawBase64"?: <its exact bytes, when not valid UTF-8>}
  *                                       partitioned by the UTC day they were quarantined
  *   state/checkpoint.json         0600  coverage proof, replaced atomically (`Checkpoint.ts`)
  *   state/archiver.lock           0600  single-writer lock (`ArchiveLock.ts`)
  *   state/last-error.json         0600  the last failure, for `status` (`LastError.ts`)
+ *   state/ids.json, ids-N.run     0600  the persistent id -> day index (`internal/idIndex.ts`)
  * ```
  * Files are 0600 and directories 0700 whatever the umask: modes are set explicitly after
- * creation, and looser existing ones are tightened when the archive is opened.
+ * creation; broader existing ones are reported, then tightened when the archive is opened. An
+ * archive its owner made read-only is refused ({@link ArchiveUnsafe}), and so is a symbolic link
+ * or special file anywhere below the root: nothing is ever written through one.
  *
  * ## Guarantees
  * - When `writeBatch` succeeds every new line is on disk: data fsync'd on each touched file, and the
  *   directory fsync'd after creating a file (before writing into it).
- * - Exactly once: an event's day is fixed by its `created`, so a duplicate can only live in the same
- *   day file. A per-day id set, loaded lazily by streaming that file, is kept in a small LRU so
- *   memory stays flat over a years-long backfill. Quarantined items are deduplicated by sha256 of
- *   their raw text across all quarantine files.
- * - Nothing altered goes unnoticed: the index keeps a digest of each archived line. An id served
- *   again with *different* text is not a duplicate: the archived copy stays, and the variant is
- *   kept in quarantine with the reason, and counted.
+ * - Exactly once, within a day: an event's day is fixed by its `created`, so a duplicate normally
+ *   lives in the same day. A per-day id set, loaded lazily by streaming that day's sealed segments
+ *   and open file, is kept in a small LRU so memory stays flat over a years-long backfill.
+ * - Exactly once, across days: the service can move an event's `created` to another day. The
+ *   persistent id index knows the day of every archived id without holding them in memory; a copy
+ *   filed under another day is kept in quarantine as a `movedDay` variant naming the first day.
+ * - Nothing altered goes unnoticed: the day set keeps a digest of each archived line's bytes. An id
+ *   served again with *different* bytes is not a duplicate: the archived copy stays, and the
+ *   variant is kept in quarantine with the reason, and counted.
  * - Crash safety: each file gets one append per batch. A crash mid-append can leave only a torn last
  *   line, which was never acknowledged (so never checkpointed) and is cut off on the next start.
- *
- * The sink assumes it is the only writer: hold `ArchiveLock.acquire` while it is in use.
+ * - Single writer: before each batch, the lock this process holds on the archive (if any) is checked
+ *   to be still its own; if not, the batch fails with {@link ArchiveLockLost} before writing.
  *
  * @since 0.1.0
  */
+import { isUtf8 } from "node:buffer"
 import { createHash } from "node:crypto"
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
@@ -42,18 +53,23 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import type { ArchiveWriteError } from "./ArchiveError.js"
+import type { ArchiveLockLost, ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
+import { verifyHeld } from "./ArchiveLock.js"
 import {
   appendLines,
   dayFiles,
-  ensureArchiveLayout,
+  dayStorage,
   extractId,
-  forEachLine,
+  forEachLineBytes,
+  hasId,
   isDay,
   layout,
+  openArchiveLayout,
   repairTail,
-  tryWrite
+  trySafeWrite
 } from "./internal/archiveFs.js"
+import * as IdIndex from "./internal/idIndex.js"
+import { reconcile } from "./internal/reconcile.js"
 
 /** An event to archive. */
 export interface ArchiveRecord {
@@ -63,6 +79,11 @@ export interface ArchiveRecord {
   readonly day: string
   /** The event's JSON text as received, on a single line (no `\n` or `\r`). */
   readonly raw: string
+  /**
+   * The event's exact bytes as the server sent them (CONTRACTS C1). When present these are
+   * written, digested and compared, not `raw` (which may be a lossy decoding of invalid UTF-8).
+   */
+  readonly bytes?: Uint8Array | undefined
 }
 
 /** An item that could not be decoded as an event, kept so nothing the API sent is lost. */
@@ -73,6 +94,8 @@ export interface QuarantineRecord {
   readonly reason: string
   /** Its `id`, if one could be read. */
   readonly id?: string
+  /** The item's exact bytes, when known; kept base64'd alongside `raw` when they are not UTF-8. */
+  readonly bytes?: Uint8Array | undefined
 }
 
 export interface WriteResult {
@@ -86,15 +109,21 @@ export interface WriteResult {
   readonly quarantineDuplicates: number
   /**
    * Events whose id was archived already with different text: kept in quarantine (and counted in
-   * `quarantined` when new there), never silently dropped.
+   * `quarantined` when new there), never silently dropped. Includes `movedDay`.
    */
   readonly variants: number
+  /** Of `variants`, those whose id is archived under another day (the service moved `created`). */
+  readonly movedDay: number
 }
 
 export interface Options {
   /** How many day id sets to keep in memory (LRU). Default 3. */
   readonly cachedDays?: number
+  /** How many batches between sync points of the id index (it is derived data; see idIndex.ts). Default 32. */
+  readonly indexSyncEvery?: number
 }
+
+export type WriteError = ArchiveWriteError | ArchiveUnsafe | ArchiveLockLost
 
 export interface Service {
   /** The archive directory (absolute). */
@@ -102,15 +131,15 @@ export interface Service {
   /**
    * Appends the batch's new events and quarantine records durably, skipping duplicates.
    *
-   * Dies (a programming error) if a record's `day` is not a `YYYY-MM-DD` day, its `raw` contains a
-   * line break, or its `id` differs from the `id` inside `raw`; nothing is written then. On
+   * Dies (a programming error) if a record's `day` is not a `YYYY-MM-DD` day, its bytes contain a
+   * line break, or its `id` differs from the `id` inside them; nothing is written then. On
    * failure, the files already completed in this batch stay written (and are deduplicated on a
    * retry); the failing file is rolled back.
    */
   readonly writeBatch: (
     records: ReadonlyArray<ArchiveRecord>,
     quarantine: ReadonlyArray<QuarantineRecord>
-  ) => Effect.Effect<WriteResult, ArchiveWriteError>
+  ) => Effect.Effect<WriteResult, WriteError>
 }
 
 export class NdjsonSink extends Context.Tag("@webex-compliance/archiver/NdjsonSink")<NdjsonSink, Service>() {}
@@ -131,9 +160,9 @@ const logRepair = (file: string, bytesRemoved: number) =>
  * Cuts the torn last line off every `.ndjson` file under `events/` and `quarantine/` (reading only
  * the files' tails) and logs each repair. `make` runs it on start.
  */
-export const repairTornTails = (dir: string): Effect.Effect<ReadonlyArray<TailRepair>, ArchiveWriteError> => {
+export const repairTornTails = (dir: string): Effect.Effect<ReadonlyArray<TailRepair>, ArchiveWriteError | ArchiveUnsafe> => {
   const l = layout(dir)
-  return tryWrite(l.root, "repairing", async () => {
+  return trySafeWrite(l.root, "repairing", async () => {
     const repairs: Array<TailRepair> = []
     for (const sub of [l.events, l.quarantine]) {
       for (const { file } of await dayFiles(sub)) {
@@ -145,21 +174,48 @@ export const repairTornTails = (dir: string): Effect.Effect<ReadonlyArray<TailRe
   }).pipe(Effect.tap(Effect.forEach(({ bytesRemoved, file }) => logRepair(file, bytesRemoved))))
 }
 
-const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex")
+const utf8 = (text: string) => Buffer.from(text, "utf8")
+const view = (b: Uint8Array) => Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 
-/** A short digest of an archived line: 128 bits are plenty to tell two versions of one event apart. */
-const digest = (line: string) => createHash("sha256").update(line, "utf8").digest("base64").slice(0, 22)
+/** The bytes a record's line holds. */
+const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefined }): Buffer =>
+  r.bytes !== undefined ? view(r.bytes) : utf8(r.raw)
+
+/** A record's line: its exact bytes when given, else its text (encoded once per file, at append). */
+const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? view(r.bytes) : r.raw
+
+const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+
+/**
+ * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
+ * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree.
+ */
+const digest = (line: string | Uint8Array) =>
+  (typeof line === "string" ? createHash("sha256").update(line, "utf8") : createHash("sha256").update(line))
+    .digest("base64").slice(0, 22)
+
+/** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
+const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
 
 const illegal = (message: string) => Effect.die(new Cause.IllegalArgumentException(message))
 
+const CR = 0x0d
+const LF = 0x0a
+
 const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> => {
+  // A page is almost always one or two days: check each distinct day once.
+  const days = new Set<string>()
   for (const r of records) {
-    if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
-    if (/[\r\n]/.test(r.raw)) {
+    if (!days.has(r.day)) {
+      if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
+      days.add(r.day)
+    }
+    const line = r.bytes ?? r.raw
+    if (typeof line === "string" ? /[\r\n]/.test(line) : line.includes(LF) || line.includes(CR)) {
       return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
     }
-    const inner = extractId(r.raw)
-    if (r.id.length === 0 || inner !== r.id) {
+    if (r.id.length === 0 || !hasId(line, r.id)) {
+      const inner = extractId(line)
       return illegal(
         `NdjsonSink: record id ${JSON.stringify(r.id)} does not match the id inside its raw text ` +
           `(${inner === undefined ? "none" : JSON.stringify(inner)})`
@@ -170,199 +226,314 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
 }
 
 /**
- * Opens the archive at `dir` for writing: creates the directories (0700), tightens modes, and cuts
- * torn tails left by a crash.
+ * Opens the archive at `dir` for writing: creates the directories (0700), refuses planted links
+ * and a read-only archive, tightens modes (with a warning), cuts torn tails left by a crash, and
+ * brings the id index up to date with what is on disk.
  */
-export const make = (dir: string, options: Options = {}): Effect.Effect<Service, ArchiveWriteError> =>
+export const make = (dir: string, options: Options = {}): Effect.Effect<Service, ArchiveWriteError | ArchiveUnsafe> =>
+  Effect.map(open(dir, options), ({ service }) => service)
+
+/** The sink and its closing step: a sync point of the id index, so the next start re-reads nothing. */
+const open = (dir: string, options: Options) =>
   Effect.gen(function*() {
     const l = layout(dir)
     const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
-    yield* ensureArchiveLayout(l.root)
+    const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 32))
+    yield* openArchiveLayout(l.root)
     yield* repairTornTails(l.root)
 
+    const { index, rebuilt } = yield* trySafeWrite(l.idIndex, "opening", async () => IdIndex.open(l.state))
+    if (rebuilt) {
+      yield* Effect.logWarning(`The id index ${l.idIndex} was damaged or out of date; rebuilding it from the archive`)
+    }
+    yield* reconcile(l.events, index)
+
     const lock = yield* Effect.makeSemaphore(1)
-    // day -> (id -> digest of its line) in events/<day>.ndjson. Map order is recency order:
-    // re-inserted on each use.
+    // day -> (id -> digest of its line) over the day's segments and open file. Map order is
+    // recency order: re-inserted on each use.
     const days = new Map<string, Map<string, string>>()
-    // sha256 of every quarantined raw text; loaded on the first quarantine write.
+    // sha256 of every quarantined item's bytes; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
+    let batchesSinceSync = 0
+    // What this process's last append left in each file: lets the next append skip re-reading it.
+    const appended = new Map<string, { readonly ino: number; readonly size: number }>()
 
     const eventsFile = (day: string) => path.join(l.events, `${day}.ndjson`)
 
-    const loadIds = <C>(file: string, empty: () => C, read: (line: string, into: C) => boolean) =>
-      tryWrite(file, "reading", async (signal) => {
-        // A torn tail must not count as archived: cut it before reading.
-        const bytesRemoved = await repairTail(file)
-        const ids = empty()
-        let unreadable = 0
-        await forEachLine(file, (line) => {
-          if (!read(line, ids)) unreadable++
-        }, signal)
-        return { ids, unreadable, bytesRemoved }
-      }).pipe(
-        Effect.tap(({ bytesRemoved }) => bytesRemoved > 0 ? logRepair(file, bytesRemoved) : Effect.void),
-        Effect.tap(({ unreadable }) =>
-          unreadable > 0
-            ? Effect.logWarning(
-              `${file} has ${unreadable} unreadable line(s) (not JSON, or no id); they are kept but ignored ` +
-                "for duplicate detection"
-            ).pipe(Effect.annotateLogs({ file, unreadable }))
-            : Effect.void
-        ),
-        Effect.map(({ ids }) => ids)
-      )
-
-    const dayIds = (day: string): Effect.Effect<Map<string, string>, ArchiveWriteError> => {
+    const dayIds = (day: string): Effect.Effect<Map<string, string>, ArchiveWriteError | ArchiveUnsafe> => {
       const cached = days.get(day)
       if (cached !== undefined) {
         days.delete(day)
         days.set(day, cached)
         return Effect.succeed(cached)
       }
-      return loadIds(eventsFile(day), () => new Map<string, string>(), (line, ids) => {
-        const id = extractId(line)
-        if (id === undefined) return false
-        ids.set(id, digest(line))
-        return true
-      }).pipe(Effect.tap((ids) =>
-        Effect.sync(() => {
-          days.set(day, ids)
-          while (days.size > cachedDays) days.delete(days.keys().next().value!)
-        })
-      ))
+      const file = eventsFile(day)
+      return trySafeWrite(file, "reading", async (signal) => {
+        // A torn tail must not count as archived: cut it before reading.
+        const bytesRemoved = await repairTail(file)
+        const ids = new Map<string, string>()
+        let unreadable = 0
+        const onLine = (line: Buffer) => {
+          const id = extractId(line)
+          if (id === undefined) unreadable++
+          else ids.set(id, digest(line))
+        }
+        const storage = (await dayStorage(l.events)).find((d) => d.day === day)
+        for (const seg of storage?.segments ?? []) {
+          await forEachLineBytes(path.join(l.events, seg), onLine, { signal, gzip: true })
+        }
+        await forEachLineBytes(file, onLine, { signal })
+        return { ids, unreadable, bytesRemoved }
+      }).pipe(
+        Effect.tap(({ bytesRemoved }) => bytesRemoved > 0 ? logRepair(file, bytesRemoved) : Effect.void),
+        Effect.tap(({ unreadable }) =>
+          unreadable > 0
+            ? Effect.logWarning(
+              `Day ${day} has ${unreadable} unreadable line(s) (not JSON, or no id); they are kept but ignored ` +
+                "for duplicate detection"
+            ).pipe(Effect.annotateLogs({ day, unreadable }))
+            : Effect.void
+        ),
+        Effect.map(({ ids }) => ids),
+        Effect.tap((ids) =>
+          Effect.sync(() => {
+            days.set(day, ids)
+            while (days.size > cachedDays) days.delete(days.keys().next().value!)
+          })
+        )
+      )
     }
 
-    const quarantineHashes = (): Effect.Effect<Set<string>, ArchiveWriteError> => {
+    const quarantineHashes = (): Effect.Effect<Set<string>, ArchiveWriteError | ArchiveUnsafe> => {
       if (quarantined !== undefined) return Effect.succeed(quarantined)
-      return tryWrite(l.quarantine, "listing", () => dayFiles(l.quarantine)).pipe(
-        Effect.flatMap((files) =>
-          Effect.reduce(files, new Set<string>(), (all, { file }) =>
-            loadIds(file, () => new Set<string>(), (line, hashes) => {
-              try {
-                const v: unknown = JSON.parse(line)
-                if (typeof v === "object" && v !== null && "raw" in v && typeof v.raw === "string") {
-                  hashes.add(sha256(v.raw))
-                  return true
-                }
-              } catch {
-                // counted as unreadable
+      return trySafeWrite(l.quarantine, "reading", async (signal) => {
+        const all = new Set<string>()
+        for (const { file } of await dayFiles(l.quarantine)) {
+          await repairTail(file)
+          await forEachLineBytes(file, (line) => {
+            try {
+              const v: unknown = JSON.parse(line.toString("utf8"))
+              if (typeof v === "object" && v !== null && "raw" in v && typeof v.raw === "string") {
+                const exact = "rawBase64" in v && typeof v.rawBase64 === "string"
+                  ? Buffer.from(v.rawBase64, "base64")
+                  : utf8(v.raw)
+                all.add(sha256(exact))
               }
-              return false
-            }).pipe(Effect.map((hashes) => {
-              for (const h of hashes) all.add(h)
-              return all
-            })))
-        ),
-        Effect.tap((all) => Effect.sync(() => (quarantined = all)))
-      )
+            } catch {
+              // Not a quarantine line: kept, ignored for deduplication.
+            }
+          }, { signal })
+        }
+        return all
+      }).pipe(Effect.tap((all) => Effect.sync(() => (quarantined = all))))
     }
 
     // Uninterruptible: once bytes may have reached the file, the in-memory index must learn about
     // them (success) or be dropped so it is reloaded from disk (failure), never left behind.
-    const append = (file: string, lines: ReadonlyArray<string>, onSuccess: () => void, onFailure: () => void) =>
-      tryWrite(file, "appending to", () => appendLines(file, Buffer.from(lines.join(""), "utf8"))).pipe(
+    const append = (
+      file: string,
+      lines: ReadonlyArray<string | Uint8Array>,
+      onSuccess: (appended: { readonly ino: number; readonly size: number }) => void,
+      onFailure: () => void
+    ) =>
+      trySafeWrite(file, "appending to", () => appendLines(file, joinLines(lines), appended.get(file))).pipe(
         Effect.tapBoth({
-          onFailure: () => Effect.sync(onFailure),
-          onSuccess: ({ repairedBytes }) =>
+          onFailure: () =>
+            Effect.sync(() => {
+              appended.delete(file)
+              onFailure()
+            }),
+          onSuccess: (result) =>
             Effect.zipRight(
-              Effect.sync(onSuccess),
-              repairedBytes > 0 ? logRepair(file, repairedBytes) : Effect.void
+              Effect.sync(() => {
+                appended.set(file, { ino: result.ino, size: result.size })
+                onSuccess(result)
+              }),
+              result.repairedBytes > 0 ? logRepair(file, result.repairedBytes) : Effect.void
             )
         }),
         Effect.uninterruptible
       )
 
-    const writeEvents = (records: ReadonlyArray<ArchiveRecord>) =>
-      Effect.gen(function*() {
-        const byDay = new Map<string, Array<ArchiveRecord>>()
-        for (const r of records) {
-          const group = byDay.get(r.day)
-          if (group === undefined) byDay.set(r.day, [r])
-          else group.push(r)
-        }
-        let written = 0
-        let duplicates = 0
-        const variants: Array<QuarantineRecord> = []
-        for (const [day, group] of byDay) {
-          const ids = yield* dayIds(day)
-          const fresh = new Map<string, { readonly line: string; readonly digest: string }>()
-          for (const r of group) {
-            const d = digest(r.raw)
-            const known = ids.get(r.id) ?? fresh.get(r.id)?.digest
-            if (known === undefined) fresh.set(r.id, { line: `${r.raw}\n`, digest: d })
-            else if (known === d) duplicates++
-            else {
-              variants.push({
-                raw: r.raw,
-                id: r.id,
-                reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
-                  `events/${day}.ndjson and this one is kept here`
-              })
-            }
-          }
-          if (fresh.size === 0) continue
-          yield* append(
-            eventsFile(day),
-            [...fresh.values()].map((f) => f.line),
-            () => {
-              for (const [id, f] of fresh) ids.set(id, f.digest)
-            },
-            () => days.delete(day)
-          )
-          written += fresh.size
-        }
-        for (const v of variants) {
-          yield* Effect.logWarning("An archived event was served again with different content; the variant is quarantined")
-            .pipe(Effect.annotateLogs({ id: v.id ?? "none" }))
-        }
-        return { written, duplicates, variants }
-      })
-
-    const writeQuarantine = (records: ReadonlyArray<QuarantineRecord>) =>
-      Effect.gen(function*() {
-        if (records.length === 0) return { quarantined: 0, quarantineDuplicates: 0 }
-        const hashes = yield* quarantineHashes()
-        const quarantinedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
-        const fresh = new Map<string, string>()
-        let quarantineDuplicates = 0
-        for (const q of records) {
-          const hash = sha256(q.raw)
-          if (hashes.has(hash) || fresh.has(hash)) {
-            quarantineDuplicates++
+    const writeEvents = Effect.fn("NdjsonSink.writeEvents")(function*(records: ReadonlyArray<ArchiveRecord>) {
+      const byDay = new Map<string, Array<ArchiveRecord>>()
+      for (const r of records) {
+        const group = byDay.get(r.day)
+        if (group === undefined) byDay.set(r.day, [r])
+        else group.push(r)
+      }
+      let written = 0
+      let duplicates = 0
+      let movedDay = 0
+      const variants: Array<QuarantineRecord & { readonly kind: "variant" | "movedDay"; readonly firstDay: string }> = []
+      // Ids first filed in this batch, by day: a batch can hold one id under two days.
+      const batchDay = new Map<string, string>()
+      for (const [day, group] of byDay) {
+        const ids = yield* dayIds(day)
+        const fresh = new Map<string, { readonly line: string | Buffer; readonly digest: string; readonly key: Buffer }>()
+        for (const r of group) {
+          const line = lineOf(r)
+          const d = digest(line)
+          const known = ids.get(r.id) ?? fresh.get(r.id)?.digest
+          if (known === d) {
+            duplicates++
             continue
           }
-          const line = JSON.stringify({
-            quarantinedAt,
-            reason: q.reason,
-            ...(q.id !== undefined ? { id: q.id } : {}),
-            raw: q.raw
-          })
-          fresh.set(hash, `${line}\n`)
+          if (known !== undefined) {
+            variants.push({
+              raw: r.raw,
+              ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+              id: r.id,
+              kind: "variant",
+              firstDay: day,
+              reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
+                `events/${day}.ndjson and this one is kept here`
+            })
+            continue
+          }
+          const key = IdIndex.keyOf(r.id)
+          const elsewhere = batchDay.get(r.id) ?? index.lookup(key)
+          if (elsewhere !== undefined && elsewhere !== day) {
+            movedDay++
+            variants.push({
+              raw: r.raw,
+              ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+              id: r.id,
+              kind: "movedDay",
+              firstDay: elsewhere,
+              reason: `The API served event ${r.id} again under day ${day} (its created instant moved); the first ` +
+                `copy stays under day ${elsewhere} (events/${elsewhere}.ndjson or its sealed segments) and this one ` +
+                "is kept here"
+            })
+            continue
+          }
+          if (typeof line !== "string" && !isUtf8(line)) {
+            yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
+              Effect.annotateLogs({ id: r.id, day })
+            )
+          }
+          fresh.set(r.id, { line, digest: d, key })
+          batchDay.set(r.id, day)
         }
-        if (fresh.size > 0) {
-          yield* append(
-            path.join(l.quarantine, `${quarantinedAt.slice(0, 10)}.ndjson`),
-            [...fresh.values()],
-            () => {
-              for (const h of fresh.keys()) hashes.add(h)
-            },
-            () => (quarantined = undefined)
-          )
-        }
-        return { quarantined: fresh.size, quarantineDuplicates }
-      })
+        if (fresh.size === 0) continue
+        yield* append(
+          eventsFile(day),
+          [...fresh.values()].map((f) => f.line),
+          ({ ino, size }) => {
+            for (const [id, f] of fresh) {
+              ids.set(id, f.digest)
+              index.add(f.key, day)
+            }
+            index.setMark(day, { segments: index.mark(day)?.segments ?? [], open: { ino, size } })
+          },
+          () => days.delete(day)
+        )
+        written += fresh.size
+      }
+      for (const v of variants) {
+        yield* Effect.logWarning(
+          v.kind === "movedDay"
+            ? "An archived event was served again under another day; the copy is quarantined"
+            : "An archived event was served again with different content; the variant is quarantined"
+        ).pipe(Effect.annotateLogs({ id: v.id ?? "none", firstDay: v.firstDay }))
+      }
+      return { written, duplicates, variants, movedDay }
+    })
 
-    const writeBatch: Service["writeBatch"] = (records, quarantine) =>
-      Effect.gen(function*() {
+    const writeQuarantine = Effect.fn("NdjsonSink.writeQuarantine")(function*(
+      records: ReadonlyArray<QuarantineRecord & { readonly kind?: string; readonly firstDay?: string }>
+    ) {
+      if (records.length === 0) return { quarantined: 0, quarantineDuplicates: 0 }
+      const hashes = yield* quarantineHashes()
+      const quarantinedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const fresh = new Map<string, Buffer>()
+      let quarantineDuplicates = 0
+      for (const q of records) {
+        const exact = bytesOf(q)
+        const hash = sha256(exact)
+        if (hashes.has(hash) || fresh.has(hash)) {
+          quarantineDuplicates++
+          continue
+        }
+        const line = JSON.stringify({
+          quarantinedAt,
+          reason: q.reason,
+          ...(q.id !== undefined ? { id: q.id } : {}),
+          ...(q.kind !== undefined ? { kind: q.kind } : {}),
+          ...(q.firstDay !== undefined ? { firstDay: q.firstDay } : {}),
+          raw: q.raw,
+          ...(!validUtf8(q, exact) ? { rawBase64: exact.toString("base64") } : {})
+        })
+        fresh.set(hash, utf8(line))
+      }
+      if (fresh.size > 0) {
+        yield* append(
+          path.join(l.quarantine, `${quarantinedAt.slice(0, 10)}.ndjson`),
+          [...fresh.values()],
+          () => {
+            for (const h of fresh.keys()) hashes.add(h)
+          },
+          () => (quarantined = undefined)
+        )
+      }
+      return { quarantined: fresh.size, quarantineDuplicates }
+    })
+
+    const syncIndex = trySafeWrite(l.idIndex, "syncing", async () => index.sync())
+
+    const writeBatch: Service["writeBatch"] = Effect.fn("NdjsonSink.writeBatch")(
+      function*(records: ReadonlyArray<ArchiveRecord>, quarantine: ReadonlyArray<QuarantineRecord>) {
         yield* validate(records)
+        // Another archiver may have taken the archive over (the lock deleted by hand): stop before
+        // writing anything, so the two never interleave.
+        yield* verifyHeld(l.root)
         const events = yield* writeEvents(records)
         const q = yield* writeQuarantine([...quarantine, ...events.variants])
-        return { written: events.written, duplicates: events.duplicates, ...q, variants: events.variants.length }
-      }).pipe(lock.withPermits(1))
+        if (++batchesSinceSync >= syncEvery || index.full()) {
+          batchesSinceSync = 0
+          yield* syncIndex
+        }
+        return {
+          written: events.written,
+          duplicates: events.duplicates,
+          ...q,
+          variants: events.variants.length,
+          movedDay: events.movedDay
+        }
+      },
+      (self) => lock.withPermits(1)(self)
+    )
 
-    return NdjsonSink.of({ dir: l.root, writeBatch })
+    const close = syncIndex.pipe(
+      Effect.catchAll((e) => Effect.logWarning(`Could not sync the id index on close (the next start re-reads the recent files): ${e.message}`)),
+      Effect.ensuring(Effect.sync(() => index.close())),
+      lock.withPermits(1)
+    )
+    return { service: NdjsonSink.of({ dir: l.root, writeBatch }), close }
   })
 
-/** The sink as a layer; see {@link make}. */
-export const layer = (dir: string, options: Options = {}): Layer.Layer<NdjsonSink, ArchiveWriteError> =>
-  Layer.effect(NdjsonSink, make(dir, options))
+/** One buffer for one append: runs of text lines are encoded together, byte lines copied as they are. */
+const joinLines = (lines: ReadonlyArray<string | Uint8Array>): Buffer => {
+  const parts: Array<Uint8Array> = []
+  let text = ""
+  for (const line of lines) {
+    if (typeof line === "string") {
+      text += `${line}\n`
+      continue
+    }
+    if (text !== "") parts.push(utf8(text))
+    text = ""
+    parts.push(line, NEWLINE)
+  }
+  if (text !== "") parts.push(utf8(text))
+  return parts.length === 1 ? view(parts[0]!) : Buffer.concat(parts)
+}
+
+const NEWLINE = Buffer.from("\n")
+
+/** The sink as a layer; see {@link make}. Closing it ends with a sync point of the id index. */
+export const layer = (dir: string, options: Options = {}): Layer.Layer<NdjsonSink, ArchiveWriteError | ArchiveUnsafe> =>
+  Layer.scoped(
+    NdjsonSink,
+    Effect.acquireRelease(open(dir, options), ({ close }) => close).pipe(Effect.map(({ service }) => service))
+  )

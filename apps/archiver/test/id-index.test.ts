@@ -1,0 +1,113 @@
+/**
+ * The persistent id -> day index on its own: runs, merges, reopening, crash leftovers, and the
+ * memory it holds per id.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import * as IdIndex from "../src/internal/idIndex.js"
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "archiver-idindex-"))
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }))
+let n = 0
+const stateDir = () => {
+  const dir = path.join(root, `s${n++}`)
+  fs.mkdirSync(dir, { mode: 0o700 })
+  return dir
+}
+const day = (i: number) => IdIndex.dayOfNumber(19_000 + (i % 50))
+
+describe("IdIndex", () => {
+  it("finds every id under its first day through many runs and merges, and after reopening", () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    const N = 60_000
+    for (let i = 0; i < N; i++) {
+      expect(index.insert(IdIndex.keyOf(`id-${i}`), day(i))).toBeUndefined()
+      // A sync point every 5,000 ids: runs of uneven sizes, merged as they go.
+      if (i % 5_000 === 4_999) index.sync()
+    }
+    // Re-inserting under another day keeps the first, and says so.
+    expect(index.insert(IdIndex.keyOf("id-5"), "2030-01-01")).toBe(day(5))
+    index.sync()
+    const runs = fs.readdirSync(dir).filter((f) => f.endsWith(".run"))
+    expect(runs.length).toBeLessThanOrEqual(Math.ceil(Math.log2(N / 5_000)) + 1)
+    const check = (ix: IdIndex.IdIndex) => {
+      for (let i = 0; i < N; i += 7) expect(ix.lookup(IdIndex.keyOf(`id-${i}`))).toBe(day(i))
+      // Absent ids: a Bloom false positive reads a block, and still finds nothing.
+      for (let i = 0; i < 20_000; i++) expect(ix.lookup(IdIndex.keyOf(`absent-${i}`))).toBeUndefined()
+      expect(ix.size()).toBe(N)
+    }
+    check(index)
+    index.close()
+    const reopened = IdIndex.open(dir)
+    expect(reopened.rebuilt).toBe(false)
+    check(reopened.index)
+    reopened.index.close()
+  })
+
+  it("entries not yet at a sync point are gone after a restart; the marks say so", () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    index.insert(IdIndex.keyOf("a"), "2024-01-01")
+    index.setMark("2024-01-01", { segments: [], open: { ino: 1, size: 10 } })
+    index.sync()
+    index.insert(IdIndex.keyOf("b"), "2024-01-01")
+    index.setMark("2024-01-01", { segments: [], open: { ino: 1, size: 20 } })
+    index.close()
+    const { index: again } = IdIndex.open(dir)
+    expect(again.lookup(IdIndex.keyOf("a"))).toBe("2024-01-01")
+    expect(again.lookup(IdIndex.keyOf("b"))).toBeUndefined()
+    expect(again.mark("2024-01-01")).toEqual({ segments: [], open: { ino: 1, size: 10 } })
+  })
+
+  it("a damaged list or run is discarded (rebuilt), and an unlisted run left by a crash is removed", () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    index.insert(IdIndex.keyOf("a"), "2024-01-01")
+    index.sync()
+    index.close()
+    fs.writeFileSync(path.join(dir, "ids-99.run"), Buffer.alloc(40))
+    fs.truncateSync(path.join(dir, "ids-1.run"), 7)
+    const { index: again, rebuilt } = IdIndex.open(dir)
+    expect(rebuilt).toBe(true)
+    expect(again.lookup(IdIndex.keyOf("a"))).toBeUndefined()
+    expect(fs.existsSync(path.join(dir, "ids-99.run"))).toBe(false)
+  })
+
+  it("refuses a run planted as a symbolic link", () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    index.insert(IdIndex.keyOf("a"), "2024-01-01")
+    index.sync()
+    index.close()
+    const run = path.join(dir, "ids-1.run")
+    fs.renameSync(run, path.join(root, `moved-${n}.run`))
+    fs.symlinkSync(path.join(root, `moved-${n}.run`), run)
+    expect(() => IdIndex.open(dir)).toThrow(/is a symbolic link/)
+  })
+
+  it("holds about a byte and a half per id in memory, not the ids", () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    const N = 200_000
+    for (let i = 0; i < N; i++) {
+      index.insert(IdIndex.keyOf(`Y2lzY29zcGFyazovL3VzL0VWRU5UL${i.toString(36).padStart(12, "0")}`), day(i))
+      if (i % 25_000 === 24_999) index.sync()
+    }
+    index.sync()
+    globalThis.gc?.()
+    const before = process.memoryUsage()
+    const { index: reopened } = IdIndex.open(dir)
+    globalThis.gc?.()
+    const after = process.memoryUsage()
+    // Heap plus off-heap buffers (Bloom filters, sparse keys): well under what 200,000 id strings
+    // would take (~20 MB).
+    const grown = after.heapUsed + after.arrayBuffers - before.heapUsed - before.arrayBuffers
+    expect(grown).toBeLessThan(2 * 1024 * 1024)
+    expect(reopened.size()).toBe(N)
+    reopened.close()
+    index.close()
+  })
+})
