@@ -7,6 +7,7 @@
  * server: every event present once, byte for byte as served.
  */
 import { FakeWebex, SeedOrg } from "@webex-compliance/events-api/testing"
+import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -14,6 +15,7 @@ import * as Option from "effect/Option"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
+import { ArchiverUsageError } from "./ArchiverError.js"
 import * as ArchiveStatus from "./ArchiveStatus.js"
 import { withArchive } from "./ArchiveSession.js"
 
@@ -45,12 +47,13 @@ export const run = (options: DemoOptions) =>
   Effect.scoped(
     Effect.gen(function*() {
       if (!(options.events >= 1 && options.days >= 1)) {
-        return yield* Effect.fail(new Error(`--events and --days must be at least 1, got ${options.events} and ${options.days}`))
+        return yield* new ArchiverUsageError({ problem: `--events and --days must be at least 1, got ${options.events} and ${options.days}` })
       }
+      const now = yield* Clock.currentTimeMillis
       // The org is a function of the UTC day: running the demo again today into the same --out
       // finds every event already archived, byte for byte; tomorrow's org is another one (other
       // ids), never the same ids with other content.
-      const today = Math.floor(Date.now() / DAY) * DAY
+      const today = Math.floor(now / DAY) * DAY
       const from = new Date(today - options.days * DAY)
       const to = new Date(today)
       const daySeed = today / DAY
@@ -84,7 +87,7 @@ export const run = (options: DemoOptions) =>
             baseUrl: fake.baseUrl,
             settings: { scope: {}, max: 200, window: Duration.days(1) }
           },
-          (a) => a.backfill(from, Option.none())
+          (a) => a.backfill({ from: from.getTime(), to: Option.none() })
         ).pipe(
           Effect.tap((t) =>
             Console.log(
@@ -96,7 +99,8 @@ export const run = (options: DemoOptions) =>
       if (existing) {
         yield* Console.log(`${options.out} already holds an archive: what is already there is skipped. Use another --out for a clean run.\n`)
       }
-      const started = Date.now()
+      const started = yield* Clock.currentTimeMillis
+      const finished = Effect.map(Clock.currentTimeMillis, (t) => ((t - started) / 1000).toFixed(1))
       yield* archive("Back-fill")
 
       // Events that the API lists only later, with `created` in the past: a re-run adds just those.
@@ -104,6 +108,7 @@ export const run = (options: DemoOptions) =>
       yield* fake.addEvents(late)
       yield* archive("Re-run after 25 late events arrived")
 
+      const seconds = yield* finished
       const served = yield* fake.events
       const archived = yield* readArchive(options.out)
       let missing = 0
@@ -120,8 +125,7 @@ export const run = (options: DemoOptions) =>
       yield* Console.log(
         missing === 0 && altered === 0 && duplicated === 0
           ? `Verified: all ${served.length} events the server holds are archived exactly once, byte for byte, in ${
-            ((Date.now() - started) / 1000).toFixed(1)
-          } s.`
+seconds} s.`
           : `VERIFICATION FAILED: ${missing} missing, ${altered} altered, ${duplicated} duplicated`
       )
       yield* Console.log(`Archive: ${path.resolve(options.out)}  (try: ls ${path.join(options.out, "events")} | head)`)
