@@ -43,17 +43,31 @@ const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g
 const plain = !process.stdout.isTTY || (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "")
 
 /**
+ * @effect/cli describes each option's type with generic text ("A user-defined piece of text.")
+ * before our own words: in a help text those placeholders are dropped, every option keeps its
+ * description.
+ */
+const PLACEHOLDER = /^\s*(A user-defined piece of text\.|A true or false value\.|An integer\.|A floating point number\.|One of the following: .*)\s*$/
+
+const cleanHelp = (text: string): string =>
+  /\nUSAGE\n/.test(text.replace(ANSI, ""))
+    ? text.split("\n").filter((l, i, all) => !PLACEHOLDER.test(l.replace(ANSI, "")) && !(l.trim() === "" && PLACEHOLDER.test((all[i - 1] ?? "").replace(ANSI, "")))).join("\n")
+    : text
+
+const forStdout = (a: unknown) => typeof a === "string" ? cleanHelp(plain ? a.replace(ANSI, "") : a) : a
+
+/**
  * The console @effect/cli prints through: without ANSI escapes when `plain`, and without its own
  * rendering of a refused argument (a multi-line block), which `report` prints as one line instead.
  * Logs do not pass through here: `Logging.ts` writes them to stderr itself.
  */
 const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console): Console.Console => ({
   ...console,
-  log: (...args) => console.log(...args.map((a) => (plain && typeof a === "string" ? a.replace(ANSI, "") : a))),
+  log: (...args) => console.log(...args.map(forStdout)),
   error: () => Effect.void,
   unsafe: {
     ...console.unsafe,
-    log: (...args) => console.unsafe.log(...args.map((a) => (plain && typeof a === "string" ? a.replace(ANSI, "") : a))),
+    log: (...args) => console.unsafe.log(...args.map(forStdout)),
     error: () => {}
   }
 }))
