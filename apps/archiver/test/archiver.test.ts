@@ -109,6 +109,8 @@ const recording = (
     readonly failOnCall?: number
     readonly pagesBeforeFailure?: number
     readonly extraOnCall?: { readonly call: number; readonly items: ReadonlyArray<EventsPage.PageItem> }
+    /** What the failing call fails with (default a 503 `ServerError`). */
+    readonly failWith?: EventsApiError.EventsApiError
   } = {}
 ): Recording => {
   const calls: Array<Call> = []
@@ -141,7 +143,7 @@ const recording = (
       if (options.failOnCall === n) {
         pages = Stream.concat(
           Stream.take(pages, options.pagesBeforeFailure ?? 0),
-          Stream.fail(new EventsApiError.ServerError({ status: 503, message: "injected outage" }))
+          Stream.fail(options.failWith ?? new EventsApiError.ServerError({ status: 503, message: "injected outage" }))
         )
       }
       return pages
@@ -618,6 +620,36 @@ describe("Archiver.run", () => {
       assert.deepStrictEqual([api.calls[7]!.from, api.calls[7]!.to], [iso(T0 - HOUR), iso(now)])
       assertExactlyOnce(dir, [...within(history, START, T0), late])
       assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now) })
+      yield* Fiber.interrupt(daemon)
+    }))
+
+  it.effect("a malformed page fails that poll only: recorded in last-error.json, and the next poll goes on", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      const api = recording(inner, {
+        failOnCall: 7,
+        failWith: new EventsApiError.ResponseDecodeError({ status: 200, message: "the body is not JSON", trackingId: "ROUTER_X" })
+      })
+      const daemon = yield* withArchiver(dir, api.layer, (a) => a.run({ from: Option.some(START), interval, lookback }), daemonSettings)
+        .pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.strictEqual(api.calls.length, 7)
+      const recorded = yield* Checkpoint.readLastError(dir)
+      assert.isTrue(Option.isSome(recorded))
+      assert.include(Option.getOrThrow(recorded).message, "the body is not JSON")
+      assert.include(Option.getOrThrow(recorded).message, "ROUTER_X")
+
+      // Still running: the next poll succeeds and clears the error.
+      const late = ev("late-after-bad-page", iso(T0 - 5 * 60_000))
+      yield* inner.add([late])
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.isTrue(archived(dir).includes(late))
+      assert.isTrue(Option.isNone(yield* Checkpoint.readLastError(dir)))
       yield* Fiber.interrupt(daemon)
     }))
 
