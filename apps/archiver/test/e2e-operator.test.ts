@@ -184,4 +184,32 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(summary).toMatchObject({ command: "run", written: after })
     expect(summary.windows).toBeGreaterThan(0)
   })
+
+  it("writes a rotated refresh token safely past a planted <file>.tmp symlink", async ({ expect }) => {
+    const oauth = { clientId: "C-operator", clientSecret: "operator-client-secret-1", refreshToken: "operator-refresh-0" }
+    const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 50, seed: 6, from, to }), oauth })
+    const dir = path.join(box.root, "planted")
+    fs.mkdirSync(dir)
+    const refreshFile = path.join(dir, "refresh-token")
+    fs.writeFileSync(refreshFile, `${oauth.refreshToken}\n`, { mode: 0o600 })
+    const secretFile = path.join(dir, "client-secret")
+    fs.writeFileSync(secretFile, `${oauth.clientSecret}\n`, { mode: 0o600 })
+    const victim = path.join(dir, "victim")
+    fs.writeFileSync(victim, "precious\n", { mode: 0o644 })
+    fs.symlinkSync(victim, `${refreshFile}.tmp`)
+    const r = await runCli([
+      "backfill", "--out", path.join(dir, "archive"), "--base-url", fake.baseUrl,
+      "--refresh-token-file", refreshFile, "--client-id", oauth.clientId, "--client-secret-file", secretFile,
+      "--from", from.toISOString(), "--to", to.toISOString()
+    ])
+    expect(r.code, r.stderr).toBe(0)
+    expect(fs.readFileSync(victim, "utf8")).toBe("precious\n")
+    expect(fs.lstatSync(refreshFile).isFile()).toBe(true)
+    expect(fs.statSync(refreshFile).mode & 0o777).toBe(0o600)
+    const rotated = fs.readFileSync(refreshFile, "utf8").trim()
+    expect(rotated).not.toBe(oauth.refreshToken)
+    expect(rotated).not.toBe("")
+    expect(r.stdout + r.stderr).not.toContain(oauth.clientSecret)
+    expect(r.stdout + r.stderr).not.toContain(rotated)
+  })
 })
