@@ -9,7 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
-import { EventsApi } from "@webex-compliance/events-api"
+import { EventsApi, type EventsApiError } from "@webex-compliance/events-api"
 import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
@@ -29,6 +29,9 @@ import * as Demo from "./Demo.js"
 import { toIso } from "./Instant.js"
 import * as Logging from "./Logging.js"
 import * as Totals from "./Totals.js"
+
+/** The library's failures, as the commands report them (named here so the commands' types are portable). */
+export type ApiFailure = EventsApiError.EventsApiError
 
 const INSTANT = "An ISO-8601 date-time with a zone (2024-05-01T00:00:00Z) or a date (2024-05-01, midnight UTC)."
 

@@ -6,12 +6,14 @@
  * lets late events arrive and re-runs the back-fill, and finally checks the archive against the
  * server: every event present once, byte for byte as served.
  */
+import type { EventsApiError } from "@webex-compliance/events-api"
 import { FakeWebex, SeedOrg } from "@webex-compliance/events-api/testing"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as readline from "node:readline"
@@ -26,6 +28,20 @@ export interface DemoOptions {
 }
 
 const DAY = 86_400_000
+
+/** What the demo can fail with besides its own errors: the archiver's run against the fake server. */
+export type DemoApiError = EventsApiError.EventsApiError
+
+/** The demo's archive does not match what its server holds: a bug in the archiver (exit 70). */
+export class DemoVerificationFailed extends Schema.TaggedError<DemoVerificationFailed>()("DemoVerificationFailed", {
+  missing: Schema.Number,
+  altered: Schema.Number,
+  duplicated: Schema.Number
+}) {
+  override get message(): string {
+    return `the demo archive does not match the server: ${this.missing} missing, ${this.altered} altered, ${this.duplicated} duplicated`
+  }
+}
 
 /** Every archived line, by event id (the demo's archive is small enough to hold). */
 const readArchive = (dir: string) =>
@@ -129,6 +145,6 @@ seconds} s.`
           : `VERIFICATION FAILED: ${missing} missing, ${altered} altered, ${duplicated} duplicated`
       )
       yield* Console.log(`Archive: ${path.resolve(options.out)}  (try: ls ${path.join(options.out, "events")} | head)`)
-      if (missing + altered + duplicated > 0) return yield* Effect.fail(new Error("the demo archive does not match the server"))
+      if (missing + altered + duplicated > 0) return yield* new DemoVerificationFailed({ missing, altered, duplicated })
     })
   )
