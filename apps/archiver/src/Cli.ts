@@ -185,7 +185,7 @@ const withCommon = (c: Common) =>
 
 /** The parsed `--log-format` is what configures the logger (main.ts installs text until then). */
 const logged = <A, E, R>(format: Logging.Format, effect: Effect.Effect<A, E, R>) =>
-  Effect.provide(effect, Logging.layer(format))
+  Effect.provide(effect, Logging.withFormat(format))
 
 const summaryJson = (command: string, dir: string, totals: Totals.Totals) =>
   JSON.stringify({ command, archive: path.resolve(dir), ...totals })

@@ -34,5 +34,14 @@ export const logger = (format: Format): Logger.Logger<unknown, void> =>
     process.stderr.write(`${line}\n`)
   })
 
-/** Replaces the default logger with the one for `format`. */
-export const layer = (format: Format): Layer.Layer<never> => Logger.replace(Logger.defaultLogger, logger(format))
+/** The logger in place until the command line is parsed: text. One instance, so it can be replaced. */
+const initial = logger("text")
+
+/** Replaces Effect's default logger with the initial (text) one: for `main.ts`. */
+export const layer: Layer.Layer<never> = Logger.replace(Logger.defaultLogger, initial)
+
+/**
+ * Replaces the initial logger with the one `--log-format` asked for. Replacing (not adding) keeps
+ * one line per entry.
+ */
+export const withFormat = (format: Format): Layer.Layer<never> => Logger.replace(initial, logger(format))

@@ -94,7 +94,7 @@ const program = Effect.flatMap(cliConsole, (console) =>
     Effect.tapErrorCause(report),
     Effect.provide(NodeContext.layer),
     // Text until the command line is parsed; each command then installs the format it was given.
-    Effect.provide(Logging.layer("text"))
+    Effect.provide(Logging.layer)
   ))
 
 // No pretty logger: it would print logs to stdout, which is for results only.
