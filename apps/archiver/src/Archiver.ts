@@ -221,7 +221,10 @@ export const make = Effect.gen(function*() {
       }
       // The job is recorded so `status` shows an unfinished back-fill; coverage alone makes a
       // re-run carry on where an interrupted one stopped.
-      yield* save((s) => ({ ...s, backfill: { from, to, doneThrough: from } }))
+      const job = (yield* Ref.get(state)).backfill
+      const resumeAt = job !== undefined && job.from === from && job.doneThrough > from ? job.doneThrough : from
+      if (resumeAt > from) yield* Effect.logInfo(`Resuming the back-fill at ${toIso(resumeAt)}`)
+      yield* save((s) => ({ ...s, backfill: { from, to, doneThrough: resumeAt } }))
       const totals = yield* archiveSegments(segments, "backfill", (s, end) => ({
         ...s,
         backfill: { from, to, doneThrough: Math.max(end, s.backfill?.doneThrough ?? from) }
