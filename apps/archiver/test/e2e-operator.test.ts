@@ -49,15 +49,16 @@ describe.concurrent("webex-archiver for operators", () => {
       [[...base, "--token-file", latin1], undefined, 78, new RegExp(`^webex-archiver: --token-file ${latin1}: is not valid UTF-8`)],
       [["backfill", "--out", out, "--base-url", "ftp://example.com", "--from", "2024-02-01"], fake.token, 78, /^webex-archiver: --base-url: "ftp:\/\/example.com" is not an http\(s\) URL/]
     ]
-    for (const [args, token, code, message] of cases) {
-      const r = await runCli(args, { token })
+    const results = await Promise.all(cases.map(([args, token]) => runCli(args, { token, timeoutMs: 280_000 })))
+    cases.forEach(([args, , code, message], i) => {
+      const r = results[i]!
       expect(r.code, `${args.join(" ")}\n${r.stderr}`).toBe(code)
       expect(r.stdout).toBe("")
       expect(errorLine(r.stderr)).toMatch(message)
-    }
+    })
     expect(fs.existsSync(out)).toBe(false)
     expect(await fake.requests()).toHaveLength(0)
-  })
+  }, 300_000)
 
   it("a token the API refuses leaves nothing on disk: exit 77, no archive folder, no job", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 10, seed: 2, from, to }) })
@@ -71,12 +72,14 @@ describe.concurrent("webex-archiver for operators", () => {
         expect(fs.existsSync(out), `${command} ${fault}`).toBe(false)
       }
     }
-  })
+  }, 300_000)
 
   it("help has no ANSI escapes off a terminal, no placeholder text, and ends with examples and exit codes", async ({ expect }) => {
-    for (const args of [["--help"], ["backfill", "--help"], ["run", "--help"]]) {
-      for (const env of [{}, { NO_COLOR: "1" }]) {
-        const r = await runCli(args, { env })
+    const runs = [["--help"], ["backfill", "--help"], ["run", "--help"]].flatMap((args) =>
+      [{}, { NO_COLOR: "1" }].map((env) => runCli(args, { env, timeoutMs: 280_000 }))
+    )
+    for (const r of await Promise.all(runs)) {
+      {
         expect(r.code).toBe(0)
         // eslint-disable-next-line no-control-regex
         expect(r.stdout).not.toMatch(/\u001b\[/)
@@ -84,7 +87,7 @@ describe.concurrent("webex-archiver for operators", () => {
         expect(r.stdout).toMatch(/EXAMPLES\n[\s\S]*webex-archiver backfill[\s\S]*EXIT CODES\n[\s\S]*77 not authorised[\s\S]*78 configuration[^\n]*\n*$/)
       }
     }
-  })
+  }, 300_000)
 
   it("loads a checkpoint written with a +00 offset as the right instant, and refuses one that does not decode (78, file and field)", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 300, seed: 4, from, to }) })
@@ -120,7 +123,7 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(readCheckpoint(out)!.covered).toEqual([{ from: from.toISOString(), through: to.toISOString() }])
     const summary = JSON.parse(r.stdout) as { command: string; windows: number; archive: string }
     expect(summary).toMatchObject({ command: "backfill", windows: 1, archive: out })
-  })
+  }, 300_000)
 
   it("fetches only what the coverage lacks: re-runs, wider ranges, --recheck and run without --from, counted at the server", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 600, seed: 5, from: iso(from.getTime() - 2 * DAY), to: iso(to.getTime() + 2 * DAY) }) })
@@ -130,7 +133,7 @@ describe.concurrent("webex-archiver for operators", () => {
     type Summary = { windows: number; written: number; duplicates: number; late: number; pages: number }
     const backfill = async (a: Date, b: Date, ...more: ReadonlyArray<string>) => {
       const before = (await listings(fake)).length
-      const r = await runCli(args(a, b, ...more), { token: fake.token })
+      const r = await runCli(args(a, b, ...more), { token: fake.token, timeoutMs: 200_000 })
       expect(r.code, r.stderr).toBe(0)
       const after = await listings(fake)
       return { summary: JSON.parse(r.stdout) as Summary, requests: after.slice(before) }
@@ -169,7 +172,7 @@ describe.concurrent("webex-archiver for operators", () => {
       ["run", "--out", out, "--base-url", fake.baseUrl, "--window", "400d", "--lookback", "1h", "--interval", "1h", "--json"],
       { token: fake.token }
     )
-    await daemon.waitFor(({ stderr }) => /Caught up/.test(stderr), 60_000, "caught up")
+    await daemon.waitFor(({ stderr }) => /Caught up/.test(stderr), 200_000, "caught up")
     daemon.kill("SIGTERM")
     const stopped = await daemon.wait(30_000)
     expect(stopped.code, stopped.stderr).toBe(0)
@@ -183,7 +186,7 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(after).toBeGreaterThan(0)
     expect(summary).toMatchObject({ command: "run", written: after })
     expect(summary.windows).toBeGreaterThan(0)
-  })
+  }, 500_000)
 
   it("writes a rotated refresh token safely past a planted <file>.tmp symlink", async ({ expect }) => {
     const oauth = { clientId: "C-operator", clientSecret: "operator-client-secret-1", refreshToken: "operator-refresh-0" }
@@ -211,5 +214,5 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(rotated).not.toBe("")
     expect(r.stdout + r.stderr).not.toContain(oauth.clientSecret)
     expect(r.stdout + r.stderr).not.toContain(rotated)
-  })
+  }, 300_000)
 })
