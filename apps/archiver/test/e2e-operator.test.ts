@@ -21,6 +21,9 @@ const iso = (ms: number) => new Date(ms).toISOString()
 /** The listing requests the server received (the token endpoint and others aside). */
 const listings = async (fake: RunningFake) => (await fake.requests()).filter((r) => r.path === "/v1/events")
 
+/** The real CLI, with time to spare: these tests share two cores with much else. */
+const cli = (args: ReadonlyArray<string>, options: Parameters<typeof runCli>[1] = {}) => runCli(args, { timeoutMs: 280_000, ...options })
+
 const errorLine = (stderr: string) => {
   const lines = messageLines(stderr)
   expect(lines, stderr).toHaveLength(1)
@@ -49,7 +52,7 @@ describe.concurrent("webex-archiver for operators", () => {
       [[...base, "--token-file", latin1], undefined, 78, new RegExp(`^webex-archiver: --token-file ${latin1}: is not valid UTF-8`)],
       [["backfill", "--out", out, "--base-url", "ftp://example.com", "--from", "2024-02-01"], fake.token, 78, /^webex-archiver: --base-url: "ftp:\/\/example.com" is not an http\(s\) URL/]
     ]
-    const results = await Promise.all(cases.map(([args, token]) => runCli(args, { token, timeoutMs: 280_000 })))
+    const results = await Promise.all(cases.map(([args, token]) => cli(args, { token })))
     cases.forEach(([args, , code, message], i) => {
       const r = results[i]!
       expect(r.code, `${args.join(" ")}\n${r.stderr}`).toBe(code)
@@ -58,7 +61,7 @@ describe.concurrent("webex-archiver for operators", () => {
     })
     expect(fs.existsSync(out)).toBe(false)
     expect(await fake.requests()).toHaveLength(0)
-  }, 300_000)
+  }, 600_000)
 
   it("a token the API refuses leaves nothing on disk: exit 77, no archive folder, no job", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 10, seed: 2, from, to }) })
@@ -66,17 +69,17 @@ describe.concurrent("webex-archiver for operators", () => {
       await fake.setFaults({ unauthorized: fault === "unauthorized", forbidden: fault === "forbidden" })
       const out = path.join(box.root, `refused-${fault}`)
       for (const command of ["backfill", "run"]) {
-        const r = await runCli([command, "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString()], { token: fake.token })
+        const r = await cli([command, "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString()], { token: fake.token })
         expect(r.code, r.stderr).toBe(77)
         expect(errorLine(r.stderr)).toMatch(pattern)
         expect(fs.existsSync(out), `${command} ${fault}`).toBe(false)
       }
     }
-  }, 300_000)
+  }, 600_000)
 
   it("help has no ANSI escapes off a terminal, no placeholder text, and ends with examples and exit codes", async ({ expect }) => {
     const runs = [["--help"], ["backfill", "--help"], ["run", "--help"]].flatMap((args) =>
-      [{}, { NO_COLOR: "1" }].map((env) => runCli(args, { env, timeoutMs: 280_000 }))
+      [{}, { NO_COLOR: "1" }].map((env) => cli(args, { env }))
     )
     for (const r of await Promise.all(runs)) {
       {
@@ -87,7 +90,7 @@ describe.concurrent("webex-archiver for operators", () => {
         expect(r.stdout).toMatch(/EXAMPLES\n[\s\S]*webex-archiver backfill[\s\S]*EXIT CODES\n[\s\S]*77 not authorised[\s\S]*78 configuration[^\n]*\n*$/)
       }
     }
-  }, 300_000)
+  }, 600_000)
 
   it("loads a checkpoint written with a +00 offset as the right instant, and refuses one that does not decode (78, file and field)", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 300, seed: 4, from, to }) })
@@ -102,7 +105,7 @@ describe.concurrent("webex-archiver for operators", () => {
       )
 
     write("2024-02-03T00:00:00+0000x")
-    const bad = await runCli(["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString()], { token: fake.token })
+    const bad = await cli(["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString()], { token: fake.token })
     expect(bad.code, bad.stderr).toBe(78)
     const line = errorLine(bad.stderr)
     expect(line).toContain(checkpoint)
@@ -111,7 +114,7 @@ describe.concurrent("webex-archiver for operators", () => {
 
     // Date.parse refuses "+00"; the library's grammar reads it as UTC.
     write("2024-02-03T00:00:00+00")
-    const r = await runCli(
+    const r = await cli(
       ["backfill", "--out", out, "--base-url", fake.baseUrl, "--window", "1d", "--from", from.toISOString(), "--to", to.toISOString(), "--json"],
       { token: fake.token }
     )
@@ -123,7 +126,7 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(readCheckpoint(out)!.covered).toEqual([{ from: from.toISOString(), through: to.toISOString() }])
     const summary = JSON.parse(r.stdout) as { command: string; windows: number; archive: string }
     expect(summary).toMatchObject({ command: "backfill", windows: 1, archive: out })
-  }, 300_000)
+  }, 600_000)
 
   it("fetches only what the coverage lacks: re-runs, wider ranges, --recheck and run without --from, counted at the server", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 600, seed: 5, from: iso(from.getTime() - 2 * DAY), to: iso(to.getTime() + 2 * DAY) }) })
@@ -133,7 +136,7 @@ describe.concurrent("webex-archiver for operators", () => {
     type Summary = { windows: number; written: number; duplicates: number; late: number; pages: number }
     const backfill = async (a: Date, b: Date, ...more: ReadonlyArray<string>) => {
       const before = (await listings(fake)).length
-      const r = await runCli(args(a, b, ...more), { token: fake.token, timeoutMs: 200_000 })
+      const r = await cli(args(a, b, ...more), { token: fake.token })
       expect(r.code, r.stderr).toBe(0)
       const after = await listings(fake)
       return { summary: JSON.parse(r.stdout) as Summary, requests: after.slice(before) }
@@ -186,7 +189,7 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(after).toBeGreaterThan(0)
     expect(summary).toMatchObject({ command: "run", written: after })
     expect(summary.windows).toBeGreaterThan(0)
-  }, 500_000)
+  }, 900_000)
 
   it("writes a rotated refresh token safely past a planted <file>.tmp symlink", async ({ expect }) => {
     const oauth = { clientId: "C-operator", clientSecret: "operator-client-secret-1", refreshToken: "operator-refresh-0" }
@@ -200,7 +203,7 @@ describe.concurrent("webex-archiver for operators", () => {
     const victim = path.join(dir, "victim")
     fs.writeFileSync(victim, "precious\n", { mode: 0o644 })
     fs.symlinkSync(victim, `${refreshFile}.tmp`)
-    const r = await runCli([
+    const r = await cli([
       "backfill", "--out", path.join(dir, "archive"), "--base-url", fake.baseUrl,
       "--refresh-token-file", refreshFile, "--client-id", oauth.clientId, "--client-secret-file", secretFile,
       "--from", from.toISOString(), "--to", to.toISOString()
@@ -214,5 +217,5 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(rotated).not.toBe("")
     expect(r.stdout + r.stderr).not.toContain(oauth.clientSecret)
     expect(r.stdout + r.stderr).not.toContain(rotated)
-  }, 300_000)
+  }, 600_000)
 })
