@@ -248,6 +248,14 @@ export const make = Effect.gen(function*() {
           problem: "this archive covers nothing yet: give --from <date-time> for the first start"
         })
       }
+      const coveredEnd = Coverage.end((yield* Ref.get(state)).covered)
+      if (coveredEnd !== undefined) {
+        yield* Effect.logInfo(
+          `Resuming from the checkpoint: covered through ${toIso(coveredEnd)}; only what it lacks${
+            Option.isSome(options.from) ? ` after --from ${toIso(options.from.value)}` : ""
+          } and the last --lookback are fetched`
+        )
+      }
       const passes = yield* Ref.make(0)
       const totals = options.totals ?? (yield* Ref.make(Totals.empty))
 
