@@ -376,9 +376,9 @@ describe("Checkpoint", () => {
       const cases: Array<[string, RegExp]> = [
         ["", /not valid JSON/],
         [`{"version":1,"scope":{},"cove`, /not valid JSON/],
-        [JSON.stringify({ ...state, version: 2 }), /not a valid checkpoint/],
-        [JSON.stringify({ ...state, covered: [{ from: "2024-02-01T00:00:00Z", through: "2024-01-01T00:00:00Z" }] }), /after/],
-        [JSON.stringify({ ...state, updatedAt: "yesterday" }), /ISO-8601/]
+        [JSON.stringify({ ...Checkpoint.toJson(state), version: 2 }), /not a valid checkpoint/],
+        [JSON.stringify({ ...Checkpoint.toJson(state), covered: [{ from: "2024-02-01T00:00:00Z", through: "2024-01-01T00:00:00Z" }] }), /after/],
+        [JSON.stringify({ ...Checkpoint.toJson(state), updatedAt: "yesterday" }), /ISO-8601/]
       ]
       for (const [text, expected] of cases) {
         fs.writeFileSync(file, text)
