@@ -6,6 +6,7 @@
  */
 import { SeedOrg } from "@webex-compliance/events-api/testing"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { assertExactArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
@@ -217,5 +218,36 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(rotated).not.toBe("")
     expect(r.stdout + r.stderr).not.toContain(oauth.clientSecret)
     expect(r.stdout + r.stderr).not.toContain(rotated)
+  }, 600_000)
+
+  it("a server echoing the token and control characters: the printed line and last-error.json hold neither", async ({ expect }) => {
+    // A hostile server of its own: every request is refused with a body quoting the bearer token,
+    // an escape sequence and a forged log line.
+    const server = http.createServer((req, res) => {
+      const auth = req.headers.authorization ?? ""
+      res.writeHead(401, { "content-type": "application/json", trackingid: "ROUTER_ECHO" })
+      res.end(JSON.stringify({ message: `Invalid ${auth} \u001b[2J\nlevel=ERROR forged=yes`, trackingId: "ROUTER_ECHO" }))
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const port = (server.address() as { port: number }).port
+    const token = `echoed-secret-${Date.now()}-abcdef`
+    const out = path.join(box.root, "echo")
+    // The folder exists, so the archive is opened (and the failure recorded) before the refusal.
+    fs.mkdirSync(out, { mode: 0o700 })
+    try {
+      const r = await cli(["backfill", "--out", out, "--base-url", `http://127.0.0.1:${port}/v1`, "--from", from.toISOString(), "--to", to.toISOString()], { token })
+      expect(r.code, r.stderr).toBe(77)
+      const line = errorLine(r.stderr)
+      expect(r.stderr).not.toContain(token)
+      // eslint-disable-next-line no-control-regex
+      expect(r.stderr).not.toMatch(/\u001b/)
+      expect(r.stderr.split("\n").filter((l) => l.startsWith("level=ERROR"))).toEqual([])
+      expect(line).toContain("ROUTER_ECHO")
+      const lastError = fs.readFileSync(path.join(out, "state", "last-error.json"), "utf8")
+      expect(lastError).not.toContain(token)
+      expect(lastError).toContain("<redacted>")
+    } finally {
+      server.close()
+    }
   }, 600_000)
 })
