@@ -4,15 +4,41 @@
  * code path.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { EventsApi } from "@webex-compliance/events-api"
+import { EventsApi, EventsApiError } from "@webex-compliance/events-api"
+import * as Schema from "effect/Schema"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Stream from "effect/Stream"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ArchiveLock from "./ArchiveLock.js"
 import * as Archiver from "./Archiver.js"
 import * as Checkpoint from "./Checkpoint.js"
 import type * as Credentials from "./Credentials.js"
 import * as NdjsonSink from "./NdjsonSink.js"
+import { safeText } from "./Redaction.js"
+
+/** The failures that say the credentials will never work, however often they are tried. */
+const REFUSED: ReadonlySet<string> = new Set(["Unauthorized", "Forbidden", "TokenRefreshFailed"])
+
+/**
+ * One cheap request (a minute, one item) before a new archive is created: a token the API
+ * refuses then leaves nothing on disk, no folder and no unfinished job. Any other failure is
+ * left to the run itself (its retries, the daemon's next poll).
+ */
+const probe = (api: EventsApi.Service) =>
+  Effect.gen(function*() {
+    const now = yield* Clock.currentTimeMillis
+    yield* api.listPages({ from: new Date(now - 70_000), to: new Date(now - 10_000), max: 1 }).pipe(Stream.take(1), Stream.runDrain)
+  }).pipe(
+    Effect.catchIf(
+      (e: EventsApiError.EventsApiError) => !REFUSED.has(e._tag),
+      (e) => Effect.logDebug("The start-up probe failed; the run will try again").pipe(Effect.annotateLogs({ error: e._tag }))
+    ),
+    Effect.withSpan("ArchiveSession.probe")
+  )
 
 /**
  * Runs `use` with the archive locked and every layer built: lock first, so that the sink's
@@ -25,28 +51,30 @@ export const withArchive = <A, E>(
     readonly baseUrl: string
     readonly settings: Archiver.Settings
     readonly retry?: EventsApi.Options["retry"]
+    /** Ask the API once before creating a new archive (see `probe`). */
+    readonly probeFirst?: boolean | undefined
   },
   use: (archiver: Archiver.Service) => Effect.Effect<A, E>
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
       const dir = path.resolve(options.dir)
+      const api = yield* Layer.build(
+        EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
+          Layer.provide(NodeHttpClient.layerUndici)
+        )
+      )
+      if (options.probeFirst === true && !fs.existsSync(dir)) yield* probe(Context.get(api, EventsApi.EventsApi))
       yield* ArchiveLock.acquire(dir)
       const layers = Archiver.layer.pipe(
         Layer.provide(Layer.succeed(Archiver.ArchiverSettings, options.settings)),
-        Layer.provide(
-          EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
-            Layer.provide(NodeHttpClient.layerUndici),
-            // A bad base URL fails here, as one of the archiver's errors.
-            Layer.mapError((e): Archiver.ArchiverError => e)
-          )
-        ),
+        Layer.provide(Layer.succeedContext(api)),
         Layer.provide(NdjsonSink.layer(dir)),
         Layer.provide(Checkpoint.layer(dir))
       )
       return yield* Effect.flatMap(Archiver.Archiver, use).pipe(
         Effect.provide(layers),
-        // The last failure is kept in the archive for `status`, then reported as usual.
+        // The last failure is kept in the archive for `status` (secrets cut out), then reported as usual.
         Effect.tapError((e) => Checkpoint.recordError(dir, messageOf(e)).pipe(Effect.ignore)),
         Effect.onInterrupt(() =>
           Effect.logInfo(
@@ -58,16 +86,19 @@ export const withArchive = <A, E>(
     })
   )
 
-/** One line a person can act on, for any failure. */
-export const messageOf = (e: unknown): string => {
-  if (typeof e === "object" && e !== null) {
-    const err = e as { _tag?: string; message?: string; hint?: string; trackingId?: string; status?: number }
-    const parts = [err.message ?? String(e)]
-    if (err.hint !== undefined) parts.push(err.hint)
-    if (err._tag === "TransportError") parts.push("(no answer from the API after every retry: check the network, DNS and --base-url)")
-    if (err.trackingId !== undefined) parts.push(`(trackingId ${err.trackingId})`)
-    return parts.join(" ")
-  }
-  return String(e)
-}
+const isApiError = Schema.is(EventsApiError.EventsApiError)
 
+/**
+ * One line a person can act on, for any failure: its (computed) message, what usually fixes it,
+ * the tracking id Cisco support asks for; known secrets cut out, control characters escaped.
+ */
+export const messageOf = (e: unknown): string => {
+  if (!(e instanceof Error)) return safeText(String(e))
+  const parts = [e.message]
+  if (isApiError(e)) {
+    if (e._tag === "Forbidden" && !e.message.includes(e.hint)) parts.push(e.hint)
+    if (e._tag === "TransportError") parts.push("(no answer from the API after every retry: check the network, DNS and --base-url)")
+    if (e.trackingId !== undefined) parts.push(`(trackingId ${e.trackingId})`)
+  }
+  return safeText(parts.join(" "))
+}

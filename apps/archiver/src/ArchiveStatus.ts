@@ -17,7 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
-import { type CheckpointState, loadCheckpoint } from "./Checkpoint.js"
+import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
 import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
 import { type LastError, readLastError } from "./LastError.js"
 
@@ -50,7 +50,7 @@ export interface ArchiveStatus {
     readonly byDay: Readonly<Record<string, number>>
   }
   /** The checkpoint, or `null` when there is none or it is invalid (see `checkpointError`). */
-  readonly checkpoint: CheckpointState | null
+  readonly checkpoint: CheckpointJson | null
   readonly checkpointError: string | null
   readonly lastError: LastError | null
   /** Who holds `state/archiver.lock`; `running` is `null` when it cannot be checked (other host). */
@@ -189,7 +189,7 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
       dir: l.root,
       ...events,
       quarantine,
-      checkpoint: checkpoint._tag === "Right" ? Option.getOrNull(checkpoint.right) : null,
+      checkpoint: checkpoint._tag === "Right" ? Option.getOrNull(Option.map(checkpoint.right, toJson)) : null,
       checkpointError: checkpoint._tag === "Left" ? checkpoint.left.message : null,
       lastError: Option.getOrNull(lastError),
       lock: Option.match(lock, {
@@ -215,7 +215,7 @@ const bytes = (n: number): string => {
   return u === 0 ? `${n} bytes` : `${v.toFixed(1)} ${units[u]}`
 }
 
-const describeScope = (scope: CheckpointState["scope"]): string => {
+const describeScope = (scope: CheckpointJson["scope"]): string => {
   const parts = [
     scope.resource !== undefined ? `resource=${scope.resource}` : undefined,
     scope.type !== undefined ? `type=${scope.type}` : undefined,

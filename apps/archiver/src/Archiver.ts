@@ -1,29 +1,37 @@
 /**
  * The archiving loop: time windows in, durable NDJSON out, checkpoint last.
  *
- * Nothing here assumes an order of events. The range is cut into windows; a window is listed
- * page by page and each page is written and fsync'd before the next is fetched (so memory holds
- * one page, however large the backfill). Only when every page of a window is durable does the
- * window join the checkpoint's coverage. A crash anywhere re-fetches at most the windows not yet
- * checkpointed, and the sink's per-day id index turns the re-fetch into "add only what is
- * missing": exactly once, without trusting timestamps to be unique or to arrive in order.
+ * Nothing here assumes an order of events. What to fetch is planned from the checkpoint's
+ * coverage (`Planner.ts`): a covered stretch is not listed again unless asked for. Each planned
+ * stretch is cut into windows, each window archived page by page (`ArchiveWindow.ts`); only when
+ * every page of a window is durable does the window join the checkpoint's coverage. A crash
+ * anywhere re-fetches at most the windows not yet checkpointed, and the sink's id index turns the
+ * re-fetch into "add only what is missing": exactly once, without trusting timestamps to be unique
+ * or to arrive in order.
  */
-import { Event, EventsApi } from "@webex-compliance/events-api"
-import { EventsApiError as ApiError } from "@webex-compliance/events-api"
+import { EventsApi } from "@webex-compliance/events-api"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
-import * as Stream from "effect/Stream"
+import * as Schedule from "effect/Schedule"
 import type { ArchiveLockLost, ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import { ArchiverUsageError } from "./ArchiverError.js"
+import { archiveWindow } from "./ArchiveWindow.js"
 import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
 import * as Coverage from "./Coverage.js"
-import { extractId, isDay } from "./internal/archiveFs.js"
+import { toIso } from "./Instant.js"
 import { NdjsonSink } from "./NdjsonSink.js"
+import * as Planner from "./Planner.js"
+import { safeText } from "./Redaction.js"
+import * as Totals from "./Totals.js"
+import type { EventsApiError as ApiError } from "@webex-compliance/events-api"
+
+export { ArchiverUsageError } from "./ArchiverError.js"
+export type { Totals } from "./Totals.js"
 
 /** What the archive is restricted to. A checkpoint belongs to one scope. */
 export interface Scope {
@@ -51,9 +59,6 @@ export class ArchiverSettings extends Context.Tag("@webex-compliance/archiver/Ar
   Settings
 >() {}
 
-/** The command cannot start as asked: a message for the user, and nothing written. */
-export class ArchiverUsageError extends Data.TaggedError("ArchiverUsageError")<{ readonly message: string }> {}
-
 export type ArchiverError =
   | ApiError.EventsApiError
   | ArchiveWriteError
@@ -62,51 +67,52 @@ export type ArchiverError =
   | CheckpointError
   | ArchiverUsageError
 
-/** What a run did. */
-export interface Totals {
-  readonly windows: number
-  readonly pages: number
-  /** Items the API listed, decodable or not. */
-  readonly listed: number
-  /** Events newly written to the archive. */
-  readonly written: number
-  /** Events already in the archive (repeated pages, overlaps, re-runs). */
-  readonly duplicates: number
-  /** Undecodable items kept in quarantine. */
-  readonly quarantined: number
+export interface BackfillOptions {
+  /** Start of the range (inclusive), epoch millis. */
+  readonly from: number
+  /** End of the range (exclusive); default (and at most) now. */
+  readonly to: Option.Option<number>
+  /** Re-read windows already covered, to find events the API listed late. */
+  readonly recheck?: boolean | undefined
 }
 
-const emptyTotals: Totals = { windows: 0, pages: 0, listed: 0, written: 0, duplicates: 0, quarantined: 0 }
-
-const plus = (a: Totals, b: Totals): Totals => ({
-  windows: a.windows + b.windows,
-  pages: a.pages + b.pages,
-  listed: a.listed + b.listed,
-  written: a.written + b.written,
-  duplicates: a.duplicates + b.duplicates,
-  quarantined: a.quarantined + b.quarantined
-})
+export interface RunOptions {
+  /** Where to start when the coverage does not say (a first start), epoch millis. */
+  readonly from: Option.Option<number>
+  readonly interval: Duration.Duration
+  readonly lookback: Duration.Duration
+  /** Where the daemon adds up what it did, pass after pass: read it for a final summary. */
+  readonly totals?: Ref.Ref<Totals.Totals> | undefined
+}
 
 export interface Service {
-  /** Archives every event created in `[from, to)`; `to` defaults to now. Resumes an interrupted run of the same range. */
-  readonly backfill: (from: Date, to: Option.Option<Date>) => Effect.Effect<Totals, ArchiverError>
+  /** Archives what the coverage lacks of `[from, to)` (everything in it, with `recheck`). */
+  readonly backfill: (options: BackfillOptions) => Effect.Effect<Totals.Totals, ArchiverError>
   /**
-   * The daemon: from the checkpoint (or `from` on a first start) up to now, then every
+   * The daemon: from the covered end (or `from` on a first start) up to now, then every
    * `interval` again, re-reading the last `lookback` to catch late-arriving events. Never returns.
    */
-  readonly run: (options: {
-    readonly from: Option.Option<Date>
-    readonly interval: Duration.Duration
-    readonly lookback: Duration.Duration
-  }) => Effect.Effect<never, ArchiverError>
+  readonly run: (options: RunOptions) => Effect.Effect<never, ArchiverError>
 }
 
 export class Archiver extends Context.Tag("@webex-compliance/archiver/Archiver")<Archiver, Service>() {}
 
-const iso = (ms: number) => new Date(ms).toISOString()
-
-/** How far each window after the first re-reads into its predecessor (see `archiveWindow`). */
+/** How far each window re-reads into its predecessor (see `ArchiveWindow.archiveWindow`). */
 const BOUNDARY_OVERLAP_MILLIS = 1000
+
+/**
+ * Failures that end one daemon poll, not the daemon: the server or the network may do better at
+ * the next interval (transient, after the retry policy gave up), or the next page may be sound
+ * (a malformed page). Tags, so the library's newer errors count as soon as they exist.
+ */
+const POLL_RECOVERABLE: ReadonlySet<string> = new Set([
+  "RateLimited",
+  "ServerError",
+  "TransportError",
+  "ResponseDecodeError",
+  "ResponseTooLarge",
+  "PaginationRunaway"
+])
 
 const sameScope = (a: Scope, b: Scope) =>
   (a.resource ?? null) === (b.resource ?? null) &&
@@ -120,122 +126,73 @@ const describeScope = (s: Scope) =>
     s.actorId !== undefined ? `--actor ${s.actorId}` : ""
   ].filter((x) => x !== "").join(" ") || "no filters"
 
-export const make = Effect.gen(function*() {
-  const api = yield* EventsApi.EventsApi
-  const sink = yield* NdjsonSink
+/** The archive's checkpoint state in memory, loaded once, saved atomically after every window. */
+const makeState = Effect.gen(function*() {
   const checkpoint = yield* Checkpoint
   const settings = yield* ArchiverSettings
-  const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
-  const settleMillis = settings.settle === undefined ? 0 : Duration.toMillis(settings.settle)
-  /** The latest instant the archive reaches for: now, less the settling margin. */
-  const horizon = Effect.map(Clock.currentTimeMillis, (now) => now - settleMillis)
-
   const loaded = yield* checkpoint.load
   if (Option.isSome(loaded) && !sameScope(loaded.value.scope, settings.scope)) {
     return yield* new ArchiverUsageError({
-      message: `This archive was built with ${describeScope(loaded.value.scope)}, not ${describeScope(settings.scope)}. ` +
+      problem: `This archive was built with ${describeScope(loaded.value.scope)}, not ${describeScope(settings.scope)}. ` +
         "Its checkpoint only vouches for that scope: use the same filters, or another --out directory."
     })
   }
   const now = yield* Clock.currentTimeMillis
   const state = yield* Ref.make<CheckpointState>(
-    Option.getOrElse(loaded, () => ({
-      version: 1 as const,
-      scope: settings.scope,
-      covered: [],
-      updatedAt: iso(now)
-    }))
+    Option.getOrElse(loaded, () => ({ version: 1 as const, scope: settings.scope, covered: [], updatedAt: now }))
   )
-
   const save = (update: (s: CheckpointState) => CheckpointState) =>
     Effect.gen(function*() {
       const at = yield* Clock.currentTimeMillis
-      const next = { ...update(yield* Ref.get(state)), updatedAt: iso(at) }
+      const next = { ...update(yield* Ref.get(state)), updatedAt: at }
       yield* checkpoint.save(next)
       yield* Ref.set(state, next)
     })
+  return { state, save, checkpoint }
+})
 
-  /** Lists one window page by page, writing each page durably before asking for the next. */
-  /**
-   * Where an event that decoded still cannot be filed exactly once: its id must be non-empty and
-   * the one a reader of the line finds (duplicate `id` keys make them differ), and its day must be
-   * a plain `YYYY-MM-DD`. Such items are kept in quarantine rather than stop the archive for good.
-   */
-  const unfileable = (id: string, day: string, raw: string): string | undefined =>
-    id === ""
-      ? "the event's id is empty"
-      : extractId(raw) !== id
-      ? "the event's id is ambiguous (the line has more than one \"id\" key)"
-      : !isDay(day)
-      ? `the event's created instant falls on ${day}, outside the years 0000-9999`
-      : undefined
+export const make = Effect.gen(function*() {
+  const api = yield* EventsApi.EventsApi
+  const sink = yield* NdjsonSink
+  const settings = yield* ArchiverSettings
+  const { checkpoint, save, state } = yield* makeState
+  const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
+  const settleMillis = settings.settle === undefined ? 0 : Duration.toMillis(settings.settle)
+  /** The latest instant the archive reaches for: now, less the settling margin. */
+  const horizon = Effect.map(Clock.currentTimeMillis, (now) => now - settleMillis)
+  const query = { ...settings.scope, max: settings.max }
 
   /**
-   * Lists one window page by page, writing each page durably before asking for the next.
-   * `overlap` widens the request backwards: whether the service's `from` is inclusive is not
-   * documented, so abutting windows re-read a second of their neighbour rather than risk losing
-   * an event that sits exactly on the boundary (the sink drops what is already there).
+   * Archives the planned segments window by window. After each window: coverage grows and
+   * `onWindow` records progress in the same atomic checkpoint write. A window wholly covered
+   * before the run is a re-check: what it writes is counted as late.
    */
-  const archiveWindow = (start: number, end: number, overlap: number): Effect.Effect<Totals, ArchiverError> =>
-    api.listPages({ ...settings.scope, from: new Date(start - overlap), to: new Date(end), max: settings.max }).pipe(
-      Stream.runFoldEffect(emptyTotals, (totals, page) =>
-        Effect.gen(function*() {
-          const records = []
-          const quarantine = []
-          for (const item of page.items) {
-            const problem = item._tag === "Decoded"
-              ? unfileable(item.event.id, Event.utcDay(item.event), item.raw)
-              : item.reason
-            if (item._tag === "Decoded" && problem === undefined) {
-              records.push({ id: item.event.id, day: Event.utcDay(item.event), raw: item.raw })
-              continue
-            }
-            const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
-            quarantine.push({ raw: item.raw, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
-            // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
-            yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
-              Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
-            )
-          }
-          // Each file's append is itself uninterruptible inside the sink; leaving the rest
-          // interruptible lets a stop signal cut short the loading of a large day's id index.
-          const result = yield* sink.writeBatch(records, quarantine)
-          yield* Effect.logDebug("Page archived").pipe(
-            Effect.annotateLogs({ items: page.items.length, written: result.written, duplicates: result.duplicates })
-          )
-          return plus(totals, {
-            windows: 0,
-            pages: 1,
-            listed: page.items.length,
-            written: result.written,
-            duplicates: result.duplicates,
-            quarantined: result.quarantined
-          })
-        }))
-    )
-
-  /**
-   * Archives `[from, to)` window by window. After each window: coverage grows and `onWindow`
-   * records progress in the same atomic checkpoint write.
-   */
-  const archiveRange = (
-    from: number,
-    to: number,
+  const archiveSegments = (
+    segments: ReadonlyArray<Planner.Segment>,
     label: string,
     onWindow: (s: CheckpointState, end: number) => CheckpointState
-  ): Effect.Effect<Totals, ArchiverError> =>
+  ): Effect.Effect<Totals.Totals, ArchiverError> =>
     Effect.gen(function*() {
-      const windows = Coverage.windows(from, to, windowMillis)
-      let totals = emptyTotals
+      const coveredBefore = (yield* Ref.get(state)).covered
+      const windows = segments.flatMap((seg) =>
+        Coverage.windows(seg.from, seg.to, windowMillis).map(([start, end]) => ({
+          start,
+          end,
+          // The first window of a segment starts where asked; the others re-read their predecessor's last second.
+          listFrom: start === seg.from ? start : start - BOUNDARY_OVERLAP_MILLIS,
+          rechecked: Coverage.covers(coveredBefore, start, end)
+        }))
+      )
+      let totals = Totals.empty
       const started = yield* Clock.currentTimeMillis
-      for (const [i, [start, end]] of windows.entries()) {
-        const t = yield* archiveWindow(start, end, i === 0 ? 0 : BOUNDARY_OVERLAP_MILLIS)
-        yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: iso(start), through: iso(end) }) }, end))
-        totals = plus(totals, { ...t, windows: 1 })
+      for (const [i, { end, listFrom, rechecked, start }] of windows.entries()) {
+        const t = yield* archiveWindow(api, sink, query, listFrom, end)
+        yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
+        totals = Totals.plus(totals, { ...t, windows: 1, late: rechecked ? t.written : 0 })
         const elapsed = (yield* Clock.currentTimeMillis) - started
         yield* Effect.logInfo(`${label}: window ${i + 1}/${windows.length} archived`).pipe(
           Effect.annotateLogs({
-            window: `${iso(start)}/${iso(end)}`,
+            window: `${toIso(start)}/${toIso(end)}`,
             listed: t.listed,
             written: t.written,
             duplicates: t.duplicates,
@@ -249,29 +206,34 @@ export const make = Effect.gen(function*() {
       return totals
     })
 
-  const backfill: Service["backfill"] = (fromDate, toDate) =>
+  const backfill: Service["backfill"] = (options) =>
     Effect.gen(function*() {
       const now = yield* horizon
-      const from = fromDate.getTime()
-      const to = Math.min(Option.match(toDate, { onNone: () => now, onSome: (d) => d.getTime() }), now)
+      const { from } = options
+      const to = Math.min(Option.getOrElse(options.to, () => now), now)
       if (from >= to) {
+        const byTo = Option.isSome(options.to) && options.to.value <= now
         return yield* new ArchiverUsageError({
-          message: `Nothing to back-fill: --from ${iso(from)} is not before ${Option.isSome(toDate) && toDate.value.getTime() <= now ? "--to" : "now"} (${iso(to)})`
+          flag: "--from",
+          problem: `nothing to back-fill: ${toIso(from)} is not before ${byTo ? "--to" : "now"} (${toIso(to)})`
         })
       }
+      const segments = Planner.backfill((yield* Ref.get(state)).covered, { from, to, recheck: options.recheck === true })
+      const skipped = to - from - segments.reduce((n, s) => n + s.to - s.from, 0)
+      if (skipped > 0) {
+        yield* Effect.logInfo("Skipping what the archive already covers (use --recheck to re-read it)").pipe(
+          Effect.annotateLogs({ coveredSeconds: Math.round(skipped / 1000), segments: segments.length })
+        )
+      }
+      // The job is recorded so `status` shows an unfinished back-fill; coverage alone makes a
+      // re-run carry on where an interrupted one stopped.
       const job = (yield* Ref.get(state)).backfill
-      // The same command run again after a crash or a stop carries on where it left off.
-      // The same range again (its end clamped to "now" then, perhaps later now) carries on from
-      // where the interrupted run stopped: every window before `doneThrough` is durable.
-      const resume = job !== undefined && Date.parse(job.from) === from && Date.parse(job.doneThrough) <= to &&
-          (Option.isNone(toDate) || toDate.value.getTime() >= Date.parse(job.to))
-        ? Date.parse(job.doneThrough)
-        : from
-      if (resume > from) yield* Effect.logInfo(`Resuming the back-fill at ${iso(resume)}`)
-      yield* save((s) => ({ ...s, backfill: { from: iso(from), to: iso(to), doneThrough: iso(resume) } }))
-      const totals = yield* archiveRange(resume, to, "backfill", (s, end) => ({
+      const resumeAt = job !== undefined && job.from === from && job.doneThrough > from ? job.doneThrough : from
+      if (resumeAt > from) yield* Effect.logInfo(`Resuming the back-fill at ${toIso(resumeAt)}`)
+      yield* save((s) => ({ ...s, backfill: { from, to, doneThrough: resumeAt } }))
+      const totals = yield* archiveSegments(segments, "backfill", (s, end) => ({
         ...s,
-        backfill: { from: iso(from), to: iso(to), doneThrough: iso(end) }
+        backfill: { from, to, doneThrough: Math.max(end, s.backfill?.doneThrough ?? from) }
       }))
       yield* save(({ backfill: _, ...s }) => s)
       yield* checkpoint.clearLastError
@@ -280,56 +242,77 @@ export const make = Effect.gen(function*() {
 
   const run: Service["run"] = (options) =>
     Effect.gen(function*() {
-      const s = yield* Ref.get(state)
-      let through: number
-      if (s.live !== undefined) {
-        through = Date.parse(s.live.through)
-        if (Option.isSome(options.from)) {
-          yield* Effect.logInfo(`Resuming from the checkpoint at ${s.live.through}; --from is only used on a first start`)
-        }
-      } else if (Option.isSome(options.from)) {
-        through = options.from.value.getTime()
-      } else {
+      const lookback = Duration.toMillis(options.lookback)
+      const first = Planner.run((yield* Ref.get(state)).covered, {
+        from: Option.getOrUndefined(options.from),
+        lookback,
+        now: yield* horizon
+      })
+      if (first._tag === "NoStart") {
         return yield* new ArchiverUsageError({
-          message: "This archive has no daemon checkpoint yet: give --from <date-time> for the first start"
+          flag: "--from",
+          problem: "this archive covers nothing yet: give --from <date-time> for the first start"
         })
       }
-      const firstStart = Option.isSome(options.from) && s.live === undefined ? through : Number.NEGATIVE_INFINITY
-      const lookback = Duration.toMillis(options.lookback)
-      for (let pass = 0;; pass++) {
-        const now = yield* horizon
-        // Late-arriving events: re-read the last `lookback` on every pass, the first after a restart
-        // included (events may have arrived late while the daemon was down); the sink skips what
-        // is already there. Only a first start begins exactly at --from.
-        const from = Math.max(firstStart, through - lookback)
-        if (from < now) {
-          const result = yield* archiveRange(from, now, pass === 0 ? "catch-up" : "poll", (st, end) => ({
-            ...st,
-            // A poll re-reads windows behind the position: they must not move it back.
-            live: { through: iso(Math.max(end, st.live !== undefined ? Date.parse(st.live.through) : end)) }
-          })).pipe(
-            Effect.map(Option.some),
-            // A daemon outlives an outage: once the retry policy gives up on a transient failure,
-            // the pass ends and the next poll starts again from the checkpoint.
-            Effect.catchIf(ApiError.isTransient, (e) =>
-              Effect.logError(`Poll failed, will retry at the next interval: ${e.message}`).pipe(
-                Effect.annotateLogs({ error: e._tag, trackingId: e.trackingId ?? "none" }),
-                Effect.zipRight(checkpoint.recordError(`${e.message}${e.trackingId !== undefined ? ` (trackingId ${e.trackingId})` : ""}`)),
-                Effect.as(Option.none<Totals>())
-              ))
-          )
-          const live = (yield* Ref.get(state)).live
-          if (live !== undefined) through = Date.parse(live.through)
-          if (Option.isSome(result)) {
-            // `status` shows the last error until a pass succeeds again.
-            yield* checkpoint.clearLastError
-            yield* Effect.logInfo(pass === 0 ? "Caught up" : "Poll done").pipe(
-              Effect.annotateLogs({ through: iso(through), written: result.value.written, duplicates: result.value.duplicates })
-            )
-          }
-        }
-        yield* Effect.sleep(options.interval)
+      const coveredEnd = Coverage.end((yield* Ref.get(state)).covered)
+      if (coveredEnd !== undefined) {
+        yield* Effect.logInfo(
+          `Resuming from the checkpoint: covered through ${toIso(coveredEnd)}; only what it lacks${
+            Option.isSome(options.from) ? ` after --from ${toIso(options.from.value)}` : ""
+          } and the last --lookback are fetched`
+        )
       }
+      const passes = yield* Ref.make(0)
+      const totals = options.totals ?? (yield* Ref.make(Totals.empty))
+
+      /** One poll: plan against the coverage as it is now, archive, record or clear the last error. */
+      const pass = Effect.gen(function*() {
+        const n = yield* Ref.getAndUpdate(passes, (k) => k + 1)
+        const now = yield* horizon
+        const plan = Planner.run((yield* Ref.get(state)).covered, {
+          // Once a pass succeeded the coverage reaches (almost) now: only the lookback is re-read.
+          from: Option.getOrUndefined(options.from),
+          lookback,
+          now
+        })
+        if (plan._tag === "NoStart" || plan.segments.length === 0) return
+        const result = yield* archiveSegments(plan.segments, n === 0 ? "catch-up" : "poll", (st, end) => ({
+          ...st,
+          // A poll re-reads windows behind the position: they must not move it back.
+          live: { through: Math.max(end, st.live?.through ?? end) }
+        })).pipe(
+          Effect.map(Option.some),
+          Effect.catchIf(
+            (e): e is ArchiverError => POLL_RECOVERABLE.has(e._tag),
+            (e) => {
+              const message = safeText(
+                `${e.message}${"trackingId" in e && e.trackingId !== undefined ? ` (trackingId ${e.trackingId})` : ""}`
+              )
+              return Effect.logError(`Poll failed, will retry at the next interval: ${message}`).pipe(
+                Effect.annotateLogs({ error: e._tag }),
+                Effect.zipRight(checkpoint.recordError(message)),
+                Effect.as(Option.none<Totals.Totals>())
+              )
+            }
+          )
+        )
+        if (Option.isSome(result)) {
+          yield* Ref.update(totals, (t) => Totals.plus(t, result.value))
+          // `status` shows the last error until a pass succeeds again.
+          yield* checkpoint.clearLastError
+          yield* Effect.logInfo(n === 0 ? "Caught up" : "Poll done").pipe(
+            Effect.annotateLogs({
+              through: toIso(Coverage.end((yield* Ref.get(state)).covered) ?? now),
+              written: result.value.written,
+              late: result.value.late,
+              duplicates: result.value.duplicates
+            })
+          )
+        }
+      })
+
+      // A pass, then one every `interval` after the previous one ends, for ever.
+      return yield* pass.pipe(Effect.repeat(Schedule.spaced(options.interval)), Effect.zipRight(Effect.never))
     })
 
   return { backfill, run } satisfies Service

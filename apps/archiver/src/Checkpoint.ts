@@ -11,7 +11,6 @@
  *
  * @since 0.1.0
  */
-import { Event } from "@webex-compliance/events-api"
 import * as fsp from "node:fs/promises"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -21,15 +20,16 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { type ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import { EpochMillisFromIso, toIso } from "./Instant.js"
 import { ensureArchiveLayout, layout, readIfExists, tryWrite, writeFileAtomic } from "./internal/archiveFs.js"
 import * as LastErrorFile from "./LastError.js"
 
 
-/** An ISO-8601 date-time, kept as text. */
-export const IsoString = Schema.String.pipe(
-  // The library's own grammar and range checks: one definition of an ISO-8601 instant.
-  Schema.filter((s) => Either.isRight(Schema.decodeUnknownEither(Event.IsoDateTime)(s)) || `not an ISO-8601 date-time: ${s}`)
-)
+/**
+ * An instant of the checkpoint: ISO-8601 text on disk (as written since 0.1.0), epoch milliseconds
+ * in memory, decoded once by the library's grammar (see `Instant.ts`).
+ */
+export const Instant = EpochMillisFromIso
 
 /** The query filters the archive was built with: a checkpoint only proves coverage for them. */
 export const CheckpointScope = Schema.Struct({
@@ -39,13 +39,12 @@ export const CheckpointScope = Schema.Struct({
 })
 export interface CheckpointScope extends Schema.Schema.Type<typeof CheckpointScope> {}
 
-const notAfter = (a: string, b: string, what: string) =>
-  Date.parse(a) <= Date.parse(b) || `${what}: ${a} is after ${b}`
+const notAfter = (a: number, b: number, what: string) => a <= b || `${what}: ${toIso(a)} is after ${toIso(b)}`
 
 /** A half-open interval of creation times, `[from, through)`. */
 export const CoveredInterval = Schema.Struct({
-  from: IsoString,
-  through: IsoString
+  from: Instant,
+  through: Instant
 }).pipe(Schema.filter((i) => notAfter(i.from, i.through, "covered interval")))
 export interface CoveredInterval extends Schema.Schema.Type<typeof CoveredInterval> {}
 
@@ -58,22 +57,32 @@ export const CheckpointState = Schema.Struct({
    */
   covered: Schema.Array(CoveredInterval),
   /** When this checkpoint was written. */
-  updatedAt: IsoString,
+  updatedAt: Instant,
   /** A back-fill in progress: `[from, to)`, done up to `doneThrough`. */
   backfill: Schema.optional(
-    Schema.Struct({ from: IsoString, to: IsoString, doneThrough: IsoString }).pipe(
+    Schema.Struct({ from: Instant, to: Instant, doneThrough: Instant }).pipe(
       Schema.filter((b) => notAfter(b.from, b.to, "backfill range"))
     )
   ),
   /** The daemon's position: everything created before `through` has been polled. */
-  live: Schema.optional(Schema.Struct({ through: IsoString })),
+  live: Schema.optional(Schema.Struct({ through: Instant })),
   /** How many runs have advanced the checkpoint. */
   runs: Schema.optional(Schema.NonNegativeInt)
 })
+/** The checkpoint in memory: every instant in epoch milliseconds. */
 export interface CheckpointState extends Schema.Schema.Type<typeof CheckpointState> {}
+/** The checkpoint as stored in `state/checkpoint.json` (and shown by `status --json`): ISO text. */
+export interface CheckpointJson extends Schema.Schema.Encoded<typeof CheckpointState> {}
 
 const decode = Schema.decodeUnknownEither(CheckpointState)
 const encode = Schema.encodeSync(CheckpointState)
+
+/** The on-disk (ISO text) form of a checkpoint, e.g. for a report. */
+export const toJson = (state: CheckpointState): CheckpointJson => encode(state)
+
+/** `covered[0].through`: where in the checkpoint a decoding problem is, in the words of its JSON. */
+const fieldOf = (path: ReadonlyArray<PropertyKey>): string =>
+  path.reduce<string>((acc, k) => typeof k === "number" ? `${acc}[${k}]` : acc === "" ? String(k) : `${acc}.${String(k)}`, "")
 
 const corrupt = (file: string, why: string) =>
   new CheckpointError({
@@ -102,8 +111,12 @@ export const loadCheckpoint = (dir: string): Effect.Effect<Option.Option<Checkpo
         return Effect.fail(corrupt(file, `not valid JSON (${e instanceof Error ? e.message : String(e)})`))
       }
       return Either.match(decode(json), {
-        onLeft: (error) =>
-          Effect.fail(corrupt(file, `not a valid checkpoint:\n${ParseResult.TreeFormatter.formatErrorSync(error)}\n`)),
+        onLeft: (error) => {
+          // The first issue, named by its field: enough to find and fix it by hand.
+          const issue = ParseResult.ArrayFormatter.formatErrorSync(error)[0]
+          const where = issue === undefined || issue.path.length === 0 ? "" : `field ${fieldOf(issue.path)}: `
+          return Effect.fail(corrupt(file, `not a valid checkpoint (${where}${issue?.message ?? "invalid"})`))
+        },
         onRight: (state) => Effect.succeed(Option.some(state))
       })
     })

@@ -17,16 +17,16 @@ const decodeIso = Schema.decodeUnknownOption(Event.IsoDateTime)
  * date, read as midnight UTC. A date-time without a zone is refused: its meaning would depend on
  * the machine's time zone, and a compliance range must not. The date-time grammar and its range
  * checks (no 2024-02-30, no T24:00) are the library's own `Event.IsoDateTime`; the CLI asks in
- * addition for a full `±hh:mm` offset, as its help says.
+ * addition for a full `±hh:mm` offset, as its help says. Decoded once, to epoch milliseconds.
  */
-export const parseInstant = (input: string): Either.Either<Date, string> => {
+export const parseInstant = (input: string): Either.Either<number, string> => {
   const s = input.trim()
   const parsed = DATE.test(s) ? decodeIso(`${s}T00:00:00Z`) : /[+-]\d{2}$/.test(s) ? Option.none() : decodeIso(s)
   return Option.isNone(parsed)
     ? Either.left(
       `${JSON.stringify(input)} is not a date-time: use ISO-8601 with a zone, e.g. 2024-05-01T00:00:00Z, or a date, e.g. 2024-05-01 (midnight UTC)`
     )
-    : Either.right(DateTime.toDate(parsed.value))
+    : Either.right(DateTime.toEpochMillis(parsed.value))
 }
 
 const UNITS: Record<string, number> = {

@@ -3,25 +3,23 @@
  *
  * A window joins the coverage only once every page of it is durably written, so coverage is
  * the archive's claim of completeness: "every event the API listed as created in these
- * intervals is on disk". Intervals are half-open, `[from, through)`, kept sorted and merged.
- * Instants are compared as epoch milliseconds, never as text.
+ * intervals is on disk". Intervals are half-open, `[from, through)`, in epoch milliseconds
+ * (decoded once from the checkpoint, see `Instant.ts`), kept sorted and merged.
  */
 export interface Interval {
-  readonly from: string
-  readonly through: string
+  readonly from: number
+  readonly through: number
 }
-
-const ms = (iso: string): number => Date.parse(iso)
 
 /** Adds an interval, merging it with every interval it overlaps or touches. */
 export const add = (coverage: ReadonlyArray<Interval>, interval: Interval): ReadonlyArray<Interval> => {
-  if (ms(interval.through) <= ms(interval.from)) return coverage
-  const all = [...coverage, interval].sort((a, b) => ms(a.from) - ms(b.from))
+  if (interval.through <= interval.from) return coverage
+  const all = [...coverage, interval].sort((a, b) => a.from - b.from)
   const merged: Array<Interval> = []
   for (const next of all) {
     const last = merged[merged.length - 1]
-    if (last !== undefined && ms(next.from) <= ms(last.through)) {
-      if (ms(next.through) > ms(last.through)) merged[merged.length - 1] = { from: last.from, through: next.through }
+    if (last !== undefined && next.from <= last.through) {
+      if (next.through > last.through) merged[merged.length - 1] = { from: last.from, through: next.through }
     } else {
       merged.push(next)
     }
@@ -30,22 +28,33 @@ export const add = (coverage: ReadonlyArray<Interval>, interval: Interval): Read
 }
 
 /** Whether `[from, through)` lies entirely inside one covered interval. */
-export const covers = (coverage: ReadonlyArray<Interval>, from: string, through: string): boolean =>
-  coverage.some((i) => ms(i.from) <= ms(from) && ms(through) <= ms(i.through))
+export const covers = (coverage: ReadonlyArray<Interval>, from: number, through: number): boolean =>
+  coverage.some((i) => i.from <= from && through <= i.through)
 
 /** The parts of `[from, through)` not covered, in order. */
-export const gaps = (coverage: ReadonlyArray<Interval>, from: string, through: string): ReadonlyArray<Interval> => {
+export const gaps = (coverage: ReadonlyArray<Interval>, from: number, through: number): ReadonlyArray<Interval> => {
   const out: Array<Interval> = []
-  let cursor = ms(from)
-  const end = ms(through)
+  let cursor = from
   for (const i of coverage) {
-    if (ms(i.through) <= cursor || ms(i.from) >= end) continue
-    if (ms(i.from) > cursor) out.push({ from: new Date(cursor).toISOString(), through: i.from })
-    cursor = Math.max(cursor, ms(i.through))
+    if (i.through <= cursor || i.from >= through) continue
+    if (i.from > cursor) out.push({ from: cursor, through: i.from })
+    cursor = Math.max(cursor, i.through)
   }
-  if (cursor < end) out.push({ from: new Date(cursor).toISOString(), through: new Date(end).toISOString() })
+  if (cursor < through) out.push({ from: cursor, through })
   return out
 }
+
+/** The parts of `[from, through)` that are covered, in order (the complement of {@link gaps}). */
+export const overlap = (coverage: ReadonlyArray<Interval>, from: number, through: number): ReadonlyArray<Interval> =>
+  coverage.flatMap((i) => {
+    const a = Math.max(i.from, from)
+    const b = Math.min(i.through, through)
+    return a < b ? [{ from: a, through: b }] : []
+  })
+
+/** The end of the latest covered interval, if anything is covered. */
+export const end = (coverage: ReadonlyArray<Interval>): number | undefined =>
+  coverage.length === 0 ? undefined : Math.max(...coverage.map((i) => i.through))
 
 /** Splits `[from, to)` into consecutive windows of at most `sizeMillis`. */
 export const windows = (from: number, to: number, sizeMillis: number): ReadonlyArray<readonly [number, number]> => {

@@ -13,15 +13,26 @@
  */
 import type { AccessToken, EventsApi } from "@webex-compliance/events-api"
 import * as Config from "effect/Config"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as fs from "node:fs/promises"
-import { writeFileAtomic } from "./internal/archiveFs.js"
+import { registerSecret } from "./Redaction.js"
+import { headerSafetyProblem, writeSecretAtomic } from "./SecretFile.js"
 
-/** A problem with the credentials given, found before any request. */
-export class CredentialsError extends Data.TaggedError("CredentialsError")<{ readonly message: string }> {}
+/** A problem with the credentials given, found before any request (exit 78). */
+export class CredentialsError extends Schema.TaggedError<CredentialsError>()("CredentialsError", {
+  /** Where the credential comes from: a flag (`--token-file`) or an environment variable. */
+  source: Schema.String,
+  /** The file at fault, when the source is a file. */
+  file: Schema.optional(Schema.String),
+  problem: Schema.String
+}) {
+  override get message(): string {
+    return this.file === undefined ? `${this.source}: ${this.problem}` : `${this.source} ${this.file}: ${this.problem}`
+  }
+}
 
 export interface Sources {
   readonly tokenFile: Option.Option<string>
@@ -36,29 +47,40 @@ export type Credentials = Pick<EventsApi.Options, "token" | "refresh"> & (
   | { readonly refresh: AccessToken.RefreshOptions }
 )
 
-/** Reads one secret from a file: exactly one token, and a warning if others may read it. */
+const remember = (secret: Redacted.Redacted<string>) =>
+  Effect.sync(() => {
+    registerSecret(secret)
+    return secret
+  })
+
+/** Reads one secret from a file: exactly one header-safe value, and a warning if others may read it. */
 const secretFile = (file: string, flag: string) =>
   Effect.gen(function*() {
-    const { mode, text } = yield* Effect.tryPromise({
-      try: async () => ({ text: await fs.readFile(file, "utf8"), mode: (await fs.stat(file)).mode }),
-      catch: (e) => new CredentialsError({ message: `Cannot read ${flag} ${file}: ${(e as Error).message}` })
+    const { bytes, mode } = yield* Effect.tryPromise({
+      try: async () => ({ bytes: await fs.readFile(file), mode: (await fs.stat(file)).mode }),
+      catch: (e) =>
+        new CredentialsError({
+          source: flag,
+          file,
+          problem: `cannot be read (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`
+        })
     })
-    const value = text.trim()
-    if (value === "" || /\s/.test(value)) {
-      return yield* new CredentialsError({ message: `${flag} ${file} must hold exactly one value, on one line` })
-    }
+    const problem = headerSafetyProblem(bytes)
+    if (problem !== undefined) return yield* new CredentialsError({ source: flag, file, problem })
     if ((mode & 0o077) !== 0) yield* Effect.logWarning(`${file} is readable by other users; chmod 600 it`)
-    return Redacted.make(value)
+    return yield* remember(Redacted.make(new TextDecoder().decode(bytes).trim()))
   })
 
 const secretEnv = (name: string) =>
-  Config.option(Config.redacted(name)).pipe(
-    Effect.orDie,
-    Effect.map(Option.flatMap((r) => {
-      const v = Redacted.value(r).trim()
-      return v === "" ? Option.none() : Option.some(Redacted.make(v))
-    }))
-  )
+  Effect.gen(function*() {
+    const value = yield* Config.option(Config.redacted(name)).pipe(Effect.orDie)
+    if (Option.isNone(value)) return Option.none<Redacted.Redacted<string>>()
+    const text = Redacted.value(value.value)
+    if (text.trim() === "") return Option.none<Redacted.Redacted<string>>()
+    const problem = headerSafetyProblem(new TextEncoder().encode(text))
+    if (problem !== undefined) return yield* new CredentialsError({ source: `env ${name}`, problem })
+    return Option.some(yield* remember(Redacted.make(text.trim())))
+  })
 
 const fileOrEnv = (file: Option.Option<string>, flag: string, env: string) =>
   Option.isSome(file) ? Effect.map(secretFile(file.value, flag), Option.some) : secretEnv(env)
@@ -69,8 +91,9 @@ export const read = (sources: Sources): Effect.Effect<Credentials, CredentialsEr
     if (Option.isNone(sources.refreshTokenFile)) {
       if (Option.isNone(token)) {
         return yield* new CredentialsError({
-          message: "No token: set WEBEX_TOKEN, pass --token-file <path>, or configure --refresh-token-file " +
-            "(try `pnpm archiver demo` for a run without one)"
+          source: "--token-file",
+          problem: "no token: set WEBEX_TOKEN, pass --token-file <path>, or configure --refresh-token-file " +
+            "(try `webex-archiver demo` for a run without one)"
         })
       }
       return { token: token.value }
@@ -82,7 +105,9 @@ export const read = (sources: Sources): Effect.Effect<Credentials, CredentialsEr
     const clientSecret = yield* fileOrEnv(sources.clientSecretFile, "--client-secret-file", "WEBEX_CLIENT_SECRET")
     if (Option.isNone(clientId) || clientId.value.trim() === "" || Option.isNone(clientSecret)) {
       return yield* new CredentialsError({
-        message: "--refresh-token-file also needs the integration's client id (--client-id or WEBEX_CLIENT_ID) " +
+        source: "--refresh-token-file",
+        file: refreshFile,
+        problem: "also needs the integration's client id (--client-id or WEBEX_CLIENT_ID) " +
           "and client secret (--client-secret-file or WEBEX_CLIENT_SECRET)"
       })
     }
@@ -92,7 +117,10 @@ export const read = (sources: Sources): Effect.Effect<Credentials, CredentialsEr
       refreshToken: yield* secretFile(refreshFile, "--refresh-token-file"),
       // The presented refresh token is spent once the new one arrives: persist before using.
       onRotate: ({ refreshToken }) =>
-        Effect.tryPromise(() => writeFileAtomic(refreshFile, `${refreshFile}.tmp`, `${Redacted.value(refreshToken)}\n`))
+        Effect.zipRight(
+          remember(refreshToken),
+          Effect.tryPromise(() => writeSecretAtomic(refreshFile, `${Redacted.value(refreshToken)}\n`))
+        )
     }
     return Option.isSome(token) ? { token: token.value, refresh } : { refresh }
   })

@@ -1,25 +1,23 @@
 /**
  * Entry point of `webex-archiver`. Logs go to stderr (logfmt, or JSON with `--log-format json`),
- * results to stdout. Any failure ends with one line on stderr and a non-zero exit code; SIGTERM
- * and SIGINT interrupt the program, which runs its finalizers (unlock, close files) and exits 0.
+ * results to stdout. Any failure ends with one line on stderr, `webex-archiver: …` naming the flag
+ * or file at fault, and the exit code of `ExitCode.ts`; SIGTERM and SIGINT interrupt the program,
+ * which runs its finalizers (unlock, close files) and exits 0.
  */
+import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Logger from "effect/Logger"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { messageOf } from "./ArchiveSession.js"
 import { cli } from "./Cli.js"
-
-// The logger must be in place before the command line is parsed, hence this early peek.
-const json = process.argv.some((a, i) => a === "--log-format=json" || (a === "--log-format" && process.argv[i + 1] === "json"))
-const logger = Logger.replace(
-  Logger.defaultLogger,
-  Logger.withConsoleError(json ? Logger.jsonLogger : Logger.logfmtLogger)
-)
+import * as ExitCode from "./ExitCode.js"
+import * as Logging from "./Logging.js"
+import { safeText } from "./Redaction.js"
 
 /**
  * `--log-level` is a built-in option of the top-level command in @effect/cli, accepted only
@@ -38,19 +36,70 @@ const hoistLogLevel = (argv: ReadonlyArray<string>): ReadonlyArray<string> => {
   return [node!, script!, ...hoisted, ...others]
 }
 
-const program = cli(hoistLogLevel(process.argv)).pipe(
-  Effect.tapErrorCause((cause) => {
-    // A stop signal is a clean exit, not an error.
-    if (Cause.isInterruptedOnly(cause)) return Effect.void
-    const failure = Cause.failureOption(cause)
-    // @effect/cli has already printed its own explanation of a bad flag.
-    if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return Effect.void
-    // A defect (e.g. @effect/cli's own check of --out failing with ENOTDIR) must not exit silently.
-    return Console.error(`webex-archiver: ${messageOf(Option.isSome(failure) ? failure.value : Cause.squash(cause))}`)
-  }),
-  Effect.provide(NodeContext.layer),
-  Effect.provide(logger)
-)
+// eslint-disable-next-line no-control-regex
+const ANSI = /\u001b\[[0-9;?]*[A-Za-z]/g
+
+/** Help and results in colour only for a person at a terminal who has not asked for none. */
+const plain = !process.stdout.isTTY || (process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== "")
+
+/**
+ * @effect/cli describes each option's type with generic text ("A user-defined piece of text.")
+ * before our own words: in a help text those placeholders are dropped, every option keeps its
+ * description.
+ */
+const PLACEHOLDER = /^\s*(A user-defined piece of text\.|A true or false value\.|An integer\.|A floating point number\.|One of the following: .*)\s*$/
+
+const cleanHelp = (text: string): string =>
+  /\nUSAGE\n/.test(text.replace(ANSI, ""))
+    ? text.split("\n").filter((l, i, all) => !PLACEHOLDER.test(l.replace(ANSI, "")) && !(l.trim() === "" && PLACEHOLDER.test((all[i - 1] ?? "").replace(ANSI, "")))).join("\n")
+    : text
+
+const forStdout = (a: unknown) => typeof a === "string" ? cleanHelp(plain ? a.replace(ANSI, "") : a) : a
+
+/**
+ * The console @effect/cli prints through: without ANSI escapes when `plain`, and without its own
+ * rendering of a refused argument (a multi-line block), which `report` prints as one line instead.
+ * Logs do not pass through here: `Logging.ts` writes them to stderr itself.
+ */
+const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console): Console.Console => ({
+  ...console,
+  log: (...args) => console.log(...args.map(forStdout)),
+  error: () => Effect.void,
+  unsafe: {
+    ...console.unsafe,
+    log: (...args) => console.unsafe.log(...args.map(forStdout)),
+    error: () => {}
+  }
+}))
+
+/** One line, no colour, from @effect/cli's rendering of a refused argument. */
+const flatten = (doc: HelpDoc.HelpDoc): string =>
+  HelpDoc.toAnsiText(doc).replace(ANSI, "").split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ")
+
+/** The one line the user reads about a failure. */
+const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+  // A stop signal is a clean exit, not an error.
+  if (Cause.isInterruptedOnly(cause)) return Effect.void
+  const failure = Cause.failureOption(cause)
+  const text = Option.match(failure, {
+    onNone: () => `internal error: ${messageOf(Cause.squash(cause))}`,
+    onSome: (e) => ValidationError.isValidationError(e) ? safeText(flatten(e.error)) : messageOf(e)
+  })
+  return Effect.sync(() => process.stderr.write(`webex-archiver: ${text}\n`))
+}
+
+const program = Effect.flatMap(cliConsole, (console) =>
+  cli(hoistLogLevel(process.argv)).pipe(
+    Effect.withConsole(console),
+    Effect.tapErrorCause(report),
+    Effect.provide(NodeContext.layer),
+    // Text until the command line is parsed; each command then installs the format it was given.
+    Effect.provide(Logging.layer)
+  ))
 
 // No pretty logger: it would print logs to stdout, which is for results only.
-NodeRuntime.runMain(program, { disableErrorReporting: true, disablePrettyLogger: true })
+NodeRuntime.runMain(program, {
+  disableErrorReporting: true,
+  disablePrettyLogger: true,
+  teardown: (exit, onExit) => onExit(Exit.isSuccess(exit) ? ExitCode.OK : ExitCode.ofCause(exit.cause))
+})

@@ -109,6 +109,8 @@ const recording = (
     readonly failOnCall?: number
     readonly pagesBeforeFailure?: number
     readonly extraOnCall?: { readonly call: number; readonly items: ReadonlyArray<EventsPage.PageItem> }
+    /** What the failing call fails with (default a 503 `ServerError`). */
+    readonly failWith?: EventsApiError.EventsApiError
   } = {}
 ): Recording => {
   const calls: Array<Call> = []
@@ -141,7 +143,7 @@ const recording = (
       if (options.failOnCall === n) {
         pages = Stream.concat(
           Stream.take(pages, options.pagesBeforeFailure ?? 0),
-          Stream.fail(new EventsApiError.ServerError({ status: 503, detail: "injected outage" }))
+          Stream.fail(options.failWith ?? new EventsApiError.ServerError({ status: 503, detail: "injected outage" }))
         )
       }
       return pages
@@ -168,8 +170,14 @@ const withArchiver = <A, E>(
   s?: Archiver.Settings
 ) => Effect.flatMap(Archiver.Archiver, f).pipe(Effect.provide(archiverLayer(dir, api, s)))
 
-const backfill = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, from = FROM, to = TO, s?: Archiver.Settings) =>
-  withArchiver(dir, api, (a) => a.backfill(new Date(from), Option.some(new Date(to))), s)
+const backfill = (
+  dir: string,
+  api: Layer.Layer<EventsApi.EventsApi>,
+  from = FROM,
+  to = TO,
+  s?: Archiver.Settings,
+  recheck = false
+) => withArchiver(dir, api, (a) => a.backfill({ from, to: Option.some(to), recheck }), s)
 
 const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "")
 const dayFiles = (dir: string, sub = "events") =>
@@ -194,8 +202,12 @@ const assertExactlyOnce = (dir: string, expected: ReadonlyArray<string>) => {
   }
 }
 
+/** The checkpoint as stored (ISO text), so assertions read like the file. */
 const checkpointOf = (dir: string) =>
-  Checkpoint.loadCheckpoint(dir).pipe(Effect.map(Option.getOrThrowWith(() => new Error("no checkpoint"))))
+  Checkpoint.loadCheckpoint(dir).pipe(
+    Effect.map(Option.getOrThrowWith(() => new Error("no checkpoint"))),
+    Effect.map(Checkpoint.toJson)
+  )
 
 const assertWindows = (calls: ReadonlyArray<Call>, from: number, to: number, size: number) => {
   assert.isAbove(calls.length, 0)
@@ -268,7 +280,8 @@ describe("Archiver.backfill", () => {
         listed: EXPECTED.length,
         written: EXPECTED.length,
         duplicates: 0,
-        quarantined: 0
+        quarantined: 0,
+        late: 0
       })
       assert.isAtLeast(totals.pages, Math.ceil(EXPECTED.length / 7))
 
@@ -354,25 +367,36 @@ describe("Archiver.backfill", () => {
       yield* TestClock.setTime(NOW)
       const dir = tmpDir()
       const api = recording(yield* InMemoryEventsApi.make(ORG))
-      yield* withArchiver(dir, api.layer, (a) => a.backfill(new Date(NOW - 2 * DAY), Option.none()), settings({ settle: Duration.seconds(10) }))
+      yield* withArchiver(dir, api.layer, (a) => a.backfill({ from: NOW - 2 * DAY, to: Option.none() }), settings({ settle: Duration.seconds(10) }))
       assert.strictEqual(ms(api.calls[api.calls.length - 1]!.to), NOW - 10_000)
       const cp = yield* checkpointOf(dir)
       assert.strictEqual(cp.covered[cp.covered.length - 1]!.through, iso(NOW - 10_000))
     }))
 
-  it.effect("a re-run lists the range again and writes only what is missing", () =>
+  it.effect("a re-run lists nothing the archive covers; --recheck lists it again and writes only what is missing", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)
       const dir = tmpDir()
       const inner = yield* InMemoryEventsApi.make(ORG)
       yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner))
 
-      // Same data again: everything is a duplicate.
+      // The same range again: covered, so not a single request.
+      const skipped = recording(inner)
+      const t0 = yield* backfill(dir, skipped.layer)
+      assert.strictEqual(skipped.calls.length, 0, "a covered range is not listed again")
+      assert.deepStrictEqual(t0, { ...t0, windows: 0, listed: 0, written: 0 })
+
+      // A wider range: only the uncovered ends are listed.
+      const wider = recording(inner)
+      yield* backfill(dir, wider.layer, FROM - DAY, TO + DAY)
+      assert.deepStrictEqual(wider.calls.map((c) => [c.from, c.to]), [[iso(FROM - DAY), iso(FROM)], [iso(TO), iso(TO + DAY)]])
+      assertExactlyOnce(dir, within(ORG, FROM - DAY, TO + DAY))
+
+      // Re-checked: everything is listed, everything a duplicate.
       const again = recording(inner)
-      const t1 = yield* backfill(dir, again.layer)
-      assert.strictEqual(again.calls.length, 4, "the range is listed again")
-      assert.deepStrictEqual([t1.written, t1.duplicates, t1.listed], [0, EXPECTED.length, EXPECTED.length])
-      assertExactlyOnce(dir, EXPECTED)
+      const t1 = yield* backfill(dir, again.layer, FROM, TO, undefined, true)
+      assert.strictEqual(again.calls.length, 4, "--recheck lists the range again")
+      assert.deepStrictEqual([t1.written, t1.duplicates, t1.listed, t1.late], [0, EXPECTED.length, EXPECTED.length, 0])
 
       // Lines lost from a day file, and late events the API now lists: only those are written.
       const file = path.join(dir, "events", dayFiles(dir)[1]!)
@@ -380,9 +404,9 @@ describe("Archiver.backfill", () => {
       fs.writeFileSync(file, kept.slice(3).map((l) => `${l}\n`).join(""))
       const late = [ev("late-1", "2024-03-02T05:00:00.000Z"), ev("late-2", "2024-03-04T23:00:00.000Z")]
       yield* inner.add(late)
-      const t2 = yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner))
-      assert.deepStrictEqual([t2.written, t2.duplicates, t2.listed], [5, EXPECTED.length - 3, EXPECTED.length + 2])
-      assertExactlyOnce(dir, [...EXPECTED, ...late])
+      const t2 = yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner), FROM, TO, undefined, true)
+      assert.deepStrictEqual([t2.written, t2.duplicates, t2.listed, t2.late], [5, EXPECTED.length - 3, EXPECTED.length + 2, 5])
+      assertExactlyOnce(dir, [...within(ORG, FROM - DAY, TO + DAY), ...late])
     }))
 
   it.effect("keeps undecodable items in quarantine, out of the events, and counts them", () =>
@@ -409,9 +433,9 @@ describe("Archiver.backfill", () => {
       assert.isUndefined(quarantined[1]!.id)
       for (const q of quarantined) assert.isAbove(q.reason.length, 0)
 
-      // Listed again on a re-run: already quarantined, not again.
+      // Listed again on a re-check: already quarantined, not again.
       const again = recording(inner, { extraOnCall: { call: 1, items: yield* decodedItems(junk) } })
-      const t2 = yield* backfill(dir, again.layer)
+      const t2 = yield* backfill(dir, again.layer, FROM, TO, undefined, true)
       assert.strictEqual(t2.quarantined, 0)
       assert.strictEqual(dayFiles(dir, "quarantine").flatMap((f) => lines(path.join(dir, "quarantine", f))).length, 2)
     }))
@@ -478,15 +502,15 @@ describe("Archiver.backfill", () => {
       yield* TestClock.setTime(NOW)
       const dir = tmpDir()
       const api = recording(yield* InMemoryEventsApi.make(ORG))
-      const cases: ReadonlyArray<readonly [number, Option.Option<Date>]> = [
-        [FROM, Option.some(new Date(FROM))],
-        [TO, Option.some(new Date(FROM))],
+      const cases: ReadonlyArray<readonly [number, Option.Option<number>]> = [
+        [FROM, Option.some(FROM)],
+        [TO, Option.some(FROM)],
         // `to` defaults to now, and a range in the future is empty.
         [NOW + HOUR, Option.none()],
-        [NOW, Option.some(new Date(NOW + DAY))]
+        [NOW, Option.some(NOW + DAY)]
       ]
       for (const [from, to] of cases) {
-        const error = yield* Effect.flip(withArchiver(dir, api.layer, (a) => a.backfill(new Date(from), to)))
+        const error = yield* Effect.flip(withArchiver(dir, api.layer, (a) => a.backfill({ from, to })))
         assert.strictEqual(error._tag, "ArchiverUsageError", iso(from))
       }
       assert.strictEqual(api.calls.length, 0)
@@ -515,7 +539,7 @@ describe("Archiver.run", () => {
       const daemon = yield* withArchiver(
         dir,
         api.layer,
-        (a) => a.run({ from: Option.some(new Date(START)), interval, lookback }),
+        (a) => a.run({ from: Option.some(START), interval, lookback }),
         daemonSettings
       ).pipe(Effect.fork)
 
@@ -555,7 +579,7 @@ describe("Archiver.run", () => {
       assert.deepStrictEqual((yield* checkpointOf(dir)).live, { through: iso(now2) })
       yield* Fiber.interrupt(daemon)
 
-      // A restart resumes from live.through, whatever --from says, re-reading the lookback before
+      // A restart without --from continues from the covered end, re-reading the lookback before
       // it: an event that arrived late while the daemon was down is caught too.
       yield* TestClock.adjust("30 minutes")
       const now3 = now2 + 30 * 60_000
@@ -566,7 +590,7 @@ describe("Archiver.run", () => {
       const again = yield* withArchiver(
         dir,
         restarted.layer,
-        (a) => a.run({ from: Option.some(new Date(START - 30 * DAY)), interval, lookback }),
+        (a) => a.run({ from: Option.none(), interval, lookback }),
         daemonSettings
       ).pipe(Effect.fork)
       yield* untilSleeping(again, interval)
@@ -586,7 +610,7 @@ describe("Archiver.run", () => {
       const daemon = yield* withArchiver(
         dir,
         api.layer,
-        (a) => a.run({ from: Option.some(new Date(START)), interval, lookback }),
+        (a) => a.run({ from: Option.some(START), interval, lookback }),
         daemonSettings
       ).pipe(Effect.fork)
       yield* untilSleeping(daemon, interval)
@@ -608,6 +632,36 @@ describe("Archiver.run", () => {
       yield* Fiber.interrupt(daemon)
     }))
 
+  it.effect("a malformed page fails that poll only: recorded in last-error.json, and the next poll goes on", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      const api = recording(inner, {
+        failOnCall: 7,
+        failWith: new EventsApiError.ResponseDecodeError({ status: 200, reason: "the body is not JSON", trackingId: "ROUTER_X" })
+      })
+      const daemon = yield* withArchiver(dir, api.layer, (a) => a.run({ from: Option.some(START), interval, lookback }), daemonSettings)
+        .pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.strictEqual(api.calls.length, 7)
+      const recorded = yield* Checkpoint.readLastError(dir)
+      assert.isTrue(Option.isSome(recorded))
+      assert.include(Option.getOrThrow(recorded).message, "the body is not JSON")
+      assert.include(Option.getOrThrow(recorded).message, "ROUTER_X")
+
+      // Still running: the next poll succeeds and clears the error.
+      const late = ev("late-after-bad-page", iso(T0 - 5 * 60_000))
+      yield* inner.add([late])
+      yield* TestClock.adjust(interval)
+      yield* untilSleeping(daemon, interval)
+      assert.isTrue(archived(dir).includes(late))
+      assert.isTrue(Option.isNone(yield* Checkpoint.readLastError(dir)))
+      yield* Fiber.interrupt(daemon)
+    }))
+
   it.effect("never moves live.through back, even when windows are shorter than the lookback", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(T0)
@@ -620,7 +674,7 @@ describe("Archiver.run", () => {
       const daemon = yield* withArchiver(
         dir,
         api.layer,
-        (a) => a.run({ from: Option.some(new Date(T0 - 30 * 60_000)), interval, lookback }),
+        (a) => a.run({ from: Option.some(T0 - 30 * 60_000), interval, lookback }),
         small
       ).pipe(Effect.fork)
       yield* untilSleeping(daemon, interval)
@@ -643,7 +697,7 @@ describe("Archiver.run", () => {
       yield* Fiber.interrupt(daemon)
     }))
 
-  it.effect("needs --from on a first start", () =>
+  it.effect("needs --from on a first start, and continues from the covered end of a back-fill without it", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(T0)
       const dir = tmpDir()
@@ -654,11 +708,14 @@ describe("Archiver.run", () => {
       assert.strictEqual(error._tag, "ArchiverUsageError")
       assert.include(error.message, "--from")
       assert.strictEqual(api.calls.length, 0)
-      // A backfill alone does not make a daemon checkpoint either.
-      yield* backfill(dir, api.layer, START, T0, daemonSettings)
-      const again = yield* Effect.flip(
-        withArchiver(dir, api.layer, (a) => a.run({ from: Option.none(), interval, lookback }), daemonSettings)
-      )
-      assert.strictEqual(again._tag, "ArchiverUsageError")
+      // After a back-fill the daemon needs no --from: it re-reads only the lookback before the covered end.
+      yield* backfill(dir, api.layer, START, T0 - HOUR, daemonSettings)
+      api.calls.length = 0
+      const daemon = yield* withArchiver(dir, api.layer, (a) => a.run({ from: Option.none(), interval, lookback }), daemonSettings)
+        .pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      assert.deepStrictEqual(api.calls.map((c) => [c.from, c.to]), [[iso(T0 - 2 * HOUR), iso(T0)]])
+      assertExactlyOnce(dir, within(history, START, T0))
+      yield* Fiber.interrupt(daemon)
     }))
 })

@@ -6,7 +6,7 @@ import { parseDuration, parseInstant } from "../src/CliInput.js"
 const instant = (input: string): string => {
   const parsed = parseInstant(input)
   assert.isTrue(Either.isRight(parsed), `${JSON.stringify(input)} should parse`)
-  return Either.getOrThrow(parsed).toISOString()
+  return new Date(Either.getOrThrow(parsed)).toISOString()
 }
 
 const millis = (input: string): number => {

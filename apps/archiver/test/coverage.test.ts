@@ -1,12 +1,14 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
+import * as Schema from "effect/Schema"
+import * as Checkpoint from "../src/Checkpoint.js"
 import * as Coverage from "../src/Coverage.js"
 
 // Instants are small integers of seconds after T0, so a reference model can count cells.
 const T0 = Date.parse("2024-01-01T00:00:00.000Z")
-const at = (s: number) => new Date(T0 + s * 1000).toISOString()
+const at = (s: number) => T0 + s * 1000
 const iv = (from: number, through: number): Coverage.Interval => ({ from: at(from), through: at(through) })
-const seconds = (iso: string) => (Date.parse(iso) - T0) / 1000
+const seconds = (ms: number) => (ms - T0) / 1000
 const asSeconds = (c: ReadonlyArray<Coverage.Interval>) => c.map((i) => [seconds(i.from), seconds(i.through)])
 
 const addAll = (intervals: ReadonlyArray<Coverage.Interval>) =>
@@ -56,16 +58,17 @@ describe("Coverage.add", () => {
     assert.strictEqual(Coverage.add(c, iv(9, 8)), c)
   })
 
-  it("compares instants, not their spelling", () => {
+  it("compares instants, not their spelling (decoded once, at the boundary)", () => {
+    const decode = Schema.decodeSync(Checkpoint.CoveredInterval)
     const c = addAll([
-      { from: "2024-01-01T00:00:00+00:00", through: "2024-01-01T06:00:00+00:00" },
-      { from: "2024-01-01T06:00:00.000Z", through: "2024-01-01T12:00:00.000Z" },
+      decode({ from: "2024-01-01T00:00:00+00", through: "2024-01-01T06:00:00+0000" }),
+      decode({ from: "2024-01-01T06:00:00.000Z", through: "2024-01-01T12:00:00.000Z" }),
       // Text order would put this one after the first; as an instant it starts before it.
-      { from: "2024-01-01T01:00:00+02:00", through: "2024-01-01T00:30:00.000Z" }
+      decode({ from: "2024-01-01T01:00:00+02:00", through: "2024-01-01T00:30:00.000Z" })
     ])
     assert.strictEqual(c.length, 1)
-    assert.strictEqual(Date.parse(c[0]!.from), Date.parse("2023-12-31T23:00:00Z"))
-    assert.strictEqual(Date.parse(c[0]!.through), Date.parse("2024-01-01T12:00:00Z"))
+    assert.strictEqual(c[0]!.from, Date.UTC(2023, 11, 31, 23))
+    assert.strictEqual(c[0]!.through, Date.UTC(2024, 0, 1, 12))
   })
 
   it.prop(
@@ -77,9 +80,9 @@ describe("Coverage.add", () => {
       assert.deepStrictEqual(asSeconds(shuffled), asSeconds(inOrder))
       assert.deepStrictEqual(asSeconds(inOrder), runs(cells(intervals, SPAN)))
       for (let i = 1; i < inOrder.length; i++) {
-        assert.isBelow(Date.parse(inOrder[i - 1]!.through), Date.parse(inOrder[i]!.from), "sorted and not touching")
+        assert.isBelow(inOrder[i - 1]!.through, inOrder[i]!.from, "sorted and not touching")
       }
-      for (const i of inOrder) assert.isBelow(Date.parse(i.from), Date.parse(i.through), "no empty interval")
+      for (const i of inOrder) assert.isBelow(i.from, i.through, "no empty interval")
     }
   )
 })

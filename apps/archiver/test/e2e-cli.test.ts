@@ -33,7 +33,7 @@ describe.concurrent("webex-archiver CLI", () => {
     const fake = await startFake({ events: SeedOrg.generateOrg({ count: 10, seed: 20, from, to }) })
     const out = path.join(root, "bad-flags")
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, RegExp]> = [
-      [["backfill", "--out", out, ...common(fake), "--from", "2024-02-01", "--max", "0"], /--max must be from 1 to 1000, got 0/],
+      [["backfill", "--out", out, ...common(fake), "--from", "2024-02-01", "--max", "0"], /^webex-archiver: --max: must be a whole number from 1 to 1000, got "0"/],
       [["backfill", "--out", out, ...common(fake), "--from", "garbage"], /"garbage" is not a date-time/],
       [["run", "--out", out, ...common(fake), "--from", "2024-02-01", "--interval", "xyz"], /"xyz" is not a positive duration/],
       [["frobnicate"], /Invalid subcommand.*backfill/]

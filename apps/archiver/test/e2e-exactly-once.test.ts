@@ -51,7 +51,8 @@ describe.concurrent("exactly once (real CLI, real HTTP, real files)", () => {
     // to know; a re-run (or the daemon's lookback) picks them up.
     expect([...report.missing].sort()).toEqual(idsOf(late).sort())
 
-    const second = await runCli(args, { token: fake.token })
+    // A plain re-run lists nothing (the range is covered); --recheck re-reads it for late events.
+    const second = await runCli([...args, "--recheck"], { token: fake.token })
     expect(second.code, second.stderr).toBe(0)
     expect(backfillSummary(second.stdout)).toMatchObject({ written: 5, duplicates: 600 })
     assertExactArchive(out, raws, { range: { from, to }, token: fake.token })
@@ -80,8 +81,9 @@ describe.concurrent("exactly once (real CLI, real HTTP, real files)", () => {
     const late = SeedOrg.generateOrg({ count: 37, seed: 34, from, to })
     await fake.addEvents(late)
     const before = readArchive(out)
-    const second = await runCli(args, { token: fake.token })
+    const second = await runCli([...args, "--recheck"], { token: fake.token })
     expect(second.code, second.stderr).toBe(0)
+    expect(second.stdout).toContain("(37 late events found in re-checked windows)")
     // Only the late ones are new; everything else was listed again and skipped (windows also
     // re-read a second of their neighbour, so "already present" can count a boundary event twice).
     const summary = backfillSummary(second.stdout)

@@ -76,12 +76,12 @@ describe("OAuth refresh, end to end", () => {
     }
   })
 
-  it("a refused refresh stops with one clear line, exit 1, and leaves the refresh-token file as it was", async () => {
+  it("a refused refresh stops with one clear line, exit 77 (not authorised), and leaves the refresh-token file as it was", async () => {
     fake = await startFake({ events: SeedOrg.generateOrg({ count: 100, seed: 6, from, to }), oauth })
     await fake.revokeRefreshToken()
     const { out, refreshFile, args } = setup("revoked")
     const r = await runCli(["backfill", ...args, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString()], {})
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(77)
     const lines = messageLines(r.stderr)
     expect(lines).toHaveLength(1)
     expect(lines[0]).toMatch(/invalid_grant/)
@@ -97,7 +97,7 @@ describe("OAuth refresh, end to end", () => {
       ["backfill", "--out", path.join(root, "incomplete", "archive"), "--refresh-token-file", refreshFile, "--base-url", fake.baseUrl, "--from", from.toISOString()],
       {}
     )
-    expect(r.code).toBe(1)
+    expect(r.code).toBe(78)
     expect(messageLines(r.stderr)[0]).toMatch(/client id .* and client secret/)
     expect(await fake.requests()).toHaveLength(0)
   })

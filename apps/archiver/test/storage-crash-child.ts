@@ -33,8 +33,8 @@ const main = (dir: string, start: number) =>
       yield* checkpoint.save({
         version: 1,
         scope: {},
-        covered: [{ from: "2024-01-01T00:00:00.000Z", through: "2024-01-06T00:00:00.000Z" }],
-        updatedAt: new Date().toISOString(),
+        covered: [{ from: Date.parse("2024-01-01T00:00:00.000Z"), through: Date.parse("2024-01-06T00:00:00.000Z") }],
+        updatedAt: Date.now(),
         runs: b
       })
       process.stdout.write(`ack ${b}\n`)

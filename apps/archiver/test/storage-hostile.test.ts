@@ -130,7 +130,7 @@ describe("planted symbolic links (issue 10 #2)", () => {
       // Planted after the archive was opened: the old fixed `checkpoint.json.tmp` would be
       // truncated and written through; the random O_EXCL name is not predictable.
       fs.symlinkSync(target.file, path.join(dir, "state/checkpoint.json.tmp"))
-      yield* cp.save({ version: 1, scope: {}, covered: [], updatedAt: "2024-01-01T00:00:00.000Z" })
+      yield* cp.save({ version: 1, scope: {}, covered: [], updatedAt: Date.UTC(2024, 0, 1) })
       target.untouched()
       assert.isTrue(fs.lstatSync(path.join(dir, "state/checkpoint.json")).isFile())
     }))
