@@ -22,6 +22,7 @@ import * as Archiver from "./Archiver.js"
 import { parseDuration, parseInstant } from "./CliInput.js"
 import * as Credentials from "./Credentials.js"
 import * as Demo from "./Demo.js"
+import * as EvidenceCli from "./EvidenceCli.js"
 import { withArchive } from "./ArchiveSession.js"
 
 const INSTANT = "ISO-8601 with a zone (2024-05-01T00:00:00Z) or a date (2024-05-01, midnight UTC)."
@@ -229,7 +230,7 @@ export const command = Command.make("webex-archiver").pipe(
   Command.withDescription(
     "Keeps a complete, exactly-once, crash-safe NDJSON archive of a Webex organisation's compliance events."
   ),
-  Command.withSubcommands([backfill, run, status, demo])
+  Command.withSubcommands([backfill, run, status, demo, ...EvidenceCli.commands])
 )
 
 export const cli = Command.run(command, { name: "webex-archiver", version: "0.1.0" })

@@ -86,6 +86,8 @@ export const openContent = (file: string, signal?: AbortSignal): NodeJS.Readable
   if (!file.endsWith(".gz")) return input
   const gunzip = zlib.createGunzip()
   input.on("error", (e) => gunzip.destroy(e))
+  // Stopping early destroys the gunzip stream: the file must close with it.
+  gunzip.on("close", () => input.destroy())
   return input.pipe(gunzip)
 }
 
@@ -102,6 +104,18 @@ export const forEachEventLine = async (
       // `false` from the callback stops reading early (a closed output pipe).
       if (line.length > 0 && onLine(line) === false) break
     }
+  } finally {
+    lines.close()
+    ;(input as fs.ReadStream).destroy?.()
+  }
+}
+
+/** The non-empty lines of an event file (sealed or open), streaming; stopping early closes the file. */
+export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
+  const input = openContent(file, signal)
+  const lines = readline.createInterface({ input, crlfDelay: Infinity })
+  try {
+    for await (const line of lines) if (line.length > 0) yield line
   } finally {
     lines.close()
     ;(input as fs.ReadStream).destroy?.()
