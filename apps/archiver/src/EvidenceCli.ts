@@ -14,6 +14,7 @@ import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Config from "effect/Config"
 import * as Console from "effect/Console"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -70,7 +71,8 @@ const seal = Command.make(
     settle: Options.text("settle").pipe(
       Options.withPseudoName("duration"),
       Options.withDefault("1h"),
-      Options.mapEffect((s) => fromEither(parseDuration(s))),
+      // 0 is a valid settle time here (seal whatever is covered), unlike for intervals.
+      Options.mapEffect((s) => /^0+[smhd]?$/.test(s.trim()) ? Effect.succeed(Duration.zero) : fromEither(parseDuration(s))),
       Options.withDescription("How long after its end a covered day stays open for late events (default 1h, the daemon's lookback).")
     ),
     signingKey: Options.file("signing-key", { exists: "yes" }).pipe(

@@ -27,7 +27,7 @@ import { randomBytes, type KeyObject } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { Transform } from "node:stream"
+import { Transform, Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as zlib from "node:zlib"
 import { createHash } from "node:crypto"
@@ -145,6 +145,11 @@ export const coveredWithin = (coverage: ReadonlyArray<readonly [number, number]>
 const fullyCovered = (coverage: ReadonlyArray<readonly [number, number]>, start: number, end: number) =>
   coverage.some(([from, through]) => from <= start && end <= through)
 
+const writeAll = async (h: fsp.FileHandle, chunk: Buffer) => {
+  let offset = 0
+  while (offset < chunk.length) offset += (await h.write(chunk, offset, chunk.length - offset)).bytesWritten
+}
+
 /** Statistics of a sealed segment's decompressed content (to adopt an orphan). */
 const statsOfSegment = async (file: string) => {
   const stats = new LineStats()
@@ -259,7 +264,11 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
                   cb(null, chunk)
                 }
               }),
-              out.createWriteStream({ autoClose: false } as never)
+              new Writable({
+                write: (chunk: Buffer, _enc, cb) => {
+                  writeAll(out, chunk).then(() => cb(), cb)
+                }
+              })
             ))
           await at(tmp, "syncing", () => out.sync())
         } catch (e) {
