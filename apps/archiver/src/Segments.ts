@@ -15,7 +15,6 @@ import { createHash } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import * as zlib from "node:zlib"
 import { errnoCode, isDay } from "./internal/archiveFs.js"
 
@@ -91,35 +90,32 @@ export const openContent = (file: string, signal?: AbortSignal): NodeJS.Readable
   return input.pipe(gunzip)
 }
 
-/** Calls `onLine` for each non-empty line of an event file (sealed or open), streaming. */
-export const forEachEventLine = async (
-  file: string,
-  onLine: (line: string) => boolean | void,
-  signal?: AbortSignal
-): Promise<void> => {
-  const input = openContent(file, signal)
-  const lines = readline.createInterface({ input, crlfDelay: Infinity })
+/**
+ * The non-empty lines of an event file (sealed or open), streaming; stopping early closes the
+ * file. A read or decompression error rejects (readline would not always pass it on).
+ */
+export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
+  const input = openContent(file, signal) as NodeJS.ReadableStream & { destroy?: () => void }
+  let rest: Buffer = Buffer.alloc(0)
   try {
-    for await (const line of lines) {
-      // `false` from the callback stops reading early (a closed output pipe).
-      if (line.length > 0 && onLine(line) === false) break
+    for await (const chunk of input as AsyncIterable<Buffer>) {
+      let buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk
+      let nl: number
+      while ((nl = buf.indexOf(0x0a)) >= 0) {
+        if (nl > 0) yield buf.subarray(0, nl).toString("utf8")
+        buf = buf.subarray(nl + 1)
+      }
+      rest = Buffer.from(buf)
     }
+    if (rest.length > 0) yield rest.toString("utf8")
   } finally {
-    lines.close()
-    ;(input as fs.ReadStream).destroy?.()
+    input.destroy?.()
   }
 }
 
-/** The non-empty lines of an event file (sealed or open), streaming; stopping early closes the file. */
-export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
-  const input = openContent(file, signal)
-  const lines = readline.createInterface({ input, crlfDelay: Infinity })
-  try {
-    for await (const line of lines) if (line.length > 0) yield line
-  } finally {
-    lines.close()
-    ;(input as fs.ReadStream).destroy?.()
-  }
+/** Calls `onLine` for each non-empty line of an event file (sealed or open), streaming. */
+export const forEachEventLine = async (file: string, onLine: (line: string) => void, signal?: AbortSignal) => {
+  for await (const line of eventLines(file, signal)) onLine(line)
 }
 
 /** SHA-256 (hex) and length of a byte stream. */

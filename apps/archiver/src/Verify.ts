@@ -16,12 +16,7 @@
  * @since 0.2.0
  */
 import type { KeyObject } from "node:crypto"
-import { createHash } from "node:crypto"
-import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
-import * as readline from "node:readline"
-import { PassThrough } from "node:stream"
-import * as zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -31,7 +26,7 @@ import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
 import { errnoCode, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
-import { type EventFile, fieldsOf, listEventFiles } from "./Segments.js"
+import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
 
 export type ProblemKind =
   | "file-edited"
@@ -90,33 +85,18 @@ export class ArchiveNotIntact extends Schema.TaggedError<ArchiveNotIntact>()("Ar
 
 const rel = (name: string) => `events/${name}`
 
-/** Streams a file: SHA-256 and size of its stored bytes, and its event lines (gunzipped if sealed). */
+/** A file's SHA-256 and size as stored, then its event lines (gunzipped if sealed), streaming. */
 const scanFile = async (
   f: EventFile,
   onLine: (line: string) => void
 ): Promise<{ sha256: string; bytes: number; error?: string }> => {
-  const hash = createHash("sha256")
-  let bytes = 0
-  const input = fs.createReadStream(f.file)
-  const tap = new PassThrough()
-  input.on("data", (chunk) => {
-    hash.update(chunk as Buffer)
-    bytes += (chunk as Buffer).length
-  })
-  input.on("error", (e) => tap.destroy(e))
-  const content = f.segment === 0 ? input.pipe(tap) : input.pipe(tap).pipe(zlib.createGunzip())
-  tap.on("error", (e) => content.destroy(e))
-  let error: string | undefined
+  const stored = await digestFile(f.file)
   try {
-    const lines = readline.createInterface({ input: content, crlfDelay: Infinity })
-    for await (const line of lines) if (line.length > 0) onLine(line)
+    await forEachEventLine(f.file, onLine)
+    return stored
   } catch (e) {
-    error = e instanceof Error ? e.message : String(e)
-    // Hash the rest of the stored bytes even when they do not decompress.
-    input.resume()
-    await new Promise<void>((resolve) => input.once("close", resolve).once("end", resolve))
+    return { ...stored, error: e instanceof Error ? e.message : String(e) }
   }
-  return { sha256: hash.digest("hex"), bytes, ...(error !== undefined ? { error } : {}) }
 }
 
 const checkChain = (lines: ReadonlyArray<string>, options: VerifyOptions, problems: Array<Problem>) => {
