@@ -33,7 +33,10 @@ import * as zlib from "node:zlib"
 import { createHash } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type { ArchiveWriteError } from "./ArchiveError.js"
+import * as Option from "effect/Option"
+import type { ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import { loadCheckpoint } from "./Checkpoint.js"
+import { coveredMillis } from "./Gaps.js"
 import { at, completeLength, errnoCode, FILE_MODE, fsyncDir, layout, tryWrite } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
@@ -157,6 +160,14 @@ const statsOfSegment = async (file: string) => {
   stats.end()
   return stats.summary()
 }
+
+/**
+ * {@link sealSettled} with the coverage read from the archive's checkpoint: what the archiver
+ * calls after each window or poll and at the end of a back-fill (under its lock).
+ */
+export const sealFromCheckpoint = (options: Omit<SealOptions, "coverage">): Effect.Effect<SealResult, ArchiveWriteError | CheckpointError> =>
+  Effect.flatMap(loadCheckpoint(options.dir), (state) =>
+    sealSettled({ ...options, coverage: Option.match(state, { onNone: () => [], onSome: coveredMillis }) }))
 
 /**
  * Seals every settled day (see the module comment); returns what it did. Safe to call at any

@@ -110,6 +110,19 @@ describe.concurrent("sealing under kill -9", () => {
     }, 120_000)
   }
 
+  it("killed in the middle of the manifest append (a torn entry): the segment is adopted, the entry written whole", async () => {
+    const { dir, raws } = await setup("torn")
+    expect((await runChild(dir, "recorded", "2024-01-03")).signal).toBe("SIGKILL")
+    const manifest = path.join(dir, "manifest.ndjson")
+    // What a kill inside the append's write leaves: the last entry cut short, no newline.
+    fs.truncateSync(manifest, fs.statSync(manifest).size - 40)
+    const done = await runChild(dir)
+    expect(done.code, done.stderr).toBe(0)
+    expect((JSON.parse(done.stdout.slice(5)) as Seal.SealResult).adopted).toEqual(["events/2024-01-03.ndjson.gz"])
+    expect((await archived(dir)).sort()).toEqual([...raws].sort())
+    expect((await Effect.runPromise(Verify.verify({ dir }))).problems).toEqual([])
+  }, 120_000)
+
   it("late events into a sealed day go to a new segment, chained in turn", async () => {
     const { dir, raws } = await setup("late")
     expect((await runChild(dir)).code).toBe(0)
