@@ -10,6 +10,7 @@ import * as path from "node:path"
 import * as zlib from "node:zlib"
 import * as Effect from "effect/Effect"
 import { beforeAll, describe, expect, it } from "vitest"
+import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as Manifest from "../src/Manifest.js"
 import * as Verify from "../src/Verify.js"
 import { serverEvents } from "./support/archiveCheck.js"
@@ -199,6 +200,23 @@ describe.concurrent("verify names each damage", () => {
     expect(wrongHead.code).not.toBe(0)
     expect(wrongHead.stdout).toContain("head-not-found")
   }, 180_000)
+})
+
+describe("status", () => {
+  it("answers sealed days from the manifest, without reading the sealed files", async () => {
+    const dir = copy()
+    // Emptied segments: a status that read them would count nothing.
+    for (const day of ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"]) fs.truncateSync(seg(dir, day), 0)
+    const s = await Effect.runPromise(ArchiveStatus.readStatus(dir))
+    const events = serverEvents(raws)
+    expect(s.totalEvents).toBe(raws.length)
+    expect(s.sealed).toEqual({ files: 4, events: raws.length, head })
+    expect(s.byDay.map((d) => [d.day, d.total])).toEqual(
+      ["2024-03-01", "2024-03-02", "2024-03-03", "2024-03-04"].map((day) => [day, events.filter((e) => e.day === day).length])
+    )
+    expect(s.byResource.messages).toBe(events.filter((e) => e.resource === "messages").length)
+    expect(s.earliestCreated).toBe(events.reduce((a, e) => e.createdMs < a.createdMs ? e : a).raw.match(/"created":"([^"]+)"/)![1])
+  })
 })
 
 // ---------------------------------------------------------------------------------------------
