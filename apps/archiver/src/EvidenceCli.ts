@@ -19,6 +19,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import { ArchiveWriteError } from "./ArchiveError.js"
 import * as ArchiveLock from "./ArchiveLock.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { parseDuration, parseInstant } from "./CliInput.js"
@@ -182,16 +183,18 @@ const csvRow = (line: string): string => {
 
 /**
  * Buffered, back-pressured writes to stdout. A reader that goes away (EPIPE: `| head -1`) ends
- * the output quietly: `write` then answers `false`.
+ * the output quietly: `write` then answers `false`. Any other failure (a full disk under
+ * `> file`) is kept in `failure`, and must not pass unnoticed.
  */
 const stdoutWriter = () => {
   const stdout = process.stdout
   let closed = false
+  let failure: NodeJS.ErrnoException | undefined
   let buffer: Array<string> = []
   let size = 0
   const onError = (e: NodeJS.ErrnoException) => {
-    if (e.code === "EPIPE" || e.code === "ERR_STREAM_DESTROYED") closed = true
-    else throw e
+    closed = true
+    if (e.code !== "EPIPE" && e.code !== "ERR_STREAM_DESTROYED") failure ??= e
   }
   stdout.on("error", onError)
   const drain = () =>
@@ -223,6 +226,7 @@ const stdoutWriter = () => {
       await new Promise<void>((resolve) => stdout.write("", () => resolve()))
       stdout.off("error", onError)
       if (closed) stdout.on("error", () => undefined)
+      return failure
     }
   }
 }
@@ -256,7 +260,15 @@ const query = Command.make(
         id: Option.getOrUndefined(c.id),
         text: Option.getOrUndefined(c.text)
       }, (line) => w.write(c.format === "csv" ? `${csvRow(line)}\r\n` : `${line}\n`))
-      yield* Effect.promise(() => w.end())
+      const failure = yield* Effect.promise(() => w.end())
+      if (failure !== undefined) {
+        return yield* new ArchiveWriteError({
+          path: "<stdout>",
+          operation: "writing",
+          message: `Failed writing the query's output: ${failure.message}`,
+          ...(failure.code !== undefined ? { code: failure.code } : {})
+        })
+      }
       yield* Effect.logDebug("query done").pipe(Effect.annotateLogs({ ...stats }))
     })
 ).pipe(Command.withDescription(

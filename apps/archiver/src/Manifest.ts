@@ -116,23 +116,26 @@ export interface ChainedLine {
  * Reads the whole manifest (entries are small: one per sealed file or empty day). Missing file:
  * no entries. Lines that do not parse are skipped here; `verify` reads the raw lines itself.
  */
+export const readEntries = async (dir: string): Promise<ReadonlyArray<ChainedLine>> => {
+  let text: string
+  try {
+    text = await fsp.readFile(manifestPath(dir), "utf8")
+  } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") return []
+    throw e
+  }
+  const out: Array<ChainedLine> = []
+  for (const line of text.split("\n")) {
+    if (line === "") continue
+    const entry = parseLine(line)
+    if (Either.isRight(entry)) out.push({ line, entry: entry.right })
+  }
+  return out
+}
+
+/** {@link readEntries} as an Effect. */
 export const readManifest = (dir: string): Effect.Effect<ReadonlyArray<ChainedLine>, ArchiveReadError> =>
-  tryRead(manifestPath(dir), "reading", async () => {
-    let text: string
-    try {
-      text = await fsp.readFile(manifestPath(dir), "utf8")
-    } catch (e) {
-      if ((e as { code?: string }).code === "ENOENT") return []
-      throw e
-    }
-    const out: Array<ChainedLine> = []
-    for (const line of text.split("\n")) {
-      if (line === "") continue
-      const entry = parseLine(line)
-      if (Either.isRight(entry)) out.push({ line, entry: entry.right })
-    }
-    return out
-  })
+  tryRead(manifestPath(dir), "reading", () => readEntries(dir))
 
 /** The head hash of a manifest whose last line is `lastLine` (GENESIS when empty). */
 export const headOf = (lastLine: string | undefined): string => lastLine === undefined ? GENESIS : hashLine(lastLine)

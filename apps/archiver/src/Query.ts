@@ -8,9 +8,9 @@
  *
  * @since 0.2.0
  */
-import * as Effect from "effect/Effect"
-import { ArchiveReadError } from "./ArchiveError.js"
-import { layout, tryRead } from "./internal/archiveFs.js"
+import type * as Effect from "effect/Effect"
+import type { ArchiveReadError } from "./ArchiveError.js"
+import { at, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayRange, type EventFields, eventLines, fieldsOf, listEventFiles } from "./Segments.js"
 import * as fsp from "node:fs/promises"
@@ -77,8 +77,8 @@ export const run = (
 ): Effect.Effect<QueryStats, ArchiveReadError> => {
   const l = layout(dir)
   return tryRead(l.events, "reading", async (signal) => {
-    await fsp.stat(l.root)
-    const chain = await Effect.runPromise(Effect.orElseSucceed(Manifest.readManifest(l.root), () => []))
+    await at(l.root, "opening the archive", () => fsp.stat(l.root))
+    const chain = await at(Manifest.manifestPath(l.root), "reading", () => Manifest.readEntries(l.root))
     const entries = new Map<string, Manifest.SegmentEntry>()
     for (const { entry } of chain) if (entry.kind === "segment") entries.set(entry.path, entry)
     const needle = filter.text?.toLowerCase()

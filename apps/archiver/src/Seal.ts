@@ -23,14 +23,13 @@
  *
  * @since 0.2.0
  */
-import { randomBytes, type KeyObject } from "node:crypto"
+import { createHash, randomBytes, type KeyObject } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { Transform, Writable } from "node:stream"
 import { pipeline } from "node:stream/promises"
 import * as zlib from "node:zlib"
-import { createHash } from "node:crypto"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -190,7 +189,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       }
     }
     await at(Manifest.manifestPath(l.root), "repairing", () => Manifest.repairManifest(l.root))
-    const chain = await Effect.runPromise(Effect.orDie(Manifest.readManifest(l.root)))
+    const chain = await at(Manifest.manifestPath(l.root), "reading", () => Manifest.readEntries(l.root))
     let lastLine = chain.length > 0 ? chain[chain.length - 1]!.line : undefined
     let seq = chain.length > 0 ? chain[chain.length - 1]!.entry.seq + 1 : 0
     const append = async (drafts: ReadonlyArray<Manifest.Draft>) => {

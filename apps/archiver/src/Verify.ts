@@ -85,6 +85,8 @@ export class ArchiveNotIntact extends Schema.TaggedError<ArchiveNotIntact>()("Ar
 
 const rel = (name: string) => `events/${name}`
 
+const sortKeys = (o: Readonly<Record<string, number>>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a < b ? -1 : 1))
+
 /** A file's SHA-256 and size as stored, then its event lines (gunzipped if sealed), streaming. */
 const scanFile = async (
   f: EventFile,
@@ -224,10 +226,15 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
         ids = new Map()
       }
       const path = rel(f.name)
+      let fileLines = 0
+      const fileByResource: Record<string, number> = {}
       const scanned = yield* tryRead(f.file, "reading", () =>
         scanFile(f, (line) => {
           events++
+          fileLines++
           const fields = fieldsOf(line)
+          const r = fields?.resource ?? "(no resource)"
+          fileByResource[r] = (fileByResource[r] ?? 0) + 1
           if (fields === undefined) {
             problems.push({ kind: "unreadable-line", path, message: `${path} holds a line that is not a JSON object` })
             return
@@ -254,6 +261,19 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
           problems.push(scanned.bytes < e.bytes
             ? { kind: "file-truncated", path, message: `${path} was truncated: ${scanned.bytes} bytes, the manifest recorded ${e.bytes}` }
             : { kind: "file-edited", path, message: `${path} was edited: its SHA-256 is ${scanned.sha256}, the manifest recorded ${e.sha256}` })
+        } else if (
+          scanned.error === undefined &&
+          (e.lines !== fileLines || JSON.stringify(sortKeys(e.byResource)) !== JSON.stringify(sortKeys(fileByResource)))
+        ) {
+          // The file is the one recorded, so its entry's counts were changed (the last entry has
+          // no successor whose link would show it).
+          problems.push({
+            kind: "entry-edited",
+            line: e.line,
+            path,
+            message: `Manifest entry ${e.seq} (line ${e.line}) was edited: it records ${e.lines} events for ${path}, which holds ${fileLines}` +
+              (e.lines === fileLines ? " with other counts by resource" : "")
+          })
         } else if (scanned.error !== undefined) {
           problems.push({ kind: "file-unreadable", path, message: `${path} matches its hash but does not decompress: ${scanned.error}` })
         }

@@ -127,6 +127,15 @@ describe.concurrent("verify names each damage", () => {
     expect(r.problems).toContainEqual(expect.objectContaining({ kind: "bad-signature", line: 2 }))
   })
 
+  it("the last manifest entry edited (no successor to break): its counts no longer match its file", async () => {
+    const dir = copy()
+    const lines = manifestLines(dir)
+    lines[3] = Manifest.splitSignature(lines[3]!).body.replace(/"lines":(\d+)/, (_, k) => `"lines":${Number(k) - 1}`)
+    writeManifest(dir, lines)
+    const r = await verify(dir)
+    expect(r.problems).toEqual([expect.objectContaining({ kind: "entry-edited", line: 4, path: "events/2024-03-04.ndjson.gz" })])
+  })
+
   it("a manifest entry removed", async () => {
     const dir = copy()
     const lines = manifestLines(dir)
