@@ -190,7 +190,7 @@ const stdoutWriter = () => {
   const stdout = process.stdout
   let closed = false
   let failure: NodeJS.ErrnoException | undefined
-  let buffer: Array<string> = []
+  let buffer: Array<Buffer> = []
   let size = 0
   const onError = (e: NodeJS.ErrnoException) => {
     closed = true
@@ -207,16 +207,16 @@ const stdoutWriter = () => {
     })
   const flush = async () => {
     if (closed || buffer.length === 0) return
-    const chunk = buffer.join("")
+    const chunk = Buffer.concat(buffer)
     buffer = []
     size = 0
     if (!stdout.write(chunk)) await drain()
   }
   return {
-    write: async (s: string): Promise<boolean> => {
+    write: async (s: string | Buffer, end = ""): Promise<boolean> => {
       if (closed) return false
-      buffer.push(s)
-      size += s.length
+      buffer.push(typeof s === "string" ? Buffer.from(s + end, "utf8") : s, ...(end !== "" && typeof s !== "string" ? [Buffer.from(end)] : []))
+      size += s.length + end.length
       if (size >= 64 * 1024) await flush()
       return !closed
     },
@@ -259,7 +259,7 @@ const query = Command.make(
         actorId: Option.getOrUndefined(c.actor),
         id: Option.getOrUndefined(c.id),
         text: Option.getOrUndefined(c.text)
-      }, (line) => w.write(c.format === "csv" ? `${csvRow(line)}\r\n` : `${line}\n`))
+      }, (line) => c.format === "csv" ? w.write(`${csvRow(line.toString("utf8"))}\r\n`) : w.write(line, "\n"))
       const failure = yield* Effect.promise(() => w.end())
       if (failure !== undefined) {
         return yield* new ArchiveWriteError({

@@ -12,7 +12,7 @@ import type * as Effect from "effect/Effect"
 import type { ArchiveReadError } from "./ArchiveError.js"
 import { at, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
-import { dayRange, type EventFields, eventLines, fieldsOf, listEventFiles } from "./Segments.js"
+import { dayRange, type EventFields, eventLineBytes, fieldsOf, listEventFiles } from "./Segments.js"
 import * as fsp from "node:fs/promises"
 
 export interface Filter {
@@ -67,13 +67,13 @@ export interface QueryStats {
 }
 
 /**
- * Calls `emit` with each matching line (as archived) and its fields; `emit` returns `false` to
+ * Calls `emit` with each matching line (its archived bytes, without the newline) and its fields; `emit` returns `false` to
  * stop (the reader went away).
  */
 export const run = (
   dir: string,
   filter: Filter,
-  emit: (line: string, fields: EventFields) => boolean | Promise<boolean>
+  emit: (line: Buffer, fields: EventFields) => boolean | Promise<boolean>
 ): Effect.Effect<QueryStats, ArchiveReadError> => {
   const l = layout(dir)
   return tryRead(l.events, "reading", async (signal) => {
@@ -101,8 +101,9 @@ export const run = (
         continue
       }
       filesRead++
-      for await (const line of eventLines(f.file, signal)) {
-        const fields = fieldsOf(line)
+      // Bytes, not text: the output is the archived line exactly, even were it not valid UTF-8.
+      for await (const line of eventLineBytes(f.file, signal)) {
+        const fields = fieldsOf(line.toString("utf8"))
         if (fields === undefined || !matches(fields, filter, needle)) continue
         matched++
         // Awaited: a slow reader slows the query down instead of filling memory.

@@ -91,10 +91,11 @@ export const openContent = (file: string, signal?: AbortSignal): NodeJS.Readable
 }
 
 /**
- * The non-empty lines of an event file (sealed or open), streaming; stopping early closes the
- * file. A read or decompression error rejects (readline would not always pass it on).
+ * The non-empty lines of an event file (sealed or open) as their exact bytes, streaming; stopping
+ * early closes the file. A read or decompression error rejects (readline would not always pass
+ * it on).
  */
-export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
+export async function* eventLineBytes(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
   const input = openContent(file, signal) as NodeJS.ReadableStream & { destroy?: () => void }
   let rest: Buffer = Buffer.alloc(0)
   try {
@@ -102,15 +103,20 @@ export async function* eventLines(file: string, signal?: AbortSignal): AsyncGene
       let buf = rest.length > 0 ? Buffer.concat([rest, chunk]) : chunk
       let nl: number
       while ((nl = buf.indexOf(0x0a)) >= 0) {
-        if (nl > 0) yield buf.subarray(0, nl).toString("utf8")
+        if (nl > 0) yield Buffer.from(buf.subarray(0, nl))
         buf = buf.subarray(nl + 1)
       }
       rest = Buffer.from(buf)
     }
-    if (rest.length > 0) yield rest.toString("utf8")
+    if (rest.length > 0) yield rest
   } finally {
     input.destroy?.()
   }
+}
+
+/** {@link eventLineBytes} decoded as UTF-8. */
+export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
+  for await (const bytes of eventLineBytes(file, signal)) yield bytes.toString("utf8")
 }
 
 /** Calls `onLine` for each non-empty line of an event file (sealed or open), streaming. */

@@ -68,7 +68,7 @@ const archived = (dir: string) =>
   Effect.runPromise(Effect.gen(function*() {
     const out: Array<string> = []
     yield* Query.run(dir, {}, (line) => {
-      out.push(line)
+      out.push(line.toString("utf8"))
       return true
     })
     return out
