@@ -215,6 +215,8 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       return end + settleMs <= options.now && fullyCovered(options.coverage, start, end)
     }
     const sealedAt = new Date(options.now).toISOString()
+    const recordedNow = new Set<string>()
+    const openRemoved = new Set<string>()
 
     for (const [day, files] of [...filesByDay].sort(([a], [b]) => a < b ? -1 : 1)) {
       const entries = entriesByDay.get(day) ?? []
@@ -249,6 +251,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
         const stored = await at(o.file, "reading", () => digestFile(o.file))
         await append([{ kind: "segment", day, covered, sealedAt, path: `events/${o.name}`, segment: o.segment, ...stored, ...stats }])
         adopted.push(`events/${o.name}`)
+        recordedNow.add(day)
         offset += stats.content.bytes
       }
 
@@ -305,6 +308,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
           ...stats.summary()
         }])
         sealed.push(`events/${name}`)
+        recordedNow.add(day)
         step("recorded", day)
       } else {
         removedOpen.push(`events/${open.name}`)
@@ -318,6 +322,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       })
       await fsyncDir(l.events)
       step("openRemoved", day)
+      openRemoved.add(day)
     }
 
     // Covered, settled days that never had an event: an `empty` entry each, so the windows asked
@@ -326,7 +331,9 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     for (const [from, through] of options.coverage) {
       for (let start = Math.ceil(from / DAY_MS) * DAY_MS; start + DAY_MS <= through; start += DAY_MS) {
         const day = dayOf(start)
-        if (entriesByDay.has(day) || filesByDay.has(day) || !settled(day)) continue
+        // A day whose only file was an empty open file (removed above) is an empty day too.
+        const hasFiles = filesByDay.has(day) && !(openRemoved.has(day) && filesByDay.get(day)!.length === 1)
+        if (entriesByDay.has(day) || recordedNow.has(day) || hasFiles || !settled(day)) continue
         empty.push({ kind: "empty", day, covered: coveredWithin(options.coverage, day), sealedAt })
       }
     }
