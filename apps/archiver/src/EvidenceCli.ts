@@ -156,31 +156,6 @@ const verify = Command.make(
 // query
 // ---------------------------------------------------------------------------------------------
 
-const CSV_COLUMNS = ["id", "created", "resource", "type", "actorId", "personId", "personEmail", "roomId", "text"] as const
-
-const csvCell = (v: unknown): string => {
-  let s = typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v)
-  // A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
-  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, "\"\"")}"` : s
-}
-
-const csvRow = (line: string): string => {
-  const o = JSON.parse(line) as Record<string, unknown>
-  const data = (typeof o.data === "object" && o.data !== null ? o.data : {}) as Record<string, unknown>
-  return [
-    o.id,
-    o.created,
-    o.resource,
-    o.type,
-    o.actorId,
-    data.personId,
-    data.personEmail,
-    data.roomId,
-    data.text ?? data.markdown ?? data.title ?? data.displayName
-  ].map(csvCell).join(",")
-}
-
 /**
  * Buffered, back-pressured writes to stdout. A reader that goes away (EPIPE: `| head -1`) ends
  * the output quietly: `write` then answers `false`. Any other failure (a full disk under
@@ -250,7 +225,7 @@ const query = Command.make(
   (c) =>
     Effect.gen(function*() {
       const w = stdoutWriter()
-      if (c.format === "csv") yield* Effect.promise(() => w.write(`${CSV_COLUMNS.join(",")}\r\n`))
+      if (c.format === "csv") yield* Effect.promise(() => w.write(`${Query.CSV_COLUMNS.join(",")}\r\n`))
       const stats = yield* Query.run(path.resolve(c.out), {
         from: Option.getOrUndefined(c.from)?.getTime(),
         to: Option.getOrUndefined(c.to)?.getTime(),
@@ -259,7 +234,7 @@ const query = Command.make(
         actorId: Option.getOrUndefined(c.actor),
         id: Option.getOrUndefined(c.id),
         text: Option.getOrUndefined(c.text)
-      }, (line) => c.format === "csv" ? w.write(`${csvRow(line.toString("utf8"))}\r\n`) : w.write(line, "\n"))
+      }, (line) => c.format === "csv" ? w.write(`${Query.csvRow(line.toString("utf8"))}\r\n`) : w.write(line, "\n"))
       const failure = yield* Effect.promise(() => w.end())
       if (failure !== undefined) {
         return yield* new ArchiveWriteError({

@@ -60,6 +60,33 @@ export const matches = (f: EventFields, filter: Filter, needle = filter.text?.to
   (filter.id === undefined || f.id === filter.id) &&
   (needle === undefined || contentMatches(f.data, needle))
 
+/** The columns of `--format csv`. */
+export const CSV_COLUMNS = ["id", "created", "resource", "type", "actorId", "personId", "personEmail", "roomId", "text"] as const
+
+const csvCell = (v: unknown): string => {
+  let s = typeof v === "string" ? v : v === undefined || v === null ? "" : JSON.stringify(v)
+  // A cell starting with = + - @ is a formula to a spreadsheet: keep it text.
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`
+  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, "\"\"")}"` : s
+}
+
+/** One CSV row (RFC 4180 quoting, no line end) of an archived event line. */
+export const csvRow = (line: string): string => {
+  const o = JSON.parse(line) as Record<string, unknown>
+  const data = (typeof o.data === "object" && o.data !== null ? o.data : {}) as Record<string, unknown>
+  return [
+    o.id,
+    o.created,
+    o.resource,
+    o.type,
+    o.actorId,
+    data.personId,
+    data.personEmail,
+    data.roomId,
+    data.text ?? data.markdown ?? data.title ?? data.displayName
+  ].map(csvCell).join(",")
+}
+
 export interface QueryStats {
   readonly filesRead: number
   readonly filesSkipped: number
