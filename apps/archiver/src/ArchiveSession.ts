@@ -8,6 +8,7 @@ import { EventsApi, EventsApiError } from "@webex-compliance/events-api"
 import * as Schema from "effect/Schema"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
@@ -17,7 +18,9 @@ import * as ArchiveLock from "./ArchiveLock.js"
 import * as Archiver from "./Archiver.js"
 import * as Checkpoint from "./Checkpoint.js"
 import type * as Credentials from "./Credentials.js"
+import * as Manifest from "./Manifest.js"
 import * as NdjsonSink from "./NdjsonSink.js"
+import * as Seal from "./Seal.js"
 import { safeText } from "./Redaction.js"
 
 /** The failures that say the credentials will never work, however often they are tried. */
@@ -53,12 +56,18 @@ export const withArchive = <A, E>(
     readonly retry?: EventsApi.Options["retry"]
     /** Ask the API once before creating a new archive (see `probe`). */
     readonly probeFirst?: boolean | undefined
+    /** Seal settled days as the archive grows (see `Seal.ts`); off when absent. */
+    readonly seal?: { readonly settle: Duration.Duration; readonly signingKeyFile?: string | undefined } | undefined
   },
   use: (archiver: Archiver.Service) => Effect.Effect<A, E>
 ) =>
   Effect.scoped(
     Effect.gen(function*() {
       const dir = path.resolve(options.dir)
+      // A bad signing key is a configuration error found before anything is fetched or written.
+      const signingKey = options.seal?.signingKeyFile !== undefined
+        ? yield* Manifest.loadSigningKey(options.seal.signingKeyFile)
+        : undefined
       const api = yield* Layer.build(
         EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
           Layer.provide(NodeHttpClient.layerUndici)
@@ -70,7 +79,8 @@ export const withArchive = <A, E>(
         Layer.provide(Layer.succeed(Archiver.ArchiverSettings, options.settings)),
         Layer.provide(Layer.succeedContext(api)),
         Layer.provide(NdjsonSink.layer(dir)),
-        Layer.provide(Checkpoint.layer(dir))
+        Layer.provide(Checkpoint.layer(dir)),
+        Layer.provide(options.seal !== undefined ? Seal.layer({ dir, settle: options.seal.settle, signingKey }) : Layer.empty)
       )
       return yield* Effect.flatMap(Archiver.Archiver, use).pipe(
         Effect.provide(layers),

@@ -1,8 +1,10 @@
 /**
  * What an archive holds, read from disk: the report behind `webex-archiver status`.
  *
- * Every events file is streamed line by line (constant memory whatever the archive's size; only
- * one day's ids are held at a time, to count duplicates). Reading never changes the archive, so it
+ * Sealed days are answered from `manifest.ndjson` (counts per resource, `created` range), so only
+ * the open day files are streamed line by line (constant memory; one day's ids at a time, to count
+ * duplicates): the cost follows what is still open, not the archive's size. Checking the sealed
+ * files themselves is `verify`'s job. Reading never changes the archive, so it
  * is safe while an archiver is running. Damage is reported, not thrown: unreadable lines, events
  * filed under the wrong day, duplicate ids and an invalid checkpoint all show up in the status.
  *
@@ -20,6 +22,7 @@ import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
 import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
 import { type LastError, readLastError } from "./LastError.js"
+import * as Manifest from "./Manifest.js"
 
 /** Events of one day file. */
 export interface DayCount {
@@ -43,7 +46,9 @@ export interface ArchiveStatus {
   readonly unreadableLines: number
   /** Events whose `created` falls on another UTC day than their file's. */
   readonly misfiledEvents: number
-  /** Lines whose id appeared earlier in the same day file (should always be 0). */
+  /** Sealed segments recorded in the manifest, and the manifest chain's head hash. */
+  readonly sealed: { readonly files: number; readonly events: number; readonly head: string | null }
+  /** Lines whose id appeared earlier in the same open day file (should always be 0). */
   readonly duplicateIds: number
   readonly quarantine: {
     readonly total: number
@@ -82,7 +87,7 @@ const sizeOf = async (dir: string): Promise<number> => {
 
 const dayOfInstant = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
-const scanEvents = (eventsDir: string, signal: AbortSignal) =>
+const scanEvents = (eventsDir: string, sealed: ReadonlyArray<Manifest.SegmentEntry>, signal: AbortSignal) =>
   (async () => {
     const byResource: Record<string, number> = {}
     const byDay: Array<DayCount> = []
@@ -92,10 +97,23 @@ const scanEvents = (eventsDir: string, signal: AbortSignal) =>
     let duplicateIds = 0
     let earliest: { ms: number; text: string } | undefined
     let latest: { ms: number; text: string } | undefined
+    const perDay = new Map<string, DayCount>()
+    const see = (ms: number, text: string) => {
+      if (earliest === undefined || ms < earliest.ms) earliest = { ms, text }
+      if (latest === undefined || ms > latest.ms) latest = { ms, text }
+    }
+    for (const e of sealed) {
+      const prior = perDay.get(e.day)
+      const dayByResource: Record<string, number> = { ...prior?.byResource }
+      for (const [r, n] of Object.entries(e.byResource)) increment(dayByResource, r, n)
+      perDay.set(e.day, { day: e.day, total: (prior?.total ?? 0) + e.lines, byResource: dayByResource })
+      for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
+    }
     for (const { day, file } of await dayFiles(eventsDir)) {
-      const dayByResource: Record<string, number> = {}
+      const prior = perDay.get(day)
+      const dayByResource: Record<string, number> = { ...prior?.byResource }
       const ids = new Set<string>()
-      let total = 0
+      let total = prior?.total ?? 0
       await forEachLine(file, (line) => {
         let v: unknown
         try {
@@ -119,14 +137,16 @@ const scanEvents = (eventsDir: string, signal: AbortSignal) =>
           const ms = Date.parse(e.created)
           if (!Number.isNaN(ms)) {
             if (dayOfInstant(ms) !== day) misfiledEvents++
-            if (earliest === undefined || ms < earliest.ms) earliest = { ms, text: e.created }
-            if (latest === undefined || ms > latest.ms) latest = { ms, text: e.created }
+            see(ms, e.created)
           }
         }
       }, signal)
-      totalEvents += total
-      for (const [r, n] of Object.entries(dayByResource)) increment(byResource, r, n)
-      byDay.push({ day, total, byResource: dayByResource })
+      perDay.set(day, { day, total, byResource: dayByResource })
+    }
+    for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
+      totalEvents += d.total
+      for (const [r, n] of Object.entries(d.byResource)) increment(byResource, r, n)
+      byDay.push(d)
     }
     return {
       totalEvents,
@@ -179,7 +199,9 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
         )
       }
     })
-    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, signal))
+    const chain = yield* Manifest.readManifest(l.root)
+    const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
+    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, segments, signal))
     const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, signal))
     const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
@@ -189,6 +211,11 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
       dir: l.root,
       ...events,
       quarantine,
+      sealed: {
+        files: segments.length,
+        events: segments.reduce((n, e) => n + e.lines, 0),
+        head: chain.length > 0 ? Manifest.headOf(chain[chain.length - 1]!.line) : null
+      },
       checkpoint: checkpoint._tag === "Right" ? Option.getOrNull(Option.map(checkpoint.right, toJson)) : null,
       checkpointError: checkpoint._tag === "Left" ? checkpoint.left.message : null,
       lastError: Option.getOrNull(lastError),
@@ -269,6 +296,12 @@ export const formatStatus = (s: ArchiveStatus): string => {
   if (s.unreadableLines > 0) label("Unreadable lines", `${s.unreadableLines} (damaged lines in events/)`)
   if (s.misfiledEvents > 0) label("Misfiled events", `${s.misfiledEvents} (created on another day than their file)`)
   if (s.duplicateIds > 0) label("Duplicate ids", `${s.duplicateIds}`)
+  label(
+    "Sealed",
+    s.sealed.files === 0
+      ? "nothing yet"
+      : `${s.sealed.files} files, ${s.sealed.events} events; manifest head ${s.sealed.head} (run verify to check them)`
+  )
   label("Size", bytes(s.sizeBytes))
   label(
     "Lock",

@@ -26,6 +26,7 @@ import * as Coverage from "./Coverage.js"
 import { toIso } from "./Instant.js"
 import { NdjsonSink } from "./NdjsonSink.js"
 import * as Planner from "./Planner.js"
+import * as Seal from "./Seal.js"
 import { safeText } from "./Redaction.js"
 import * as Totals from "./Totals.js"
 import type { EventsApiError as ApiError } from "@webex-compliance/events-api"
@@ -156,6 +157,13 @@ export const make = Effect.gen(function*() {
   const sink = yield* NdjsonSink
   const settings = yield* ArchiverSettings
   const { checkpoint, save, state } = yield* makeState
+  const sealer = yield* Effect.serviceOption(Seal.Sealer)
+  /** Seals the days the coverage now vouches for and that have settled (when sealing is on). */
+  const sealSettled = Option.match(sealer, {
+    onNone: () => Effect.void,
+    onSome: (s) =>
+      Effect.flatMap(Ref.get(state), (st) => s.sealCovered(st.covered.map((i) => [i.from, i.through] as const)))
+  })
   const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
   const settleMillis = settings.settle === undefined ? 0 : Duration.toMillis(settings.settle)
   /** The latest instant the archive reaches for: now, less the settling margin. */
@@ -236,6 +244,8 @@ export const make = Effect.gen(function*() {
         backfill: { from, to, doneThrough: Math.max(end, s.backfill?.doneThrough ?? from) }
       }))
       yield* save(({ backfill: _, ...s }) => s)
+      // What the back-fill completed is sealed before it exits.
+      yield* sealSettled
       yield* checkpoint.clearLastError
       return totals
     })
@@ -298,6 +308,8 @@ export const make = Effect.gen(function*() {
         )
         if (Option.isSome(result)) {
           yield* Ref.update(totals, (t) => Totals.plus(t, result.value))
+          // Days settle as the daemon goes: seal them between polls, never during a write.
+          yield* sealSettled
           // `status` shows the last error until a pass succeeds again.
           yield* checkpoint.clearLastError
           yield* Effect.logInfo(n === 0 ? "Caught up" : "Poll done").pipe(

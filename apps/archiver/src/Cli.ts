@@ -26,6 +26,7 @@ import { withArchive } from "./ArchiveSession.js"
 import { parseDuration, parseInstant } from "./CliInput.js"
 import * as Credentials from "./Credentials.js"
 import * as Demo from "./Demo.js"
+import * as EvidenceCli from "./EvidenceCli.js"
 import { toIso } from "./Instant.js"
 import * as Logging from "./Logging.js"
 import * as Totals from "./Totals.js"
@@ -170,7 +171,21 @@ const settingsOf = (c: Common): Archiver.Settings => ({
   settle: Duration.seconds(10)
 })
 
-const withCommon = (c: Common) =>
+const settle = Options.text("settle").pipe(
+  Options.withPseudoName("duration"),
+  Options.mapEffect(EvidenceCli.parseSettle),
+  Options.optional,
+  Options.withDescription(
+    "Seal a day (compress it into events/DAY.ndjson.gz and chain it into manifest.ndjson) once the archive covers it whole and it ended this long ago (default: --lookback for run, 1h for backfill; 0 seals at once)."
+  )
+)
+
+const sealing = { settle, signingKey: EvidenceCli.signingKeyOption }
+
+const withCommon = (
+  c: Common & { readonly settle: Option.Option<Duration.Duration>; readonly signingKey: Option.Option<string> },
+  defaultSettle: Duration.Duration
+) =>
   Effect.gen(function*() {
     const baseUrl = yield* checkBaseUrl(c.baseUrl)
     return {
@@ -179,7 +194,8 @@ const withCommon = (c: Common) =>
       baseUrl,
       settings: settingsOf(c),
       // A run refused for its token must leave nothing on disk: ask once before creating the archive.
-      probeFirst: true
+      probeFirst: true,
+      seal: { settle: Option.getOrElse(c.settle, () => defaultSettle), signingKeyFile: Option.getOrUndefined(c.signingKey) }
     }
   })
 
@@ -200,6 +216,7 @@ const backfill = Command.make(
     ...common,
     from: instant("from").pipe(Options.withDescription(INSTANT + " Start of the range (inclusive).")),
     to: instant("to").pipe(Options.optional, Options.withDescription(INSTANT + " End of the range (exclusive); default now.")),
+    ...sealing,
     recheck: Options.boolean("recheck").pipe(
       Options.withDescription("Also re-read the parts of the range the archive already covers, to catch events the API listed late; the summary counts them as late.")
     ),
@@ -217,7 +234,7 @@ const backfill = Command.make(
           problem: `nothing to back-fill: ${toIso(c.from)} is not before ${byTo ? "--to" : "now"} (${toIso(end)})`
         })
       }
-      const opts = yield* withCommon(c)
+      const opts = yield* withCommon(c, Duration.hours(1))
       const totals = yield* withArchive(opts, (a) => a.backfill({ from: c.from, to: c.to, recheck: c.recheck }))
       yield* Console.log(
         c.json
@@ -241,11 +258,12 @@ const run = Command.make(
     ),
     interval: duration("interval", "5m").pipe(Options.withDescription("The time between polls, e.g. 30s, 5m (default 5m).")),
     lookback: duration("lookback", "1h").pipe(Options.withDescription("How far back each poll (and each restart) re-reads, to catch late-arriving events (default 1h).")),
+    ...sealing,
     json
   },
   (c) =>
     logged(c.logFormat, Effect.gen(function*() {
-      const opts = yield* withCommon(c)
+      const opts = yield* withCommon(c, c.lookback)
       const totals = yield* Ref.make(Totals.empty)
       const summary = Effect.flatMap(Ref.get(totals), (t) =>
         Console.log(
@@ -299,7 +317,7 @@ export const command = Command.make("webex-archiver").pipe(
   Command.withDescription(
     "Keeps a complete, exactly-once, crash-safe NDJSON archive of a Webex organisation's compliance events."
   ),
-  Command.withSubcommands([backfill, run, status, demo])
+  Command.withSubcommands([backfill, run, status, demo, ...EvidenceCli.commands])
 )
 
 /** Ends every help text: what to type first, and what the exit codes mean. */
@@ -312,9 +330,9 @@ const footer = HelpDoc.blocks([
   HelpDoc.p("webex-archiver status --out ./archive --json"),
   HelpDoc.h1("EXIT CODES"),
   HelpDoc.p(
-    "0 success or clean stop (SIGTERM, SIGINT); 64 bad flag or argument; 70 internal error; 74 archive cannot be read or written, or is unsafe; " +
+    "0 success or clean stop (SIGTERM, SIGINT); 64 bad flag or argument; 65 verify found the archive damaged; 70 internal error; 73 keygen cannot create its files; 74 archive cannot be read or written, or is unsafe; " +
       "75 temporary (archive locked, API unreachable or throttled after retries); 76 the API answered something it does not document; " +
-      "77 not authorised (token refused, no compliance access, refresh refused); 78 configuration (no or unreadable token, bad base URL, invalid checkpoint)."
+      "77 not authorised (token refused, no compliance access, refresh refused); 78 configuration (no or unreadable token, bad base URL, invalid checkpoint, bad signing key)."
   )
 ])
 

@@ -7,7 +7,9 @@
  * | ---- | -------------------------------------------------------------------------------- |
  * | 0    | success, or a clean stop on SIGTERM / SIGINT                                     |
  * | 64   | usage: a bad flag or argument                                                    |
+ * | 65   | verify: the archive is not intact (a file or manifest entry damaged, missing, …)  |
  * | 70   | internal error (a bug)                                                           |
+ * | 73   | keygen: the key files cannot be created (one exists already, …)                  |
  * | 74   | I/O: the archive cannot be read or written, or is unsafe (planted link, …)       |
  * | 75   | temporary: archive locked, lock lost, API unreachable or throttled after retries |
  * | 76   | protocol: the API answered something it does not document                        |
@@ -21,7 +23,9 @@ import * as Predicate from "effect/Predicate"
 
 export const OK = 0
 export const USAGE = 64
+export const DATA = 65
 export const SOFTWARE = 70
+export const CANT_CREATE = 73
 export const IO = 74
 export const TEMPORARY = 75
 export const PROTOCOL = 76
@@ -54,7 +58,12 @@ const byTag: Readonly<Record<string, number>> = {
   TransportError: TEMPORARY,
   ArchiveWriteError: IO,
   ArchiveReadError: IO,
-  ArchiveUnsafe: IO
+  ArchiveUnsafe: IO,
+  // verify found damage: the archive's data is not what the manifest says (EX_DATAERR).
+  ArchiveNotIntact: DATA,
+  KeyError: CONFIG,
+  // keygen could not create its key files (EX_CANTCREAT).
+  KeygenError: CANT_CREATE
 }
 
 /** The exit code for one failure value. */
