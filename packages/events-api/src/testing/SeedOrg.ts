@@ -144,7 +144,14 @@ interface Room {
  * Throws a `RangeError` when `count` is negative or `to` is not after `from`: those are mistakes in
  * a test, not conditions to handle.
  */
-export const generateOrg = (options: Options): ReadonlyArray<string> => {
+export const generateOrg = (options: Options): ReadonlyArray<string> => Array.from(iterateOrg(options))
+
+/**
+ * The same events as {@link generateOrg}, byte for byte, one at a time: a million events never have
+ * to exist as one array of strings (hand it to `FakeWebex`'s `events`, which stores bytes). Options
+ * are checked at once, as by {@link generateOrg}; each iteration generates the org afresh.
+ */
+export const iterateOrg = (options: Options): Iterable<string> => {
   const from = new Date(options.from).getTime()
   const to = new Date(options.to).getTime()
   if (!Number.isFinite(from) || !Number.isFinite(to) || to <= from) {
@@ -153,7 +160,10 @@ export const generateOrg = (options: Options): ReadonlyArray<string> => {
   if (!Number.isInteger(options.count) || options.count < 0) {
     throw new RangeError(`generateOrg: 'count' must be a non-negative integer, got ${options.count}`)
   }
+  return { [Symbol.iterator]: () => generate(options, from, to) }
+}
 
+function* generate(options: Options, from: number, to: number): Generator<string, void> {
   const random = mulberry32(options.seed ?? 1)
   const int = (n: number) => Math.floor(random() * n)
   const chance = (p: number) => random() < p
@@ -256,7 +266,6 @@ export const generateOrg = (options: Options): ReadonlyArray<string> => {
     return KINDS[0]!
   }
 
-  const events: Array<string> = []
   for (let i = 0; i < options.count; i++) {
     const created = createdTexts[i]!
     let [resource, type] = pickKind(i)
@@ -532,7 +541,6 @@ export const generateOrg = (options: Options): ReadonlyArray<string> => {
     }
     event.created = created
     event.data = data
-    events.push(JSON.stringify({ ...event, ...extra }))
+    yield JSON.stringify({ ...event, ...extra })
   }
-  return events
 }

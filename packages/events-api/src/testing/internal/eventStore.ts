@@ -258,24 +258,49 @@ export class EventStore {
     this.size.push(byteLength)
     this.slabUsed += byteLength
 
-    let parsed: unknown
-    try {
-      parsed = JSON.parse(typeof input === "string" ? input : decoder.decode(input))
-    } catch {
-      parsed = undefined
-    }
-    const fields = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {}
-    const text = (key: string) => (typeof fields[key] === "string" ? (fields[key] as string) : undefined)
-    const id = text("id")
-    const created = id === undefined ? undefined : parseInstant(text("created"))
-    this.created.push(created ?? Number.NaN)
+    const meta = metadataOf(typeof input === "string" ? input : decoder.decode(input))
+    this.created.push(meta.created ?? Number.NaN)
     this.shuffleKey.push(shuffleKey ?? this.random())
     this.kind.push(kind)
-    this.resource.push(this.intern(text("resource")))
-    this.type.push(this.intern(text("type")))
-    this.actorId.push(this.intern(text("actorId")))
+    this.resource.push(this.intern(meta.resource))
+    this.type.push(this.intern(meta.type))
+    // Not interned: hashing a million long ids costs more than the strings. Filters compare by value.
+    this.actorId.push(meta.actorId)
+    const id = meta.id
     if (this.byId !== undefined && kind === STORED && id !== undefined && !this.byId.has(id)) this.byId.set(id, index)
     return index
+  }
+}
+
+interface Metadata {
+  readonly id: string | undefined
+  readonly resource: string | undefined
+  readonly type: string | undefined
+  readonly actorId: string | undefined
+  /** Epoch ms; undefined without a string `id`, or when `created` is missing or no date. */
+  readonly created: number | undefined
+}
+
+/**
+ * An item's metadata, parsed once when it is stored (in full: a prefix scan would disagree with JSON
+ * on duplicate keys and on items that are not JSON at all, which tests store on purpose).
+ */
+const metadataOf = (text: string): Metadata => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    parsed = undefined
+  }
+  const fields = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {}
+  const field = (key: string) => (typeof fields[key] === "string" ? (fields[key] as string) : undefined)
+  const id = field("id")
+  return {
+    id,
+    resource: field("resource"),
+    type: field("type"),
+    actorId: field("actorId"),
+    created: id === undefined ? undefined : parseInstant(field("created"))
   }
 }
 
