@@ -5,7 +5,7 @@
  * resolution of `@effect/platform-node` fails, as it does where the package is not installed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
@@ -34,25 +34,28 @@ export async function resolve(specifier, context, next) {
 const register = `import { register } from "node:module"
 register(${JSON.stringify(`data:text/javascript,${encodeURIComponent(blockHook)}`)})`
 
-/** Runs `program` (an ES module body) in a child with the hook and tsx; cwd is the package. */
+/** Runs node with `args` in the package directory, without blocking the test worker. */
+const node = (args: ReadonlyArray<string>) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    execFile(process.execPath, args, { cwd: packageDir, encoding: "utf8", timeout: 120_000, env: { ...process.env, NODE_OPTIONS: "" } }, (error, stdout, stderr) =>
+      resolve({ status: error === null ? 0 : typeof error.code === "number" ? error.code : null, stdout, stderr }))
+  })
+
+/** Runs `program` (an ES module body) in a child with the hook and tsx. */
 const runChild = (program: string) =>
-  spawnSync(
-    process.execPath,
-    [
-      "--import",
-      `data:text/javascript,${encodeURIComponent(register)}`,
-      "--import",
-      pathToFileURL(tsxLoader).href,
-      "--input-type=module",
-      "--eval",
-      program
-    ],
-    { cwd: packageDir, encoding: "utf8", timeout: 60_000, env: { ...process.env, NODE_OPTIONS: "" } }
-  )
+  node([
+    "--import",
+    `data:text/javascript,${encodeURIComponent(register)}`,
+    "--import",
+    pathToFileURL(tsxLoader).href,
+    "--input-type=module",
+    "--eval",
+    program
+  ])
 
 describe("/testing without @effect/platform-node", () => {
-  it("InMemoryEventsApi and SeedOrg work; only starting a FakeWebex asks for the package", () => {
-    const child = runChild(`
+  it("InMemoryEventsApi and SeedOrg work; only starting a FakeWebex asks for the package", { timeout: 150_000 }, async () => {
+    const child = await runChild(`
       import * as Effect from "effect/Effect"
       import * as Stream from "effect/Stream"
       import * as Chunk from "effect/Chunk"
@@ -74,9 +77,8 @@ describe("/testing without @effect/platform-node", () => {
     assert.include(child.stdout, "blocked: @effect/platform-node/")
   })
 
-  it("the same child can start a FakeWebex once the block is lifted (the harness itself works)", () => {
-    const child = spawnSync(
-      process.execPath,
+  it("the same child can start a FakeWebex once the block is lifted (the harness itself works)", { timeout: 150_000 }, async () => {
+    const child = await node(
       [
         "--import",
         pathToFileURL(tsxLoader).href,
@@ -88,8 +90,7 @@ describe("/testing without @effect/platform-node", () => {
         const url = await Effect.runPromise(Effect.scoped(Effect.map(FakeWebex.make(), (w) => w.baseUrl)))
         console.log("baseUrl=" + url)
         `
-      ],
-      { cwd: packageDir, encoding: "utf8", timeout: 60_000, env: { ...process.env, NODE_OPTIONS: "" } }
+      ]
     )
     assert.strictEqual(child.status, 0, child.stderr)
     assert.match(child.stdout, /baseUrl=http:\/\/127\.0\.0\.1:\d+\/v1/)
