@@ -12,6 +12,7 @@ import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
 import type * as Scope from "effect/Scope"
 import * as Event from "../src/Event.js"
 import { FakeWebex, SeedOrg } from "../src/testing.js"
@@ -864,6 +865,203 @@ describe("SeedOrg", () => {
 
   it("refuses an empty window", () => {
     assert.throws(() => SeedOrg.generateOrg({ count: 1, from: TO, to: FROM }), RangeError)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Hostile modes (issue 10)
+// ---------------------------------------------------------------------------------------------
+
+/** One GET whose body is kept as bytes. */
+const getBytes = (url: string, token: string | null = TOKEN) =>
+  Effect.gen(function*() {
+    const client = yield* HttpClient.HttpClient
+    const response = yield* client.get(url, token === null ? {} : { headers: { authorization: `Bearer ${token}` } })
+    return { status: response.status, headers: response.headers, body: new Uint8Array(yield* response.arrayBuffer) }
+  })
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true })
+
+describe("FakeWebex hostile modes", () => {
+  it.scoped("endlessBody: a 200 that never ends, and the server lets go when the client hangs up", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(20), faults: { endlessBody: true } })
+      const client = yield* HttpClient.HttpClient
+      const response = yield* client.get(`${webex.baseUrl}/events?max=10`, {
+        headers: { authorization: `Bearer ${TOKEN}` }
+      })
+      assert.strictEqual(response.status, 200)
+      const limit = 16 * 1024 * 1024
+      let head = ""
+      // Far more than the 20 stored events could fill, and still no end: the reader stops, not the body.
+      const read = yield* response.stream.pipe(
+        Stream.tap((chunk) => Effect.sync(() => {
+          if (head.length < 64) head += new TextDecoder().decode(chunk.subarray(0, 64))
+        })),
+        Stream.mapAccum(0, (total, chunk) => [total + chunk.byteLength, total + chunk.byteLength] as const),
+        Stream.takeUntil((total) => total >= limit),
+        Stream.runLast
+      )
+      assert.isAtLeast(read._tag === "Some" ? read.value : 0, limit)
+      assert.isTrue(head.startsWith(`{"items":[{`), head)
+      // The scope of that response is gone with the stream; the server answers normally again.
+      yield* webex.setFaults({})
+      assert.strictEqual(itemsOf(yield* get(`${webex.baseUrl}/events?max=5`)).length, 5)
+      assert.deepStrictEqual((yield* webex.requests).map((r) => r.fault), ["endlessBody", undefined])
+    })))
+
+  it.scoped("giantPageItems: one complete page of that many items whatever max says, no next link", () =>
+    withHttp(Effect.gen(function*() {
+      const events = org(50)
+      const webex = yield* FakeWebex.make({ events, faults: { giantPageItems: 20_000 } })
+      const answer = yield* get(`${webex.baseUrl}/events?max=10`)
+      assert.strictEqual(answer.status, 200)
+      const items = itemsOf(answer)
+      assert.strictEqual(items.length, 20_000)
+      assert.isUndefined(answer.headers.link)
+      // The stored events, byte for byte, over and over in listing order.
+      assert.isTrue(events.some((raw) => answer.body.startsWith(`{"items":[${raw},`)))
+      assert.deepStrictEqual(new Set(items.map((e) => e.id)), new Set(idsOf(events)))
+      assert.isTrue(items.every((e, i) => e.id === items[i % 50].id))
+      assert.strictEqual((yield* webex.requests)[0]!.fault, "giantPage")
+    })))
+
+  it.scoped("onwardEmptyPages: empty pages whose next link always changes, for as long as one follows", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(20), faults: { onwardEmptyPages: true } })
+      const seen = new Set<string>()
+      let url = `${webex.baseUrl}/events?max=50&from=${FROM}`
+      for (let i = 0; i < 40; i++) {
+        const answer = yield* get(url)
+        assert.strictEqual(answer.status, 200)
+        assert.strictEqual(answer.body, `{"items":[]}`)
+        const next = nextLinkOf(answer)!
+        assert.isDefined(next)
+        assert.isFalse(seen.has(next), `repeated ${next}`)
+        assert.strictEqual(new URL(next).searchParams.get("from"), FROM)
+        seen.add(next)
+        url = next
+      }
+      assert.isTrue((yield* webex.requests).every((r) => r.fault === "onwardEmptyPage"))
+    })))
+
+  it.scoped("invalidUtf8Every: an extra event with bytes that are not UTF-8, dated inside the page's window", () =>
+    withHttp(Effect.gen(function*() {
+      const events = org(30)
+      const webex = yield* FakeWebex.make({ events, order: "oldest-first", faults: { invalidUtf8Every: 2 } })
+      const first = yield* getBytes(`${webex.baseUrl}/events?max=10`)
+      assert.doesNotThrow(() => strictUtf8.decode(first.body))
+      const second = yield* getBytes(`${webex.baseUrl}/events?max=10&cursor=${Buffer.from(`{"offset":10}`).toString("base64url")}`)
+      assert.throws(() => strictUtf8.decode(second.body))
+      // Still JSON to a lenient reader, with 11 items; the extra one carries the bad bytes verbatim.
+      const items = JSON.parse(new TextDecoder().decode(second.body)).items
+      assert.strictEqual(items.length, 11)
+      const extra = items[10]
+      assert.match(extra.id, /^invalid-utf8-\d+$/)
+      assert.strictEqual(Date.parse(extra.created), Date.parse(items[0].created))
+      assert.isTrue(Buffer.from(second.body).includes(Buffer.from([0xc3, 0x28, 0x20, 0xc0, 0xaf, 0x20, 0xff, 0xfe])))
+      assert.deepStrictEqual((yield* webex.requests).map((r) => r.fault), [undefined, "invalidUtf8"])
+    })))
+
+  it.scoped("events given as bytes are served exactly as given, invalid UTF-8 included", () =>
+    withHttp(Effect.gen(function*() {
+      const head = Buffer.from(`{"id":"raw-1","resource":"messages","type":"created","created":"2024-01-01T00:00:00.000Z","data":{"text":"`)
+      const raw = Buffer.concat([head, Buffer.from([0xff, 0x80, 0xe2, 0x82]), Buffer.from(`"}}`)])
+      const webex = yield* FakeWebex.make({ events: [raw] })
+      const page = yield* getBytes(`${webex.baseUrl}/events?from=2024-01-01T00:00:00.000Z&to=2024-01-02T00:00:00.000Z`)
+      assert.deepStrictEqual(Buffer.from(page.body), Buffer.concat([Buffer.from(`{"items":[`), raw, Buffer.from(`]}`)]))
+      const one = yield* getBytes(`${webex.baseUrl}/events/raw-1`)
+      assert.deepStrictEqual(Buffer.from(one.body), raw)
+    })))
+
+  it.scoped("echoSecrets: 401, 403, 400 and 5xx bodies repeat the bearer token; token errors the refresh token and secret", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), oauth: CLIENT, faults: { echoSecrets: true } })
+      const wrong = "leaky-wrong-token-123"
+      assert.include(assertWebexError(yield* get(`${webex.baseUrl}/events`, wrong), 401).message, wrong)
+      assert.include(assertWebexError(yield* get(`${webex.baseUrl}/events?max=0`), 400).errors[0]!.description, TOKEN)
+      yield* webex.setFaults({ echoSecrets: true, forbidden: true })
+      const forbidden = assertWebexError(yield* get(`${webex.baseUrl}/events`), 403)
+      assert.include(forbidden.message, `Bearer ${TOKEN}`)
+      yield* webex.setFaults({ echoSecrets: true, serverErrorEvery: 1 })
+      assert.include(assertWebexError(yield* get(`${webex.baseUrl}/events`), 500).errors[0]!.description, TOKEN)
+
+      const refused = yield* refresh(webex.baseUrl, CLIENT.refreshToken, { client_secret: "echoed-secret-777" })
+      assertOAuthError(refused, 401, "invalid_client")
+      assert.include(refused.body, "echoed-secret-777")
+      assert.include(refused.body, CLIENT.refreshToken)
+      // Off by default: the same mistakes echo nothing.
+      yield* webex.setFaults({})
+      assert.notInclude((yield* get(`${webex.baseUrl}/events`, wrong)).body, wrong)
+      assert.notInclude((yield* refresh(webex.baseUrl, CLIENT.refreshToken, { client_secret: "echoed-secret-777" })).body, "echoed")
+    })))
+
+  it.scoped("hostileErrorText: control characters, forged log lines and 200 KiB in error texts", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(5), oauth: CLIENT, faults: { hostileErrorText: true, rateLimitEvery: 1 } })
+      const answer = yield* get(`${webex.baseUrl}/events`)
+      const body = assertWebexError(answer, 429)
+      for (const text of [body.message, body.errors[0]!.description]) {
+        assert.include(text, "\u001b[31m")
+        assert.include(text, "\u0007")
+        assert.include(text, "\u0000")
+        assert.match(text, /\ntimestamp=\S+ level=ERROR /)
+        assert.isAbove(text.length, 200 * 1024)
+      }
+      const refused = yield* refresh(webex.baseUrl, "never-issued")
+      assertOAuthError(refused, 400, "invalid_grant")
+      const description: string = JSON.parse(refused.body).error_description
+      assert.include(description, "\u001b[31m")
+      assert.match(description, /\ntimestamp=\S+ level=ERROR /)
+    })))
+
+  it.scoped("movedDayEvery: every Nth event is listed again, same id and bytes, one day later", () =>
+    withHttp(Effect.gen(function*() {
+      const events = [1, 2, 3, 4].map((d) =>
+        event(`e${d}`, d === 3 ? `2024-01-0${d}T10:00:00+00:00` : `2024-01-0${d}T10:00:00.000Z`, { data: { created: `2024-01-0${d}T10:00:00.000Z` } })
+      )
+      const webex = yield* FakeWebex.make({ events, order: "oldest-first", faults: { movedDayEvery: 2 } })
+      const all = yield* get(`${webex.baseUrl}/events?max=100`)
+      assert.deepStrictEqual(itemsOf(all).map((e) => [e.id, e.created]), [
+        ["e1", "2024-01-01T10:00:00.000Z"],
+        ["e2", "2024-01-02T10:00:00.000Z"],
+        ["e3", "2024-01-03T10:00:00+00:00"],
+        ["e2", "2024-01-03T10:00:00.000Z"],
+        ["e4", "2024-01-04T10:00:00.000Z"],
+        ["e4", "2024-01-05T10:00:00.000Z"]
+      ])
+      // Only the top-level `created` moved: the nested one and every other byte are as stored.
+      const copy = all.body.slice(all.body.lastIndexOf(`{"id":"e4"`), -2)
+      assert.strictEqual(copy, events[3]!.replace(`"created":"2024-01-04T10:00:00.000Z","data"`, `"created":"2024-01-05T10:00:00.000Z","data"`))
+      // The copy is found in its new day's window, next to that day's own events.
+      const dayFive = yield* get(`${webex.baseUrl}/events?from=2024-01-05T00:00:00.000Z&to=2024-01-06T00:00:00.000Z`)
+      assert.deepStrictEqual(itemsOf(dayFive).map((e) => e.id), ["e4"])
+      assert.strictEqual((yield* get(`${webex.baseUrl}/events/e4`)).body, events[3])
+      assert.deepStrictEqual(yield* webex.events, events)
+
+      yield* webex.setFaults({})
+      assert.strictEqual(itemsOf(yield* get(`${webex.baseUrl}/events?max=100`)).length, 4)
+    })))
+})
+
+describe("FakeWebex at scale", () => {
+  it.scoped("stores a generated org as it is generated and serves it, every event once, by concatenation", () =>
+    withHttp(Effect.gen(function*() {
+      const options = { count: 20_000, seed: 9, from: FROM, to: TO }
+      const webex = yield* FakeWebex.make({ events: SeedOrg.iterateOrg(options), order: "oldest-first" })
+      const { items, pages } = yield* walk(`${webex.baseUrl}/events?max=1000`)
+      assert.strictEqual(pages, 20)
+      // Sorted: `+00:00` times are whole seconds, so the listing's order by instant is not generation order.
+      assert.deepStrictEqual(
+        items.map((e) => JSON.stringify(e)).sort(),
+        SeedOrg.generateOrg(options).map((raw) => JSON.stringify(JSON.parse(raw))).sort()
+      )
+    })))
+
+  it("iterateOrg yields what generateOrg returns, and checks its options at once", () => {
+    const options = { count: 500, seed: 4, from: FROM, to: TO }
+    assert.deepStrictEqual([...SeedOrg.iterateOrg(options)], [...SeedOrg.generateOrg(options)])
+    assert.throws(() => SeedOrg.iterateOrg({ count: -1, from: FROM, to: TO }), RangeError)
   })
 })
 

@@ -12,8 +12,18 @@
  * each refresh issues a new access token and rotates the refresh token, issued access tokens expire
  * in real time, and a test can expire every access token or revoke the refresh token at will.
  *
- * Events are kept as the raw JSON text they were given and served by concatenation, never
+ * Events are kept as the exact bytes they were given and served by concatenation, never
  * re-serialised, so a test can check that what the client archives is byte-for-byte what was sent.
+ * The store is built for scale: a million events cost their bytes plus a few dozen bytes each, and a
+ * page is an index range over a cached ordering (see `internal/eventStore.ts`).
+ *
+ * Hostile modes (issue 10) make it a bad server on purpose: a body that never ends, a giant page,
+ * empty pages that link onward forever, invalid UTF-8 inside items, error texts that echo the
+ * caller's secrets or carry control characters, forged log lines and 200 KiB strings, and an event
+ * that moves to another day. See {@link Faults}.
+ *
+ * `@effect/platform-node` is loaded only when a server starts ({@link make}, {@link layer}): importing
+ * `@webex-compliance/events-api/testing` for `InMemoryEventsApi` or `SeedOrg` does not need it.
  *
  * It listens on `127.0.0.1`, port 0 by default, so it works for tests in the same process and for a
  * child process (hand it {@link FakeWebex.Service.baseUrl}). It always runs on the live clock, so it
@@ -41,20 +51,16 @@
  */
 import type * as HttpServer from "@effect/platform/HttpServer"
 import type { ServeError } from "@effect/platform/HttpServerError"
-import * as HttpRouter from "@effect/platform/HttpRouter"
-import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
-import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import * as Http from "node:http"
-import { mulberry32 } from "./SeedOrg.js"
+import { liveClock, makeApp } from "./internal/app.js"
+import { EventStore } from "./internal/eventStore.js"
+import { ServerState } from "./internal/serverState.js"
+import { Tokens } from "./internal/tokens.js"
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -101,6 +107,51 @@ export interface Faults {
   readonly forbidden: boolean
   /** Every `/v1/events*` request answers 401, as for an expired token. */
   readonly unauthorized: boolean
+
+  // Hostile modes (issue 10). Each is bounded on the server's side: the fake never buffers what it
+  // streams, so a client test measures the client's memory, not the server's.
+
+  /**
+   * Every list request answers 200 with a body that never ends: `{"items":[` and then items
+   * forever, streamed as fast as the client reads. Only the client hanging up ends it.
+   */
+  readonly endlessBody: boolean
+  /**
+   * When > 0, every list request answers one complete, valid 200 page of this many items whatever
+   * `max` says (e.g. 200_000), cycling through the listing's first thousand events, without a next
+   * link. Streamed: the server holds about a thousand items at a time.
+   */
+  readonly giantPageItems: number
+  /**
+   * Every list request answers an empty page (`{"items":[]}`) whose next link always points
+   * somewhere new (its cursor advances by `max` each time): pagination that never ends.
+   */
+  readonly onwardEmptyPages: boolean
+  /**
+   * Every Nth non-empty page gets one extra well-formed event (id `invalid-utf8-<n>`, `created` of
+   * the page's first event, so it falls in the listed window) whose `data.text` holds bytes that are
+   * not UTF-8. To serve chosen bytes instead, store them: {@link Options.events} takes `Uint8Array`s.
+   */
+  readonly invalidUtf8Every: number
+  /**
+   * Error bodies repeat the request's secrets, as a careless gateway does: every Webex error (401,
+   * 403, 400, 404, 423, 429, 5xx) carries the `Authorization` header the request sent, and every
+   * token-endpoint error carries the `refresh_token` and `client_secret` of its form.
+   */
+  readonly echoSecrets: boolean
+  /**
+   * Error texts (`message` and `errors[0].description`; `error_description` on the token endpoint)
+   * carry ANSI escapes, BEL, NUL, CR, a newline followed by a forged logfmt `level=ERROR` line and a
+   * forged JSON log line, then a 200 KiB string.
+   */
+  readonly hostileErrorText: boolean
+  /**
+   * When N > 0, every Nth well-formed stored event (in insertion order) is also listed as a copy with
+   * the same id and bytes, but its top-level `created` one day later: the service moved it to another
+   * day, and a client sees the id again in that day's listing. `GET /v1/events/{id}` and
+   * {@link FakeWebex.Service.events} keep the original.
+   */
+  readonly movedDayEvery: number
 }
 
 /** The defaults every {@link FakeWebex.Service.setFaults} merges over: nothing misbehaves. */
@@ -118,7 +169,14 @@ export const noFaults: Faults = {
   nextLinkOrigin: undefined,
   malformedItemEvery: 0,
   forbidden: false,
-  unauthorized: false
+  unauthorized: false,
+  endlessBody: false,
+  giantPageItems: 0,
+  onwardEmptyPages: false,
+  invalidUtf8Every: 0,
+  echoSecrets: false,
+  hostileErrorText: false,
+  movedDayEvery: 0
 }
 
 /** The injected fault a recorded request met, if any. */
@@ -131,6 +189,10 @@ export type FaultKind =
   | "malformedItem"
   | "forbidden"
   | "unauthorized"
+  | "endlessBody"
+  | "giantPage"
+  | "onwardEmptyPage"
+  | "invalidUtf8"
 
 /** One request the server received. */
 export interface RecordedRequest {
@@ -166,12 +228,14 @@ export interface Options {
   /** The bearer token the server accepts. Default `"fake-webex-token"`. */
   readonly token?: string | undefined
   /**
-   * The events stored at start, raw JSON text or objects (which are `JSON.stringify`'d). An item
-   * without a string `id` and a parseable `created` is still served, first, in every unfiltered
-   * listing: it is the junk a client must survive. Text that is not JSON at all makes the whole page
-   * body invalid JSON, which is a different test.
+   * The events stored at start: raw JSON text, raw bytes (`Uint8Array`, served exactly as given,
+   * invalid UTF-8 included) or objects (which are `JSON.stringify`'d). An item without a string
+   * `id` and a parseable `created` is still served, first, in every unfiltered listing: it is the
+   * junk a client must survive. Text that is not JSON at all makes the whole page body invalid
+   * JSON, which is a different test. Consumed once, item by item: a generator (such as
+   * `SeedOrg.iterateOrg`) never has to exist as one array.
    */
-  readonly events?: Iterable<string | object> | undefined
+  readonly events?: Iterable<string | Uint8Array | object> | undefined
   /** Listing order. Default `"newest-first"`. */
   readonly order?: Order | undefined
   /** Seed of the `"shuffled"` order. Default `1`. */
@@ -224,12 +288,15 @@ export declare namespace FakeWebex {
     /** The token the server accepts. */
     readonly token: Redacted.Redacted<string>
     /** Stores late-arriving events; later requests see them (and pages may shift, as live). */
-    readonly addEvents: (events: Iterable<string | object>) => Effect.Effect<void>
+    readonly addEvents: (events: Iterable<string | Uint8Array | object>) => Effect.Effect<void>
     /** Replaces the fault configuration (merged over {@link noFaults}) and restarts every counter. */
     readonly setFaults: (faults: Partial<Faults>) => Effect.Effect<void>
     /** Every request received so far (the most recent 100,000), oldest first. */
     readonly requests: Effect.Effect<ReadonlyArray<RecordedRequest>>
-    /** Every stored event as raw JSON text, in the order it was added. */
+    /**
+     * Every stored event as raw JSON text, in the order it was added (bytes that are not UTF-8 read
+     * with U+FFFD: the server still serves them as stored).
+     */
     readonly events: Effect.Effect<ReadonlyArray<string>>
     /**
      * Every access token known so far, the initial {@link FakeWebex.Service.token} included, stops
@@ -244,618 +311,25 @@ export declare namespace FakeWebex {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Event store
-// ---------------------------------------------------------------------------------------------
-
-interface Entry {
-  readonly raw: string
-  /** Insertion order: the tie-breaker that keeps an order stable across requests. */
-  readonly seq: number
-  /** Drawn from the seeded PRNG on insertion: sorting by it is a shuffle that stays put. */
-  readonly shuffleKey: number
-  readonly id: string | undefined
-  readonly resource: string | undefined
-  readonly type: string | undefined
-  readonly actorId: string | undefined
-  /** Epoch ms; undefined for a malformed item (no string `id`, or `created` missing or not a date). */
-  readonly created: number | undefined
-}
-
-interface Filter {
-  readonly resource: string | undefined
-  readonly type: string | undefined
-  readonly actorId: string | undefined
-  readonly from: number | undefined
-  readonly to: number | undefined
-}
-
-const parseEntry = (input: string | object, seq: number, shuffleKey: number): Entry => {
-  const raw = typeof input === "string" ? input : (JSON.stringify(input) ?? "null")
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(raw)
-  } catch {
-    parsed = undefined
-  }
-  const fields = typeof parsed === "object" && parsed !== null ? (parsed as Record<string, unknown>) : {}
-  const text = (key: string) => (typeof fields[key] === "string" ? (fields[key] as string) : undefined)
-  const id = text("id")
-  const created = parseInstant(text("created"))
-  return {
-    raw,
-    seq,
-    shuffleKey,
-    id,
-    resource: text("resource"),
-    type: text("type"),
-    actorId: text("actorId"),
-    created: id === undefined ? undefined : created
-  }
-}
-
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/i
-
-/** Epoch ms of an ISO-8601 date-time (either form the service uses), or undefined. */
-const parseInstant = (text: string | undefined): number | undefined => {
-  if (text === undefined || !ISO_8601.test(text)) return undefined
-  const ms = Date.parse(text.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"))
-  return Number.isNaN(ms) ? undefined : ms
-}
-
-const isFiltered = (f: Filter) =>
-  f.resource !== undefined || f.type !== undefined || f.actorId !== undefined || f.from !== undefined ||
-  f.to !== undefined
-
-class EventStore {
-  private readonly entries: Array<Entry> = []
-  private readonly byId = new Map<string, Entry>()
-  private readonly random: () => number
-  private ordered: ReadonlyArray<Entry> | undefined
-  // Walking a large org page by page asks for the same filtered list again and again.
-  private readonly cache = new Map<string, ReadonlyArray<Entry>>()
-
-  constructor(private readonly order: Order, seed: number) {
-    this.random = mulberry32(seed)
-  }
-
-  add(events: Iterable<string | object>): void {
-    for (const event of events) {
-      const entry = parseEntry(event, this.entries.length, this.random())
-      this.entries.push(entry)
-      if (entry.id !== undefined && !this.byId.has(entry.id)) this.byId.set(entry.id, entry)
-    }
-    this.ordered = undefined
-    this.cache.clear()
-  }
-
-  get(id: string): Entry | undefined {
-    return this.byId.get(id)
-  }
-
-  raws(): ReadonlyArray<string> {
-    return this.entries.map((e) => e.raw)
-  }
-
-  /** The current filtered, ordered list. Malformed items come first, and only when unfiltered. */
-  list(filter: Filter): ReadonlyArray<Entry> {
-    const key = JSON.stringify([filter.resource, filter.type, filter.actorId, filter.from, filter.to])
-    const cached = this.cache.get(key)
-    if (cached !== undefined) return cached
-    const all = this.sorted()
-    const result = isFiltered(filter)
-      ? all.filter((e) =>
-        e.created !== undefined &&
-        (filter.resource === undefined || e.resource === filter.resource) &&
-        (filter.type === undefined || e.type === filter.type) &&
-        (filter.actorId === undefined || e.actorId === filter.actorId) &&
-        // Compared as instants: `created` may be `...Z` or `+00:00`, and text order would lie.
-        (filter.from === undefined || e.created >= filter.from) &&
-        (filter.to === undefined || e.created < filter.to)
-      )
-      : all
-    if (this.cache.size >= 32) this.cache.clear()
-    this.cache.set(key, result)
-    return result
-  }
-
-  private sorted(): ReadonlyArray<Entry> {
-    if (this.ordered !== undefined) return this.ordered
-    const malformed = this.entries.filter((e) => e.created === undefined)
-    const wellFormed = this.entries.filter((e) => e.created !== undefined)
-    const byCreated = (a: Entry, b: Entry) => a.created! - b.created! || a.seq - b.seq
-    wellFormed.sort(
-      this.order === "oldest-first"
-        ? byCreated
-        : this.order === "newest-first"
-        ? (a, b) => byCreated(b, a)
-        : (a, b) => a.shuffleKey - b.shuffleKey || a.seq - b.seq
-    )
-    this.ordered = [...malformed, ...wellFormed]
-    return this.ordered
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server state: faults, counters, request log
-// ---------------------------------------------------------------------------------------------
-
-const MAX_LOG = 100_000
-const SERVER_ERRORS = [500, 502, 503, 504] as const
-
-class ServerState {
-  faults: Faults
-  private counters = { drop: 0, rateLimit: 0, locked: 0, serverError: 0, serverErrorCycle: 0, page: 0 }
-  private tracking = 0
-  private readonly log: Array<RecordedRequest> = []
-
-  constructor(faults: Partial<Faults> | undefined, private readonly trackingPrefix: string) {
-    this.faults = { ...noFaults, ...faults }
-  }
-
-  setFaults(faults: Partial<Faults>): void {
-    this.faults = { ...noFaults, ...faults }
-    // A test that switches a fault on means "the Nth request from now".
-    this.counters = { drop: 0, rateLimit: 0, locked: 0, serverError: 0, serverErrorCycle: 0, page: 0 }
-  }
-
-  /** Advances the counter of a fault that is on; true when this is its Nth request. */
-  fires(kind: "drop" | "rateLimit" | "locked" | "serverError" | "page", every: number): boolean {
-    if (every <= 0) return false
-    this.counters[kind] += 1
-    return this.counters[kind] % every === 0
-  }
-
-  nextServerError(): (typeof SERVER_ERRORS)[number] {
-    return SERVER_ERRORS[this.counters.serverErrorCycle++ % SERVER_ERRORS.length]!
-  }
-
-  nextTrackingId(): string {
-    // Shaped like the live ones (`ROUTER_<uuid>`), but a counter: reproducible and easy to assert.
-    this.tracking += 1
-    return `${this.trackingPrefix}-${this.tracking.toString(16).toUpperCase().padStart(12, "0")}`
-  }
-
-  record(request: RecordedRequest): void {
-    this.log.push(request)
-    // Trim in batches: splicing a 100k array on every request would be quadratic.
-    if (this.log.length > MAX_LOG + MAX_LOG / 10) this.log.splice(0, this.log.length - MAX_LOG)
-  }
-
-  requests(): ReadonlyArray<RecordedRequest> {
-    return this.log.slice()
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tokens
-// ---------------------------------------------------------------------------------------------
-
-/** The server's clock, whatever the caller's (see the end of `makeApp`). */
-const liveClock = Clock.make()
-
-const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 1_209_599
-// Reported as live, not enforced: no test waits 90 days.
-const REFRESH_TOKEN_TTL_SECONDS = 7_775_999
-
-interface Grant {
-  readonly accessToken: string
-  readonly refreshToken: string
-  readonly expiresIn: number
-}
-
-/** Accepted access tokens and the refresh-token chain. All times are live epoch milliseconds. */
-class Tokens {
-  /** Access token → expiry. The initial token never expires by itself, only by {@link expireAll}. */
-  private readonly access = new Map<string, number>()
-  private refreshes = 0
-  private currentRefreshToken: string | undefined
-
-  constructor(initialToken: string, private readonly oauth: OAuthOptions | undefined) {
-    this.access.set(initialToken, Number.POSITIVE_INFINITY)
-    this.currentRefreshToken = oauth?.refreshToken
-  }
-
-  accepts(token: string, now: number): boolean {
-    const expiry = this.access.get(token)
-    return expiry !== undefined && now < expiry
-  }
-
-  expireAll(): void {
-    this.access.clear()
-  }
-
-  revoke(): void {
-    this.currentRefreshToken = undefined
-  }
-
-  /** Redeems `refreshToken` if it is the current one, rotating it; undefined otherwise. */
-  refresh(refreshToken: string, now: number): Grant | undefined {
-    if (this.currentRefreshToken === undefined || refreshToken !== this.currentRefreshToken) return undefined
-    this.refreshes += 1
-    const expiresIn = this.oauth?.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS
-    const grant = {
-      accessToken: `fake-access-${this.refreshes}`,
-      refreshToken: `fake-refresh-${this.refreshes}`,
-      expiresIn
-    }
-    this.access.set(grant.accessToken, now + expiresIn * 1000)
-    this.currentRefreshToken = grant.refreshToken
-    return grant
-  }
-
-  state(now: number): OAuthState {
-    return {
-      refreshes: this.refreshes,
-      currentRefreshToken: this.currentRefreshToken,
-      validAccessTokens: [...this.access].filter(([, expiry]) => now < expiry).map(([token]) => token)
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Request handling
-// ---------------------------------------------------------------------------------------------
-
-/** An error answer, rendered as a Webex error body by {@link errorResponse}. */
-class Reply extends Data.TaggedError("Reply")<{
-  readonly status: number
-  readonly message: string
-  readonly description: string
-  readonly headers?: Record<string, string>
-  readonly fault?: FaultKind
-}> {}
-
-/** An error answer of the token endpoint, which uses the OAuth body shape, not the Webex one. */
-class OAuthReply extends Data.TaggedError("OAuthReply")<{
-  readonly status: 400 | 401
-  readonly error: "invalid_request" | "invalid_client" | "invalid_grant"
-  readonly description: string
-}> {}
-
-/**
- * What one request carries through the handlers. Mutable only in `fault`, set by the list handler,
- * and `grantType`, set by the token handler.
- */
-interface RequestContext {
-  readonly trackingId: string
-  readonly faults: Faults
-  readonly url: URL
-  fault: FaultKind | undefined
-  grantType: string | undefined
-}
-const RequestContext = Context.GenericTag<RequestContext>("@webex-compliance/events-api/testing/FakeWebex/Request")
-
-const MESSAGES = {
-  400: "The request was invalid or cannot be otherwise served.",
-  401: "The request requires a valid access token set in the Authorization request header.",
-  403: "The server understood the request, but refused to fulfill it because the access token is missing required scopes or the user is missing required roles or licenses.",
-  404: "The requested resource could not be found.",
-  423: "The resource is locked. Retry after the time given in the Retry-After header.",
-  429: "Too many requests have been sent in a given amount of time and the request has been rate limited.",
-  500: "Something went wrong on the server.",
-  502: "The server received an invalid response from an upstream server while processing the request.",
-  503: "Server is overloaded with requests. Try again later.",
-  504: "An upstream server failed to respond on time. If your query uses max parameter, try reducing max."
-} as const
-
-const badRequest = (description: string) => new Reply({ status: 400, message: MESSAGES[400], description })
-
-const jsonResponse = (status: number, body: string, trackingId: string, headers: Record<string, string> = {}) =>
-  HttpServerResponse.text(body, {
-    status,
-    contentType: "application/json",
-    headers: { ...headers, trackingid: trackingId }
-  })
-
-const errorResponse = (reply: Reply, trackingId: string) =>
-  jsonResponse(
-    reply.status,
-    JSON.stringify({ message: reply.message, errors: [{ description: reply.description }], trackingId }),
-    trackingId,
-    reply.headers
-  )
-
-const oauthErrorResponse = (reply: OAuthReply, trackingId: string) =>
-  jsonResponse(
-    reply.status,
-    JSON.stringify({ error: reply.error, error_description: reply.description, trackingId }),
-    trackingId,
-    { "cache-control": "no-store" }
-  )
-
-const retryAfterHeader = (faults: Faults, now: number): Record<string, string> => {
-  switch (faults.retryAfter) {
-    case "seconds":
-      return { "retry-after": String(faults.retryAfterSeconds) }
-    case "http-date":
-      // HTTP-dates have whole seconds: round up so the announced time is never before the wait ends.
-      return {
-        "retry-after": new Date(Math.ceil((now + faults.retryAfterSeconds * 1000) / 1000) * 1000).toUTCString()
-      }
-    case "missing":
-      return {}
-    case "garbage":
-      return { "retry-after": "rand(30),add(30)" }
-  }
-}
-
-const FILTER_PARAMS = ["resource", "type", "actorId", "from", "to"] as const
-
-const encodeCursor = (offset: number) => Buffer.from(JSON.stringify({ offset })).toString("base64url")
-
-const decodeCursor = (cursor: string): number | undefined => {
-  try {
-    const parsed: unknown = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"))
-    const offset = typeof parsed === "object" && parsed !== null ? (parsed as { offset?: unknown }).offset : undefined
-    return typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0 ? offset : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Junk that no schema accepts: a number id and a `created` that is no date. */
-const JUNK_ITEM = `{"id": 42, "created": "yesterday"}`
-
-const makeApp = (
-  store: EventStore,
-  state: ServerState,
-  tokens: Tokens,
-  oauth: OAuthOptions | undefined,
-  origin: string
-) => {
-  const listEvents = Effect.gen(function*() {
-    const ctx = yield* RequestContext
-    const params = ctx.url.searchParams
-    const param = (name: string) => params.get(name) ?? undefined
-
-    let offset = 0
-    const cursor = param("cursor")
-    if (cursor !== undefined) {
-      const decoded = decodeCursor(cursor)
-      if (decoded === undefined) return yield* badRequest("Invalid cursor.")
-      offset = decoded
-    }
-
-    const maxText = param("max")
-    const max = maxText === undefined ? 100 : /^\d{1,4}$/.test(maxText) ? Number(maxText) : NaN
-    if (!(max >= 1 && max <= 1000)) {
-      return yield* badRequest(`max must be an integer between 1 and 1000, got ${JSON.stringify(maxText)}.`)
-    }
-
-    const instant = (name: "from" | "to") => {
-      const text = param(name)
-      if (text === undefined) return Effect.succeed(undefined)
-      const ms = parseInstant(text)
-      return ms === undefined
-        ? Effect.fail(badRequest(`${name} must be an ISO-8601 date-time, got ${JSON.stringify(text)}.`))
-        : Effect.succeed(ms)
-    }
-    const from = yield* instant("from")
-    const to = yield* instant("to")
-    const now = yield* Clock.currentTimeMillis
-    if (to !== undefined && to > now) {
-      // The live API refuses a future `to` (older docs said it clamped): clients must clamp.
-      return yield* badRequest("to must not be in the future.")
-    }
-
-    if (ctx.faults.gatewayTimeoutAboveMax > 0 && max > ctx.faults.gatewayTimeoutAboveMax) {
-      return yield* new Reply({ status: 504, message: MESSAGES[504], description: MESSAGES[504], fault: "gatewayTimeout" })
-    }
-
-    // Offsets index the *current* list, as a live cursor over a changing data set does: events that
-    // arrive between pages shift later pages, and an item already served can be served again.
-    const list = store.list({ resource: param("resource"), type: param("type"), actorId: param("actorId"), from, to })
-    const items = list.slice(offset, offset + max).map((e) => e.raw)
-    if (state.fires("page", ctx.faults.malformedItemEvery)) {
-      items.push(JUNK_ITEM)
-      ctx.fault = "malformedItem"
-    }
-
-    const headers: Record<string, string> = {}
-    if (offset + max < list.length) headers.link = `<${nextLink(ctx, max, offset + max)}>; rel="next"`
-    // Concatenated, not re-serialised: each item goes out byte for byte as it was stored.
-    return jsonResponse(200, `{"items":[${items.join(",")}]}`, ctx.trackingId, headers)
-  })
-
-  /** The next page's URL. The cursor holds only the offset, so lost filters really are lost. */
-  const nextLink = (ctx: RequestContext, max: number, offset: number): string => {
-    const next = new URLSearchParams()
-    if (!ctx.faults.nextLinkDropsFilters) {
-      for (const name of FILTER_PARAMS) {
-        const value = ctx.url.searchParams.get(name)
-        if (value !== null) next.set(name, value)
-      }
-    }
-    next.set("max", ctx.faults.nextLinkMaxNull ? "null" : String(max))
-    next.set("cursor", encodeCursor(offset))
-    const linkOrigin = ctx.faults.nextLinkOrigin?.replace(/\/+$/, "") ?? origin
-    return `${linkOrigin}/v1/events?${next.toString()}`
-  }
-
-  const getEvent = Effect.gen(function*() {
-    const ctx = yield* RequestContext
-    const { id } = yield* HttpRouter.params
-    const entry = id === undefined ? undefined : store.get(id)
-    if (entry === undefined) {
-      return yield* new Reply({ status: 404, message: MESSAGES[404], description: `Event not found: ${id ?? ""}` })
-    }
-    return jsonResponse(200, entry.raw, ctx.trackingId)
-  })
-
-  /** `POST /v1/access_token`, refresh-token grant only. Checks run in the order a client can fix them. */
-  const accessToken = Effect.gen(function*() {
-    const ctx = yield* RequestContext
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const invalid = (status: OAuthReply["status"], error: OAuthReply["error"], description: string) =>
-      new OAuthReply({ status, error, description })
-    const contentType = (request.headers["content-type"] ?? "").split(";")[0]!.trim().toLowerCase()
-    const isForm = contentType === "application/x-www-form-urlencoded"
-    const form = new URLSearchParams(isForm ? yield* Effect.orElseSucceed(request.text, () => "") : "")
-    const field = (name: string) => form.get(name) ?? undefined
-    // Read first so that even a refused request logs its grant type.
-    ctx.grantType = field("grant_type")
-
-    if (oauth === undefined) return yield* invalid(400, "invalid_client", "No OAuth integration is configured.")
-    if (!isForm) return yield* invalid(400, "invalid_request", "The body must be application/x-www-form-urlencoded.")
-
-    if (ctx.grantType !== "refresh_token") {
-      return yield* invalid(
-        400,
-        "invalid_request",
-        `grant_type must be refresh_token, got ${JSON.stringify(ctx.grantType ?? null)}.`
-      )
-    }
-    for (const name of ["client_id", "client_secret", "refresh_token"]) {
-      // RFC 6749 §3.2: a repeated parameter is as invalid as a missing one.
-      if (form.getAll(name).length !== 1 || form.get(name) === "") {
-        return yield* invalid(400, "invalid_request", `${name} is required, exactly once.`)
-      }
-    }
-    if (field("client_id") !== oauth.clientId || field("client_secret") !== oauth.clientSecret) {
-      return yield* invalid(401, "invalid_client", "Client authentication failed.")
-    }
-    const now = yield* Clock.currentTimeMillis
-    const grant = tokens.refresh(field("refresh_token")!, now)
-    if (grant === undefined) {
-      return yield* invalid(400, "invalid_grant", "The refresh token is invalid, expired, revoked or already used.")
-    }
-    return jsonResponse(
-      200,
-      JSON.stringify({
-        access_token: grant.accessToken,
-        expires_in: grant.expiresIn,
-        refresh_token: grant.refreshToken,
-        refresh_token_expires_in: REFRESH_TOKEN_TTL_SECONDS,
-        token_type: "Bearer"
-      }),
-      ctx.trackingId,
-      { "cache-control": "no-store" }
-    )
-  })
-
-  const router = HttpRouter.empty.pipe(
-    HttpRouter.get("/v1/events", listEvents),
-    HttpRouter.get("/v1/events/:id", getEvent),
-    HttpRouter.post("/v1/access_token", accessToken)
-  )
-
-  /** Request-level faults, then authentication: everything that happens before a handler runs. */
-  const guard = (ctx: RequestContext, authorized: boolean): Effect.Effect<void, Reply> =>
-    Effect.gen(function*() {
-      const { faults } = ctx
-      const now = yield* Clock.currentTimeMillis
-      if (state.fires("rateLimit", faults.rateLimitEvery)) {
-        return yield* new Reply({
-          status: 429,
-          message: MESSAGES[429],
-          description: "Rate limit exceeded.",
-          headers: retryAfterHeader(faults, now),
-          fault: "rateLimit"
-        })
-      }
-      if (state.fires("locked", faults.lockedEvery)) {
-        return yield* new Reply({
-          status: 423,
-          message: MESSAGES[423],
-          description: "Locked.",
-          headers: retryAfterHeader(faults, now),
-          fault: "locked"
-        })
-      }
-      if (state.fires("serverError", faults.serverErrorEvery)) {
-        const status = state.nextServerError()
-        return yield* new Reply({ status, message: MESSAGES[status], description: MESSAGES[status], fault: "serverError" })
-      }
-      if (faults.unauthorized || !authorized) {
-        return yield* new Reply({
-          status: 401,
-          message: MESSAGES[401],
-          description: "Invalid or expired access token.",
-          ...(faults.unauthorized ? { fault: "unauthorized" as const } : {})
-        })
-      }
-      if (faults.forbidden) {
-        return yield* new Reply({
-          status: 403,
-          message: MESSAGES[403],
-          description: "Missing the spark-compliance:events_read scope or the Compliance Officer role.",
-          fault: "forbidden"
-        })
-      }
-    })
-
-  const handle = Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const at = yield* Clock.currentTimeMillis
-    const url = new URL(request.url, origin)
-    const faults = state.faults
-    const ctx: RequestContext = {
-      trackingId: state.nextTrackingId(),
-      faults,
-      url,
-      fault: undefined,
-      grantType: undefined
-    }
-    const authorization = request.headers["authorization"]
-    const authorized = authorization !== undefined && authorization.startsWith("Bearer ") &&
-      tokens.accepts(authorization.slice("Bearer ".length), at)
-    // A client may misplace its secrets in the token request's query string: never log that one.
-    const isTokenRequest = url.pathname === "/v1/access_token"
-    const query: Record<string, string> = {}
-    if (!isTokenRequest) for (const [name, value] of url.searchParams) if (!(name in query)) query[name] = value
-    const record = (status: number, fault: FaultKind | undefined) =>
-      state.record({
-        method: request.method,
-        url: isTokenRequest ? `${url.origin}${url.pathname}` : url.href,
-        path: url.pathname,
-        query,
-        authorized,
-        hasAuthorization: authorization !== undefined,
-        status,
-        fault,
-        trackingId: ctx.trackingId,
-        at,
-        ...(isTokenRequest ? { grantType: ctx.grantType } : {})
-      })
-
-    if (faults.latencyMs > 0) yield* Effect.sleep(faults.latencyMs)
-
-    const isEvents = url.pathname === "/v1/events" || url.pathname.startsWith("/v1/events/")
-    if (isEvents && state.fires("drop", faults.dropConnectionEvery)) {
-      record(0, "drop")
-      // Like a load balancer resetting the connection: no status line, no body.
-      NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
-      return yield* Effect.interrupt
-    }
-
-    const response = yield* (isEvents ? guard(ctx, authorized) : Effect.void).pipe(
-      Effect.zipRight(router),
-      Effect.provideService(RequestContext, ctx),
-      Effect.catchTags({
-        RouteNotFound: () =>
-          Effect.succeed(errorResponse(
-            new Reply({ status: 404, message: MESSAGES[404], description: `No route for ${request.method} ${url.pathname}` }),
-            ctx.trackingId
-          )),
-        Reply: (reply) => {
-          if (reply.fault !== undefined) ctx.fault = reply.fault
-          return Effect.succeed(errorResponse(reply, ctx.trackingId))
-        },
-        OAuthReply: (reply) => Effect.succeed(oauthErrorResponse(reply, ctx.trackingId))
-      })
-    )
-    record(response.status, ctx.fault)
-    return response
-  })
-
-  // The live clock, whatever the caller's: under `TestClock` the time is 1970, every `to` would be
-  // "in the future", latency would never elapse, and issued tokens would never expire.
-  return Effect.withClock(handle, liveClock)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Constructors
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The Node HTTP server, loaded on first use: `@effect/platform-node` is an optional peer
+ * dependency, needed only by those who start a fake server.
+ */
+const loadNodeServer = Effect.tryPromise({
+  try: () =>
+    Promise.all([
+      import("@effect/platform-node/NodeHttpServer"),
+      import("@effect/platform-node/NodeHttpServerRequest")
+    ]),
+  catch: (cause) =>
+    new Error(
+      "FakeWebex needs @effect/platform-node (an optional peer dependency of @webex-compliance/events-api): install it to start a fake server.",
+      { cause }
+    )
+}).pipe(Effect.orDie)
 
 /**
  * Starts a fake server in the current scope; it stops when the scope closes.
@@ -872,6 +346,7 @@ const makeApp = (
  */
 export const make = (options: Options = {}): Effect.Effect<FakeWebex.Service, ServeError, Scope.Scope> =>
   Effect.gen(function*() {
+    const [NodeHttpServer, NodeHttpServerRequest] = yield* loadNodeServer
     const nodeServer = Http.createServer()
     const server: HttpServer.HttpServer = yield* NodeHttpServer.make(() => nodeServer, {
       port: options.port ?? 0,
@@ -887,19 +362,32 @@ export const make = (options: Options = {}): Effect.Effect<FakeWebex.Service, Se
     const store = new EventStore(options.order ?? "newest-first", options.seed ?? 1)
     store.add(options.events ?? [])
     const state = new ServerState(
+      noFaults,
       options.faults,
       `ROUTER_${port.toString(16).toUpperCase().padStart(8, "0")}-0000-4000-8000`
     )
+    store.setMovedEvery(state.faults.movedDayEvery)
 
     const tokens = new Tokens(token, options.oauth)
 
-    yield* server.serve(makeApp(store, state, tokens, options.oauth, origin))
+    yield* server.serve(makeApp({
+      store,
+      state,
+      tokens,
+      oauth: options.oauth,
+      origin,
+      dropConnection: (request) => NodeHttpServerRequest.toIncomingMessage(request).socket.destroy()
+    }))
 
     return FakeWebex.of({
       baseUrl: `${origin}/v1`,
       token: Redacted.make(token),
       addEvents: (events) => Effect.sync(() => store.add(events)),
-      setFaults: (faults) => Effect.sync(() => state.setFaults(faults)),
+      setFaults: (faults) =>
+        Effect.sync(() => {
+          state.setFaults(faults)
+          store.setMovedEvery(state.faults.movedDayEvery)
+        }),
       requests: Effect.sync(() => state.requests()),
       events: Effect.sync(() => store.raws()),
       expireAccessTokens: Effect.sync(() => tokens.expireAll()),

@@ -1,0 +1,26 @@
+// The library's `list()` and nothing else: every event of the range streamed through
+// `EventsApi.list`, counted, dropped. No disk. Loads the compiled library (see resolve.mjs).
+//
+// usage: node list.mjs <base-url> <from> <to> <max>   (token in WEBEX_TOKEN)
+import { libDependency, libEntry } from "./resolve.mjs"
+
+const [baseUrl, from, to, max] = process.argv.slice(2)
+const { EventsApi } = await import(libEntry("."))
+const Effect = await import(libDependency("effect/Effect"))
+const Layer = await import(libDependency("effect/Layer"))
+const Redacted = await import(libDependency("effect/Redacted"))
+const Stream = await import(libDependency("effect/Stream"))
+const NodeHttpClient = await import(libDependency("@effect/platform-node/NodeHttpClient"))
+
+const program = Effect.gen(function*() {
+  const api = yield* EventsApi.EventsApi
+  let events = 0
+  yield* Stream.runForEach(api.list({ from, to, max: Number(max) }), () => Effect.sync(() => void events++))
+  return events
+})
+
+const layer = EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN), baseUrl }).pipe(
+  Layer.provide(NodeHttpClient.layerUndici)
+)
+const events = await Effect.runPromise(Effect.provide(program, layer))
+console.log(JSON.stringify({ events }))
