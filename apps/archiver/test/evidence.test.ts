@@ -39,11 +39,14 @@ beforeAll(async () => {
   const fake = await startFake({ events: SeedOrg.generateOrg({ count: 400, seed: 91, from: new Date(FROM), to: new Date(TO) }) })
   raws = await fake.events()
   base = path.join(root, "base")
-  await ok(["backfill", "--out", base, "--base-url", fake.baseUrl, "--from", FROM, "--to", TO, "--window", "1d"], fake.token)
   await ok(["keygen", "--private-key", privateKey, "--public-key", publicKey])
   await ok(["keygen", "--private-key", path.join(root, "other.pem"), "--public-key", otherPublic])
+  // backfill seals the settled days it completed, signing each manifest entry.
+  await ok(["backfill", "--out", base, "--base-url", fake.baseUrl, "--from", FROM, "--to", TO, "--window", "1d", "--signing-key", privateKey], fake.token)
+  expect(fs.readdirSync(path.join(base, "events")).filter((f) => f.endsWith(".ndjson.gz")).length).toBe(4)
+  // Nothing is left to seal, and sealing again is harmless.
   const sealed = await ok(["seal", "--out", base, "--settle", "0", "--signing-key", privateKey])
-  expect(sealed.stdout).toMatch(/^Sealed 4 files/)
+  expect(sealed.stdout).toMatch(/^Sealed 0 files/)
   const v = await ok(["verify", "--out", base, "--public-key", publicKey])
   head = /head ([0-9a-f]{64})/.exec(v.stdout)![1]!
 }, 120_000)

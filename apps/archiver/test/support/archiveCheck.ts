@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 
 export interface Range {
   /** Inclusive. */
@@ -82,6 +83,10 @@ const idOf = (line: string): string | undefined => {
   }
 }
 
+/** A file's bytes, decompressed when it is a sealed (gzip) segment. */
+const readMaybeGzip = (file: string): Buffer =>
+  file.endsWith(".gz") ? zlib.gunzipSync(fs.readFileSync(file)) : fs.readFileSync(file)
+
 /** Reads every event line of the archive. Symlinks and other non-regular entries are skipped (listed). */
 export const readArchive = (dir: string): ArchiveContents => {
   const eventsDir = path.join(dir, "events")
@@ -93,11 +98,12 @@ export const readArchive = (dir: string): ArchiveContents => {
   for (const name of names) {
     const file = path.join(eventsDir, name)
     const st = fs.lstatSync(file)
-    if (!st.isFile() || !/^\d{4}-\d{2}-\d{2}\.ndjson$/.test(name)) {
+    // The open day file and its sealed segments (DAY.ndjson.gz, DAY.2.ndjson.gz, …) alike.
+    if (!st.isFile() || !/^\d{4}-\d{2}-\d{2}(?:\.\d+)?\.ndjson(?:\.gz)?$/.test(name)) {
       skipped.push(name)
       continue
     }
-    const text = fs.readFileSync(file, "utf8")
+    const text = readMaybeGzip(file).toString("utf8")
     const parts = text.split("\n")
     const tail = parts.pop()!
     if (tail !== "") torn.push({ file: name, tail })
@@ -139,7 +145,7 @@ export const filesContaining = (dir: string, needle: string): ReadonlyArray<stri
   const walk = (p: string) => {
     const st = fs.lstatSync(p)
     if (st.isDirectory()) for (const name of fs.readdirSync(p)) walk(path.join(p, name))
-    else if (st.isFile() && fs.readFileSync(p).includes(bytes)) hits.push(p)
+    else if (st.isFile() && readMaybeGzip(p).includes(bytes)) hits.push(p)
   }
   if (fs.existsSync(dir)) walk(dir)
   return hits
@@ -182,7 +188,7 @@ export const compareArchive = (dir: string, raws: ReadonlyArray<string>, options
     if (found.length > 1) duplicated.push(`${e.id} x${found.length}`)
     for (const f of found) {
       if (f.line !== e.raw) altered.push(`${e.id} in ${f.file}`)
-      if (f.file !== `${e.day}.ndjson`) misfiled.push(`${e.id} (created ${e.day}) in ${f.file}`)
+      if (f.file.slice(0, 10) !== e.day) misfiled.push(`${e.id} (created ${e.day}) in ${f.file}`)
     }
   }
   const extra = archive.lines
