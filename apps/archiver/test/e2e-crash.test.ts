@@ -82,7 +82,8 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
     const fake = await fakeWith({ events: SeedOrg.generateOrg({ count: 500, seed: 95, from, to }), order: "shuffled" })
     const raws = await fake.events()
     const out = path.join(root, "torn")
-    const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString()]
+    // Kept open (not sealed) so that a crash can tear its last line.
+    const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--settle", "36500d"]
     const first = await runCli(args, { token: fake.token })
     expect(first.code, first.stderr).toBe(0)
     // Half of an archived event's line, as a crash inside write(2) leaves it. The re-run has
