@@ -276,7 +276,8 @@ const markdown = (r) => {
       ? `Large run skipped (--big 0).`
       : `At ${r.big.events} events: archiver backfill ${sec(r.big.archiver.wallMs)} wall, ${sec(r.big.archiver.cpuMs)} CPU, ` +
         `peak RSS ${r.big.archiver.peakRssMiB} MiB (${s(r.big.rssGrowth)}× the ${r.config.events}-event run); ` +
-        `\`status\` on that archive ${sec(r.big.status.wallMs)} wall, ${r.big.status.peakRssMiB} MiB.`,
+        `\`status\` on that archive ${sec(r.big.status.wallMs)} wall, ${r.big.status.peakRssMiB} MiB ` +
+        `(that fake server: start-up ${sec(r.big.server.startMs)}, ${r.big.server.rssMiB} MiB).`,
     r.retryAfter === undefined
       ? `Retry-After run skipped.`
       : `Retry-After: ${r.retryAfter.samples} answers 429 \`Retry-After: 1\` (every ${r.config["rate-limit-every"]}th request, ${r.retryAfter.events} events); ` +
@@ -357,6 +358,7 @@ const main = async () => {
         fs.rmSync(out, { recursive: true, force: true })
         results.big = {
           events: o.big,
+          server: { startMs: big.info.startMs, rssMiB: big.info.rssMiB },
           archiver,
           status,
           rssGrowth: ratio(archiver.peakRssMiB, m.archiver.peakRssMiB)
