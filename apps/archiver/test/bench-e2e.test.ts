@@ -1,5 +1,5 @@
 /**
- * Smoke test of the end-to-end benchmark (bench/e2e/run.mjs, issue 8) at a tiny size: every
+ * Smoke test of the end-to-end benchmark (apps/archiver/bench/e2e/run.mjs, issue 8) at a tiny size: every
  * contestant runs to completion and delivers every event, and the report has every figure. No
  * timing is asserted: on a shared machine only the full-size run's ratios mean anything.
  */
@@ -27,7 +27,7 @@ describe("bench/e2e", () => {
       delete env.NODE_OPTIONS
       const child = await run(
         [
-          path.join(repoRoot, "bench/e2e/run.mjs"),
+          path.join(repoRoot, "apps/archiver/bench/e2e/run.mjs"),
           "--",
           "--events", "2000",
           "--days", "4",

@@ -5,7 +5,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
-export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..")
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../..")
 export const libDir = path.join(repoRoot, "packages/events-api")
 export const archiverBin = path.join(repoRoot, "apps/archiver/bin/webex-archiver.mjs")
 
