@@ -134,10 +134,6 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
       checkAfterKill(out, raws, `kill ${round}`)
     }
     expect(kills).toBe(5)
-    const requests = await fake.requests()
-    for (const fault of ["rateLimit", "serverError", "drop"] as const) {
-      expect(requests.some((r) => r.fault === fault), `the fake served a ${fault}`).toBe(true)
-    }
 
     // A crash mid-write, by hand: half a line at the end of a day file. One of an event not yet
     // archived (its window is still to do), one of an event already archived.
@@ -163,5 +159,10 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
     expect(backfillSummary(final.stdout).written).toBeGreaterThan(0)
     assertExactArchive(out, raws, { range: { from, to }, token: fake.token })
     expect(readCheckpoint(out)!.covered).toEqual([{ from: from.toISOString(), through: to.toISOString() }])
+    // Counted over every run: on a slow machine the killed runs alone may not reach the 23rd request.
+    const requests = await fake.requests()
+    for (const fault of ["rateLimit", "serverError", "drop"] as const) {
+      expect(requests.some((r) => r.fault === fault), `the fake served a ${fault}`).toBe(true)
+    }
   })
 })
