@@ -13,7 +13,6 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import { messageOf } from "./ArchiveSession.js"
 import { cli } from "./Cli.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Logging from "./Logging.js"
@@ -76,16 +75,21 @@ const cliConsole = Effect.map(Console.consoleWith(Effect.succeed), (console): Co
 const flatten = (doc: HelpDoc.HelpDoc): string =>
   HelpDoc.toAnsiText(doc).replace(ANSI, "").split("\n").map((l) => l.trim()).filter((l) => l !== "").join(" ")
 
+const say = (text: string) => Effect.sync(() => process.stderr.write(`webex-archiver: ${text}\n`))
+
 /** The one line the user reads about a failure. */
 const report = (cause: Cause.Cause<unknown>): Effect.Effect<void> => {
   // A stop signal is a clean exit, not an error.
   if (Cause.isInterruptedOnly(cause)) return Effect.void
   const failure = Cause.failureOption(cause)
-  const text = Option.match(failure, {
-    onNone: () => `internal error: ${messageOf(Cause.squash(cause))}`,
-    onSome: (e) => ValidationError.isValidationError(e) ? safeText(flatten(e.error)) : messageOf(e)
-  })
-  return Effect.sync(() => process.stderr.write(`webex-archiver: ${text}\n`))
+  if (Option.isSome(failure) && ValidationError.isValidationError(failure.value)) return say(safeText(flatten(failure.value.error)))
+  // Any other failure comes from a command that ran, which has loaded the library already;
+  // loading FailureMessage on this path alone keeps it out of `--help` and a refused flag.
+  return Effect.flatMap(Effect.promise(() => import("./FailureMessage.js")), ({ messageOf }) =>
+    say(Option.match(failure, {
+      onNone: () => `internal error: ${messageOf(Cause.squash(cause))}`,
+      onSome: messageOf
+    })))
 }
 
 const program = Effect.flatMap(cliConsole, (console) =>
