@@ -124,7 +124,7 @@ const window = duration("window", "6h").pipe(
   Options.withDescription("The checkpoint window, e.g. 1h, 6h, 1d (default 6h): progress is saved after each fully written window.")
 )
 
-const logFormat = Options.choice("log-format", ["text", "json"]).pipe(
+const logFormat = EvidenceCli.choice("log-format", ["text", "json"]).pipe(
   Options.withDefault("text" as const),
   Options.withDescription("Log lines on stderr as logfmt text or JSON objects (default text). The level: --log-level debug|info|warning|error.")
 )
@@ -188,7 +188,12 @@ const run = Command.make(
 const status = Command.make(
   "status",
   {
-    out,
+    out: Options.text("out").pipe(
+      Options.withPseudoName("directory"),
+      Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
+      Options.withDefault("./archive"),
+      Options.withDescription("The archive directory to report on (env ARCHIVE_DIR; default ./archive).")
+    ),
     json: Options.boolean("json").pipe(Options.withDescription("Print the status as JSON."))
   },
   (c) => Effect.flatMap(commands, (m) => m.status(c))
@@ -225,9 +230,14 @@ const footer = HelpDoc.blocks([
   HelpDoc.h1("EXAMPLES"),
   HelpDoc.p("webex-archiver demo --out ./archive-demo"),
   HelpDoc.p("WEBEX_TOKEN=... webex-archiver backfill --out ./archive --from 2024-05-01 --to 2024-06-01"),
-  HelpDoc.p("webex-archiver run --out ./archive --token-file /etc/webex/token --from 2024-06-01 --interval 5m"),
+  HelpDoc.p("webex-archiver run --out ./archive --token-file /etc/webex/token --from 2024-06-01 --interval 5m --signing-key /etc/webex/manifest.key"),
   HelpDoc.p("webex-archiver backfill --out ./archive --from 2024-05-01 --recheck --json"),
   HelpDoc.p("webex-archiver status --out ./archive --json"),
+  HelpDoc.p("webex-archiver keygen --private-key /etc/webex/manifest.key --public-key manifest.pub"),
+  HelpDoc.p("webex-archiver seal --out ./archive --settle 1h --signing-key /etc/webex/manifest.key"),
+  HelpDoc.p("webex-archiver verify --out ./archive --public-key manifest.pub"),
+  HelpDoc.p("webex-archiver query --out ./archive --from 2024-05-01 --resource messages --type deleted | jq .id"),
+  HelpDoc.p("webex-archiver gaps --out ./archive --from 2024-05-01"),
   HelpDoc.h1("EXIT CODES"),
   HelpDoc.p(
     "0 success or clean stop (SIGTERM, SIGINT); 64 bad flag or argument; 65 verify found the archive damaged; 70 internal error; 73 keygen cannot create its files; 74 archive cannot be read or written, or is unsafe; " +

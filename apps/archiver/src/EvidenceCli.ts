@@ -47,8 +47,29 @@ const out = Options.text("out").pipe(
   Options.withDescription("Archive directory (env ARCHIVE_DIR; default ./archive).")
 )
 
-const optionalText = (name: string, description: string) =>
-  Options.text(name).pipe(Options.optional, Options.withDescription(description))
+const optionalText = (name: string, pseudoName: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.optional, Options.withDescription(description))
+
+/**
+ * One of a few words. @effect/cli's own `Options.choice` refuses a value without naming the flag;
+ * this one names it, like every error line of the CLI.
+ */
+export const choice = <const C extends ReadonlyArray<string>>(name: string, choices: C) =>
+  Options.text(name).pipe(
+    Options.withPseudoName(choices.join(" | ")),
+    Options.mapEffect((s) =>
+      choices.includes(s)
+        ? Effect.succeed(s as C[number])
+        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: must be one of ${choices.join(", ")}, got ${JSON.stringify(s)}`)))
+    )
+  )
+
+/**
+ * A key file. Plain text, not `Options.file`: the key's loader names the file and says what is
+ * wrong with it (missing, unreadable, readable by others, not a key), a configuration error (78).
+ */
+const keyFile = (name: string, description: string) =>
+  Options.text(name).pipe(Options.withPseudoName("file"), Options.optional, Options.withDescription(description))
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text."))
 
@@ -57,9 +78,9 @@ export const parseSettle = (s: string) =>
   /^0+[smhd]?$/.test(s.trim()) ? Effect.succeed(Duration.zero) : parsedBy("--settle", (m) => m.parseDuration)(s)
 
 /** `--signing-key`, shared by `seal`, `backfill` and `run`. */
-export const signingKeyOption = Options.file("signing-key", { exists: "yes" }).pipe(
-  Options.optional,
-  Options.withDescription("Ed25519 private key (PEM, mode 0600) that signs every new manifest entry. See keygen.")
+export const signingKeyOption = keyFile(
+  "signing-key",
+  "An Ed25519 private key (PEM, mode 0600) that signs every new manifest entry; create one with keygen."
 )
 
 // ---------------------------------------------------------------------------------------------
@@ -92,9 +113,9 @@ const verify = Command.make(
   {
     out,
     json,
-    publicKey: Options.file("public-key", { exists: "yes" }).pipe(
-      Options.optional,
-      Options.withDescription("Ed25519 public key (PEM): every manifest entry must carry a valid signature by its private key.")
+    publicKey: keyFile(
+      "public-key",
+      "An Ed25519 public key (PEM): every manifest entry must carry a valid signature by its private key."
     ),
     head: Options.text("head").pipe(
       Options.withPseudoName("sha256"),
@@ -117,12 +138,12 @@ const query = Command.make(
     out,
     from: instant("from", "Events created at or after this instant."),
     to: instant("to", "Events created before this instant."),
-    resource: optionalText("resource", "Only this resource, e.g. messages."),
-    type: optionalText("type", "Only this event type, e.g. deleted."),
-    actor: optionalText("actor", "Only events by this person id (actorId)."),
-    id: optionalText("id", "Only the event with this id."),
-    text: optionalText("text", `Case-insensitive substring of a content field (data.${CONTENT_FIELDS.join(", data.")}).`),
-    format: Options.choice("format", ["ndjson", "csv"]).pipe(
+    resource: optionalText("resource", "name", "Only this resource, e.g. messages."),
+    type: optionalText("type", "name", "Only this event type, e.g. deleted."),
+    actor: optionalText("actor", "person-id", "Only events by this person id (actorId)."),
+    id: optionalText("id", "event-id", "Only the event with this id."),
+    text: optionalText("text", "substring", `Case-insensitive substring of a content field (data.${CONTENT_FIELDS.join(", data.")}).`),
+    format: choice("format", ["ndjson", "csv"]).pipe(
       Options.withDefault("ndjson" as const),
       Options.withDescription("ndjson (default): each event exactly as archived, one per line; csv: a flat table with a header row.")
     )

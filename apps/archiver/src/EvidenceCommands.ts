@@ -15,7 +15,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { ArchiveWriteError } from "./ArchiveError.js"
+import { ArchiveReadError, ArchiveWriteError } from "./ArchiveError.js"
 import * as ArchiveLock from "./ArchiveLock.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis, gapsOf } from "./Gaps.js"
@@ -30,16 +30,33 @@ export class KeygenError extends Schema.TaggedError<KeygenError>()("KeygenError"
   message: Schema.String
 }) {}
 
+/**
+ * The archive `--out` names, which must exist: `seal` would otherwise create an empty archive
+ * where a mistyped path points, and `gaps` report nothing for it. Same words as `status`.
+ */
+const existingArchive = (out: string) =>
+  Effect.gen(function*() {
+    const dir = path.resolve(out)
+    if (fs.existsSync(dir)) return dir
+    return yield* new ArchiveReadError({
+      path: dir,
+      operation: "opening the archive",
+      code: "ENOENT",
+      message: `There is no archive at ${dir} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
+        "or create one with backfill, run or demo"
+    })
+  })
+
 export const seal = (c: { readonly out: string; readonly settle: Duration.Duration; readonly signingKey: Option.Option<string> }) =>
   Effect.scoped(Effect.gen(function*() {
-    const dir = path.resolve(c.out)
+    const dir = yield* existingArchive(c.out)
     const signingKey = Option.isSome(c.signingKey) ? yield* Manifest.loadSigningKey(c.signingKey.value) : undefined
     yield* ArchiveLock.acquire(dir)
     const state = yield* loadCheckpoint(dir)
     const r = yield* Seal.sealSettled({
       dir,
       coverage: Option.match(state, { onNone: () => [], onSome: coveredMillis }),
-      now: Date.now(),
+      now: yield* Clock.currentTimeMillis,
       settle: c.settle,
       signingKey
     })
@@ -166,7 +183,7 @@ export const query = (c: QueryOptions) =>
 
 export const gaps = (c: { readonly out: string; readonly json: boolean; readonly from: Option.Option<number>; readonly to: Option.Option<number> }) =>
   Effect.gen(function*() {
-    const state = yield* loadCheckpoint(path.resolve(c.out))
+    const state = yield* loadCheckpoint(yield* existingArchive(c.out))
     const list = gapsOf(state, Option.getOrUndefined(c.from), Option.getOrUndefined(c.to) ?? (yield* Clock.currentTimeMillis))
     if (c.json) yield* Console.log(JSON.stringify(list))
     else for (const g of list) yield* Console.log(`${g.start}/${g.end}`)
