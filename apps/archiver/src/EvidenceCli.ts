@@ -145,7 +145,7 @@ const query = Command.make(
     text: optionalText("text", "substring", `Case-insensitive substring of a content field (data.${CONTENT_FIELDS.join(", data.")}).`),
     format: choice("format", ["ndjson", "csv"]).pipe(
       Options.withDefault("ndjson" as const),
-      Options.withDescription("ndjson (default): each event exactly as archived, one per line; csv: a flat table with a header row.")
+      Options.withDescription("The output format: ndjson (default), each event exactly as archived, one per line; or csv, a flat table with a header row.")
     )
   },
   (c) => Effect.flatMap(load, (m) => m.query(c))
