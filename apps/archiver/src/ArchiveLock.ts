@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { ArchiveLocked, ArchiveLockLost, type ArchiveUnsafe, type ArchiveWriteError } from "./ArchiveError.js"
 import {
@@ -37,33 +38,39 @@ import {
   sweepTemporaryFiles,
   trySafeWrite
 } from "./internal/archiveFs.js"
+import { EpochMillisFromIso, toIso } from "./Instant.js"
 
 /** What a lock file records about its holder. */
 export interface LockInfo {
   readonly pid: number
-  readonly startedAt: string
+  /** When the holder took the lock, epoch milliseconds (ISO-8601 in the file); `undefined` if unreadable. */
+  readonly startedAt: number | undefined
   readonly host: string
 }
 
+/**
+ * A lock file as written by `acquire`. Only `pid` decides whether the file is a lock at all: a
+ * lock whose other fields are damaged still protects a running holder, so they are read apart.
+ */
+const LockFile = Schema.parseJson(Schema.Struct({
+  pid: Schema.Int.pipe(Schema.positive()),
+  startedAt: Schema.optional(Schema.Unknown),
+  host: Schema.optional(Schema.Unknown)
+}))
+const decodeLockFile = Schema.decodeUnknownOption(LockFile)
+const decodeStartedAt = Schema.decodeUnknownOption(EpochMillisFromIso)
+
 /** Parses a lock file's text; `undefined` when it is empty, torn or not a lock. */
-export const parseLockInfo = (text: string): LockInfo | undefined => {
-  try {
-    const v: unknown = JSON.parse(text)
-    if (
-      typeof v === "object" && v !== null &&
-      "pid" in v && typeof v.pid === "number" && Number.isSafeInteger(v.pid) && v.pid > 0
-    ) {
-      return {
-        pid: v.pid,
-        startedAt: "startedAt" in v && typeof v.startedAt === "string" ? v.startedAt : "at an unknown time",
-        host: "host" in v && typeof v.host === "string" ? v.host : os.hostname()
-      }
-    }
-  } catch {
-    // torn or not JSON
-  }
-  return undefined
-}
+export const parseLockInfo = (text: string): LockInfo | undefined =>
+  Option.getOrUndefined(Option.map(decodeLockFile(text), (v) => ({
+    pid: v.pid,
+    startedAt: Option.getOrUndefined(decodeStartedAt(v.startedAt)),
+    host: typeof v.host === "string" ? v.host : os.hostname()
+  })))
+
+/** `started …` for messages about a lock's holder. */
+const startedText = (info: LockInfo): string =>
+  info.startedAt === undefined ? "at an unknown time" : toIso(info.startedAt)
 
 /** What this process knows about a lock it holds: the file's inode and the nonce written in it. */
 interface Held {
@@ -219,12 +226,12 @@ export const acquire = (
       path: file,
       pid: info.pid,
       host: info.host,
-      startedAt: info.startedAt,
+      ...(info.startedAt !== undefined ? { startedAt: toIso(info.startedAt) } : {}),
       message: alive === undefined
-        ? `Another archiver (pid ${info.pid} on host ${info.host}, started ${info.startedAt}) is using ${l.root}; ` +
+        ? `Another archiver (pid ${info.pid} on host ${info.host}, started ${startedText(info)}) is using ${l.root}; ` +
           `it cannot be checked from ${os.hostname()}: stop it first, or delete ${file} if you are sure it is ` +
           "not running."
-        : `Another archiver (pid ${info.pid}, started ${info.startedAt}) is using ${l.root}; stop it first, or ` +
+        : `Another archiver (pid ${info.pid}, started ${startedText(info)}) is using ${l.root}; stop it first, or ` +
           `delete ${file} if you are sure it is not running.`
     })
 
@@ -264,7 +271,7 @@ export const acquire = (
               ? "it is empty or torn (a crash while it was written)"
               : a.info.host !== os.hostname()
               ? `its holder on host ${a.info.host} (pid ${a.info.pid}) has not refreshed it for ${Math.round(a.ageMs / 1000)} s`
-              : `its process (pid ${a.info.pid}, started ${a.info.startedAt}) is no longer running`
+              : `its process (pid ${a.info.pid}, started ${startedText(a.info)}) is no longer running`
             return Effect.logWarning(`Taking over the stale lock ${file}: ${why}`).pipe(
               Effect.zipRight(trySafeWrite(file, "removing the stale lock", async () => {
                 // Only remove the file we judged stale, not a lock another process just created.
@@ -290,7 +297,7 @@ export const acquire = (
 
   return Effect.gen(function*() {
     yield* openArchiveLayout(l.root)
-    const startedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+    const startedAt = toIso(yield* Clock.currentTimeMillis)
     const nonce = randomBytes(16).toString("hex")
     const text = `${JSON.stringify({ pid: process.pid, startedAt, host: os.hostname(), nonce })}\n`
     const held = yield* Effect.acquireRelease(

@@ -4,8 +4,7 @@
  * code path.
  */
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
-import { EventsApi, EventsApiError } from "@webex-compliance/events-api"
-import * as Schema from "effect/Schema"
+import { EventsApi, type EventsApiError } from "@webex-compliance/events-api"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
@@ -17,11 +16,11 @@ import * as path from "node:path"
 import * as ArchiveLock from "./ArchiveLock.js"
 import * as Archiver from "./Archiver.js"
 import * as Checkpoint from "./Checkpoint.js"
+import { messageOf } from "./FailureMessage.js"
 import type * as Credentials from "./Credentials.js"
 import * as Manifest from "./Manifest.js"
 import * as NdjsonSink from "./NdjsonSink.js"
 import * as Seal from "./Seal.js"
-import { safeText } from "./Redaction.js"
 
 /** The failures that say the credentials will never work, however often they are tried. */
 const REFUSED: ReadonlySet<string> = new Set(["Unauthorized", "Forbidden", "TokenRefreshFailed"])
@@ -95,20 +94,3 @@ export const withArchive = <A, E>(
       )
     })
   )
-
-const isApiError = Schema.is(EventsApiError.EventsApiError)
-
-/**
- * One line a person can act on, for any failure: its (computed) message, what usually fixes it,
- * the tracking id Cisco support asks for; known secrets cut out, control characters escaped.
- */
-export const messageOf = (e: unknown): string => {
-  if (!(e instanceof Error)) return safeText(String(e))
-  const parts = [e.message]
-  if (isApiError(e)) {
-    if (e._tag === "Forbidden" && !e.message.includes(e.hint)) parts.push(e.hint)
-    if (e._tag === "TransportError") parts.push("(no answer from the API after every retry: check the network, DNS and --base-url)")
-    if (e.trackingId !== undefined) parts.push(`(trackingId ${e.trackingId})`)
-  }
-  return safeText(parts.join(" "))
-}

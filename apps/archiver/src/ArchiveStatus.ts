@@ -21,7 +21,8 @@ import { ArchiveReadError } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
 import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
-import { type LastError, readLastError } from "./LastError.js"
+import { toIso } from "./Instant.js"
+import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
 
 /** Events of one day file. */
@@ -57,7 +58,7 @@ export interface ArchiveStatus {
   /** The checkpoint, or `null` when there is none or it is invalid (see `checkpointError`). */
   readonly checkpoint: CheckpointJson | null
   readonly checkpointError: string | null
-  readonly lastError: LastError | null
+  readonly lastError: { readonly at: string; readonly message: string } | null
   /** Who holds `state/archiver.lock`; `running` is `null` when it cannot be checked (other host). */
   readonly lock: {
     readonly pid: number
@@ -218,10 +219,16 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
       },
       checkpoint: checkpoint._tag === "Right" ? Option.getOrNull(Option.map(checkpoint.right, toJson)) : null,
       checkpointError: checkpoint._tag === "Left" ? checkpoint.left.message : null,
-      lastError: Option.getOrNull(lastError),
+      // Times are epoch millis in memory; the report (and its JSON) shows them as ISO-8601.
+      lastError: Option.getOrNull(Option.map(lastError, (e) => ({ at: toIso(e.at), message: e.message }))),
       lock: Option.match(lock, {
         onNone: () => null,
-        onSome: (info) => ({ ...info, running: isHolderAlive(info) ?? null })
+        onSome: (info) => ({
+          pid: info.pid,
+          host: info.host,
+          startedAt: info.startedAt === undefined ? "unknown" : toIso(info.startedAt),
+          running: isHolderAlive(info) ?? null
+        })
       }),
       sizeBytes
     }

@@ -79,11 +79,13 @@ export const run = (options: DemoOptions) =>
         events: seeded,
         order: "shuffled",
         seed: 7,
+        // Every kind of fault, a few times each: a 429 or 423 costs the full second its Retry-After
+        // asks for, so they are spaced out enough for the demo to take seconds, not a minute.
         faults: {
-          rateLimitEvery: 9,
+          rateLimitEvery: 20,
           retryAfter: "seconds",
           retryAfterSeconds: 1,
-          lockedEvery: 23,
+          lockedEvery: 29,
           serverErrorEvery: 11,
           dropConnectionEvery: 17,
           malformedItemEvery: 25,
@@ -101,7 +103,10 @@ export const run = (options: DemoOptions) =>
             dir: options.out,
             credentials: { token: fake.token },
             baseUrl: fake.baseUrl,
-            settings: { scope: {}, max: 200, window: Duration.days(1) }
+            settings: { scope: {}, max: 200, window: Duration.days(1) },
+            // The server's Retry-After is honoured as in production; only the backoff after a 5xx
+            // or a dropped connection starts lower (100 ms, not 500 ms), so that the demo is quick.
+            retry: { baseDelay: Duration.millis(100) }
           },
           (a) => a.backfill({ from: from.getTime(), to: Option.none(), recheck })
         ).pipe(

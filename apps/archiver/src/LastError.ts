@@ -10,11 +10,12 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type { ArchiveWriteError } from "./ArchiveError.js"
+import { EpochMillisFromIso } from "./Instant.js"
 import { errnoCode, fsyncDir, layout, readIfExists, tryWrite, writeFileAtomic } from "./internal/archiveFs.js"
 
 export const LastError = Schema.Struct({
-  /** When the error was recorded, ISO-8601. */
-  at: Schema.String,
+  /** When the error was recorded: epoch milliseconds in memory, ISO-8601 in the file. */
+  at: EpochMillisFromIso,
   /** What went wrong, as shown to the user. */
   message: Schema.String
 })
@@ -24,8 +25,10 @@ export interface LastError extends Schema.Schema.Type<typeof LastError> {}
 export const recordError = (dir: string, message: string): Effect.Effect<void, ArchiveWriteError> =>
   Effect.gen(function*() {
     const l = layout(dir)
-    const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-    const text = `${JSON.stringify({ at, message } satisfies LastError, null, 2)}\n`
+    const at = yield* Clock.currentTimeMillis
+    // The clock's time is always a finite instant: encoding cannot fail.
+    const encoded = yield* Effect.orDie(Schema.encode(LastError)({ at, message }))
+    const text = `${JSON.stringify(encoded, null, 2)}\n`
     yield* tryWrite(l.lastError, "writing", () => writeFileAtomic(l.lastError, l.lastErrorTmp, text))
   })
 

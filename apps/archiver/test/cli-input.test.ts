@@ -1,6 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import { EventsApi } from "@webex-compliance/events-api"
+import { DEFAULT_BASE_URL } from "../src/Cli.js"
 import { parseDuration, parseInstant } from "../src/CliInput.js"
 
 const instant = (input: string): string => {
@@ -87,5 +89,12 @@ describe("parseDuration", () => {
       const parsed = parseDuration(input)
       assert.include(Either.isLeft(parsed) ? parsed.left : "(parsed)", "positive duration", JSON.stringify(input))
     }
+  })
+})
+
+describe("Cli", () => {
+  // Repeated in Cli.ts so that declaring --base-url does not load the client.
+  it("offers the library's default base URL", () => {
+    assert.strictEqual(DEFAULT_BASE_URL, EventsApi.DEFAULT_BASE_URL)
   })
 })

@@ -9,6 +9,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
+import * as ExitCode from "../src/ExitCode.js"
 import { assertExactArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
 import { messageLines, runCli, spawnCli } from "./support/cli.js"
 import { type RunningFake, sandbox } from "./support/fakeServer.js"
@@ -45,7 +46,17 @@ describe.concurrent("webex-archiver for operators", () => {
       [["backfill", "--out", out, "--from", "not-a-date"], fake.token, 64, /^webex-archiver: --from: "not-a-date" is not a date-time/],
       [[...base, "--max", "abc"], fake.token, 64, /^webex-archiver: --max: must be a whole number from 1 to 1000, got "abc"/],
       [[...base, "--window", "soon"], fake.token, 64, /^webex-archiver: --window: "soon" is not a positive duration/],
-      [[...base, "--frobnicate"], fake.token, 64, /^webex-archiver: .*--frobnicate/],
+      [[...base, "--frobnicate"], fake.token, 64, /^webex-archiver: backfill has no flag --frobnicate \(see webex-archiver backfill --help\)$/],
+      [[...base, "--log-format", "yaml"], fake.token, 64, /^webex-archiver: --log-format: must be one of text, json, got "yaml"$/],
+      [["--log-level", "loud", ...base], fake.token, 64, /^webex-archiver: --log-level: must be one of all, .*, got "loud"$/],
+      [["query", "--out", out, "--format", "xml"], undefined, 64, /^webex-archiver: --format: must be one of ndjson, csv, got "xml"$/],
+      [["query", "--out", out, "--to", "soon"], undefined, 64, /^webex-archiver: --to: "soon" is not a date-time/],
+      [["seal", "--out", out, "--settle", "-1h"], undefined, 64, /^webex-archiver: --settle: "-1h" is not a positive duration/],
+      [["seal", "--out", out], undefined, 74, new RegExp(`^webex-archiver: There is no archive at ${out} yet`)],
+      [["gaps", "--out", out], undefined, 74, new RegExp(`^webex-archiver: There is no archive at ${out} yet`)],
+      [["verify", "--out", out, "--public-key", path.join(box.root, "no-key.pub")], undefined, 78, /^webex-archiver: .*no-key\.pub.*ENOENT/],
+      [[...base, "--signing-key", path.join(box.root, "no-key")], fake.token, 78, /^webex-archiver: .*no-key.*ENOENT/],
+      [["keygen", "--public-key", path.join(box.root, "k.pub")], undefined, 64, /^webex-archiver: .*--private-key/],
       [["backfill", "--out", out], fake.token, 64, /^webex-archiver: .*--from/],
       [[...base], undefined, 78, /^webex-archiver: --token-file: no token/],
       [[...base, "--token-file", path.join(box.root, "missing")], undefined, 78, /^webex-archiver: --token-file \S+missing: cannot be read \(ENOENT\)/],
@@ -91,6 +102,45 @@ describe.concurrent("webex-archiver for operators", () => {
         expect(r.stdout).toMatch(/EXAMPLES\n[\s\S]*webex-archiver backfill[\s\S]*EXIT CODES\n[\s\S]*77 not authorised[\s\S]*78 configuration[^\n]*\n*$/)
       }
     }
+  }, 600_000)
+
+  it("every command's help: its usage as typed, every option described in words, its own example, every exit code", async ({ expect }) => {
+    const commands = ["backfill", "run", "status", "demo", "seal", "verify", "query", "gaps", "keygen"]
+    const helps = await Promise.all(commands.map((c) => cli([c, "--help"], { env: { NO_COLOR: "1" } })))
+    const codes = Object.values(ExitCode).filter((v) => typeof v === "number")
+    expect(codes).toEqual(expect.arrayContaining([0, 64, 65, 70, 73, 74, 75, 76, 77, 78]))
+    commands.forEach((command, i) => {
+      const { code, stdout } = helps[i]!
+      expect(code, command).toBe(0)
+      expect(stdout, command).toMatch(new RegExp(`\\nUSAGE\\n\\n\\$ webex-archiver ${command}( |\\n)`))
+      expect(stdout, command).not.toMatch(/A user-defined piece of text|A true or false value|An integer\.|One of the following|An existing file|A file-system path/)
+      // Each of the command's own options (up to @effect/cli's built-ins) has a sentence of its own.
+      const options = stdout.slice(stdout.indexOf("\nOPTIONS\n"), stdout.indexOf("\n--completions"))
+      const blocks = options.split(/\n(?=--)/).slice(1)
+      expect(blocks.length, command).toBeGreaterThan(0)
+      for (const block of blocks) {
+        const [heading, ...rest] = block.split("\n").map((l) => l.trim()).filter((l) => l !== "")
+        const words = rest.filter((l) => !/^This (setting is optional|option can be set from environment variables)\.$/.test(l))
+        expect(words.join(" "), `${command} ${heading}`).toMatch(/^[A-Z][^\n]{15,}[.)]$/)
+      }
+      const examples = stdout.slice(stdout.indexOf("\nEXAMPLES\n"), stdout.indexOf("\nEXIT CODES\n"))
+      expect(examples, command).toMatch(new RegExp(`\\nwebex-archiver ${command} `))
+      const exitCodes = stdout.slice(stdout.indexOf("\nEXIT CODES\n"))
+      for (const c of codes) expect(exitCodes, `${command}: exit ${c}`).toMatch(new RegExp(`(^|[ ;\\n])${c} `))
+    })
+  }, 600_000)
+
+  it("demo works from an empty directory, quickly, and leaves a verified archive", async ({ expect }) => {
+    const dir = path.join(box.root, "empty-cwd")
+    fs.mkdirSync(dir)
+    const started = Date.now()
+    const r = await cli(["demo", "--events", "1000", "--days", "7"], { cwd: dir })
+    const seconds = (Date.now() - started) / 1000
+    expect(r.code, r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/Verified: all 1025 events the server holds are archived exactly once, byte for byte/)
+    expect(fs.readdirSync(path.join(dir, "archive-demo/events")).length).toBeGreaterThan(0)
+    // Generous for two shared cores; it took about 30 s before its faults were spaced out.
+    expect(seconds).toBeLessThan(60)
   }, 600_000)
 
   it("loads a checkpoint written with a +00 offset as the right instant, and refuses one that does not decode (78, file and field)", async ({ expect }) => {

@@ -311,7 +311,7 @@ describe("gaps", () => {
       ok(["gaps", "--out", dir, "--to", "2024-06-09"]),
       ok(["gaps", "--out", dir, "--from", "2024-05-31", "--to", "2024-06-08", "--json"]),
       ok(["gaps", "--out", dir, "--from", "2024-06-01", "--to", "2024-06-02"]),
-      ok(["gaps", "--out", path.join(root, "no-such-archive")])
+      runCli(["gaps", "--out", path.join(root, "no-such-archive")])
     ])
     expect(text.stdout).toBe(
       "2024-06-03T00:00:00.000Z/2024-06-05T06:00:00.000Z\n2024-06-08T00:00:00.000Z/2024-06-09T00:00:00.000Z\n"
@@ -321,7 +321,11 @@ describe("gaps", () => {
       { start: "2024-06-03T00:00:00.000Z", end: "2024-06-05T06:00:00.000Z" }
     ])
     expect(inside.stdout).toBe("")
+    // No archive is not "no gaps": refused like status (74), and not created.
+    expect(none.code, none.stderr).toBe(74)
     expect(none.stdout).toBe("")
+    expect(none.stderr).toMatch(/^webex-archiver: There is no archive at \S+no-such-archive yet/)
+    expect(fs.existsSync(path.join(root, "no-such-archive"))).toBe(false)
     // verify names the same hole.
     const r = await verify(dir)
     expect(r.problems).toEqual([

@@ -403,9 +403,14 @@ describe("Checkpoint", () => {
       const cp = yield* Checkpoint.make(dir)
       assert.isTrue(Option.isNone(yield* cp.readLastError))
       yield* cp.recordError("No space left on device while appending to x")
+      // ISO-8601 in the file, epoch millis in memory, the time from the Clock.
+      assert.deepStrictEqual(JSON.parse(read(path.join(dir, "state/last-error.json"))), {
+        at: "2024-03-04T05:06:07.000Z",
+        message: "No space left on device while appending to x"
+      })
       assert.deepStrictEqual(
         yield* LastError.readLastError(dir),
-        Option.some({ at: "2024-03-04T05:06:07.000Z", message: "No space left on device while appending to x" })
+        Option.some({ at: Date.parse("2024-03-04T05:06:07.000Z"), message: "No space left on device while appending to x" })
       )
       yield* cp.clearLastError
       assert.isTrue(Option.isNone(yield* cp.readLastError))
@@ -415,6 +420,46 @@ describe("Checkpoint", () => {
 
 describe("ArchiveLock", () => {
   const lockFile = (dir: string) => path.join(dir, "state/archiver.lock")
+
+  it.effect("decodes the last error's time once, whatever ISO-8601 offset an older file used", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      fs.mkdirSync(path.join(dir, "state"), { recursive: true })
+      const file = path.join(dir, "state/last-error.json")
+      fs.writeFileSync(file, JSON.stringify({ at: "2024-03-04T07:06:07+02", message: "m" }))
+      assert.deepStrictEqual(yield* LastError.readLastError(dir), Option.some({ at: Date.parse("2024-03-04T05:06:07Z"), message: "m" }))
+      // Not an instant: informational only, so read as none rather than failing `status`.
+      fs.writeFileSync(file, JSON.stringify({ at: "yesterday", message: "m" }))
+      assert.isTrue(Option.isNone(yield* LastError.readLastError(dir)))
+    }))
+
+  it.effect("records when the lock was taken from the Clock, ISO-8601 in the file and millis in memory", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      yield* TestClock.setTime(Date.parse("2024-03-04T05:06:07.000Z"))
+      yield* Effect.scoped(Effect.gen(function*() {
+        yield* ArchiveLock.acquire(dir)
+        assert.strictEqual(JSON.parse(read(lockFile(dir))).startedAt, "2024-03-04T05:06:07.000Z")
+        const info = yield* ArchiveLock.readLock(dir)
+        assert.deepStrictEqual(Option.map(info, (i) => i.startedAt), Option.some(Date.parse("2024-03-04T05:06:07.000Z")))
+        const error = yield* Effect.flip(Effect.scoped(ArchiveLock.acquire(dir)))
+        assert.strictEqual(error._tag === "ArchiveLocked" ? error.startedAt : undefined, "2024-03-04T05:06:07.000Z")
+      }))
+    }))
+
+  it("reads a lock whose time is damaged as a lock all the same: only the pid decides", () => {
+    const host = os.hostname()
+    assert.deepStrictEqual(ArchiveLock.parseLockInfo(JSON.stringify({ pid: 42, startedAt: "2024-03-04T07:06:07+02:00", host })), {
+      pid: 42,
+      startedAt: Date.parse("2024-03-04T05:06:07Z"),
+      host
+    })
+    assert.deepStrictEqual(ArchiveLock.parseLockInfo(JSON.stringify({ pid: 42, startedAt: "x", host: "h" })), { pid: 42, startedAt: undefined, host: "h" })
+    assert.deepStrictEqual(ArchiveLock.parseLockInfo(JSON.stringify({ pid: 42 })), { pid: 42, startedAt: undefined, host })
+    for (const torn of ["", "{\"pid\":4", JSON.stringify({ pid: 0 }), JSON.stringify({ pid: 1.5 }), JSON.stringify({ pid: "42" }), "[]"]) {
+      assert.isUndefined(ArchiveLock.parseLockInfo(torn), torn)
+    }
+  })
 
   it.effect("refuses a second archiver while the first holds the lock, and releases it on close", () =>
     Effect.gen(function*() {

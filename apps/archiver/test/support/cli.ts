@@ -23,6 +23,8 @@ export interface SpawnOptions {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** Extra node flags, e.g. `--max-old-space-size=128`. */
   readonly nodeArgs?: ReadonlyArray<string> | undefined
+  /** The child's working directory; default the repository root. */
+  readonly cwd?: string | undefined
 }
 
 export interface Exited {
@@ -80,7 +82,7 @@ export const spawnCli = (args: ReadonlyArray<string>, options: SpawnOptions = {}
   const child = spawn(
     "/bin/sh",
     ["-c", `umask ${umask} && exec "$@"`, "sh", process.execPath, ...(options.nodeArgs ?? []), binPath, ...args],
-    { cwd: repoRoot, env, stdio: ["ignore", "pipe", "pipe"] }
+    { cwd: options.cwd ?? repoRoot, env, stdio: ["ignore", "pipe", "pipe"] }
   )
   live.add(child)
   const started = Date.now()
