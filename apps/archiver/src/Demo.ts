@@ -3,8 +3,9 @@
  *
  * Starts the fake Webex from the events-api test kit on loopback, seeded with a realistic org
  * and with faults switched on, archives it through exactly the code path of `backfill`, then
- * lets late events arrive and re-runs the back-fill, and finally checks the archive against the
- * server: every event present once, byte for byte as served.
+ * lets late events arrive and re-runs the back-fill (sealing settled days as it goes), and finally
+ * checks the archive against the server (every event present once, byte for byte as served) and
+ * against its own manifest, as `verify` does.
  */
 import type { EventsApiError } from "@webex-compliance/events-api"
 import { FakeWebex, SeedOrg } from "@webex-compliance/events-api/testing"
@@ -20,6 +21,8 @@ import * as readline from "node:readline"
 import { ArchiverUsageError } from "./ArchiverError.js"
 import * as ArchiveStatus from "./ArchiveStatus.js"
 import { withArchive } from "./ArchiveSession.js"
+import { openContent } from "./Segments.js"
+import * as Verify from "./Verify.js"
 
 export interface DemoOptions {
   readonly out: string
@@ -48,8 +51,10 @@ const readArchive = (dir: string) =>
   Effect.promise(async () => {
     const lines = new Map<string, Array<string>>()
     const eventsDir = path.join(dir, "events")
+    // Open day files and sealed segments alike (gunzipped).
     for (const file of fs.existsSync(eventsDir) ? fs.readdirSync(eventsDir).sort() : []) {
-      const rl = readline.createInterface({ input: fs.createReadStream(path.join(eventsDir, file)), crlfDelay: Infinity })
+      if (!/\.ndjson(?:\.gz)?$/.test(file)) continue
+      const rl = readline.createInterface({ input: openContent(path.join(eventsDir, file)), crlfDelay: Infinity })
       for await (const line of rl) {
         if (line === "") continue
         const id = (JSON.parse(line) as { id: string }).id
@@ -104,6 +109,9 @@ export const run = (options: DemoOptions) =>
             credentials: { token: fake.token },
             baseUrl: fake.baseUrl,
             settings: { scope: {}, max: 200, window: Duration.days(1) },
+            // Every past day is covered once the back-fill ends: seal it at once (a daemon waits
+            // --lookback); late events for a sealed day then go to a segment of their own.
+            seal: { settle: Duration.zero },
             // The server's Retry-After is honoured as in production; only the backoff after a 5xx
             // or a dropped connection starts lower (100 ms, not 500 ms), so that the demo is quick.
             retry: { baseDelay: Duration.millis(100) }
@@ -150,7 +158,21 @@ export const run = (options: DemoOptions) =>
 seconds} s.`
           : `VERIFICATION FAILED: ${missing} missing, ${altered} altered, ${duplicated} duplicated`
       )
-      yield* Console.log(`Archive: ${path.resolve(options.out)}  (try: ls ${path.join(options.out, "events")} | head)`)
+      // The archive's own proof, as `webex-archiver verify` gives it: sealed files against the
+      // hash-chained manifest, no duplicate ids, no coverage holes.
+      const report = yield* Verify.verify({ dir: path.resolve(options.out) })
+      yield* Console.log(`\n${Verify.formatReport(report)}\n`)
+      yield* Console.log(
+        `Archive: ${path.resolve(options.out)}  (try: ls ${path.join(options.out, "events")} | head; ` +
+          `webex-archiver verify --out ${options.out}; webex-archiver query --out ${options.out} --type deleted | head)`
+      )
       if (missing + altered + duplicated > 0) return yield* new DemoVerificationFailed({ missing, altered, duplicated })
+      if (!report.intact) {
+        return yield* new Verify.ArchiveNotIntact({
+          path: path.resolve(options.out),
+          problems: report.problems.length,
+          message: `the demo archive does not verify: ${report.problems.map((p) => p.message).join("; ")}`
+        })
+      }
     })
   )
