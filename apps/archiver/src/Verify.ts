@@ -26,6 +26,7 @@ import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
 import { errnoCode, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
+import { scanQuarantine } from "./ArchiveStatus.js"
 import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
 
 export type ProblemKind =
@@ -65,6 +66,12 @@ export interface VerifyReport {
   readonly sealedFiles: number
   readonly openFiles: number
   readonly events: number
+  /**
+   * What `quarantine/` holds. Not damage (the archive kept what it could not file), but evidence to
+   * look at: `movedDay` counts ids the API served again under another day, `variants` ids served
+   * again with other bytes; the first copy of each is in `events/`.
+   */
+  readonly quarantine: { readonly total: number; readonly movedDay: number; readonly variants: number }
   readonly problems: ReadonlyArray<Problem>
 }
 
@@ -310,6 +317,8 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       }
     }
 
+    const q = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, signal))
+
     return {
       dir: l.root,
       intact: problems.length === 0,
@@ -318,6 +327,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       sealedFiles: sealedOnDisk.size,
       openFiles: files.filter((f) => f.segment === 0).length,
       events,
+      quarantine: { total: q.total, movedDay: q.movedDay, variants: q.variants },
       problems
     }
   }).pipe(Effect.withSpan("Verify.verify"))
@@ -329,6 +339,12 @@ export const formatReport = (r: VerifyReport): string => {
     `Manifest: ${r.entries} entries; head ${r.head}`,
     `Files: ${r.sealedFiles} sealed, ${r.openFiles} open; ${r.events} events`
   ]
+  if (r.quarantine.total > 0) {
+    out.push(
+      `Quarantine: ${r.quarantine.total} items; ${r.quarantine.movedDay} moved-day copies (ids the API served again under another day), ` +
+        `${r.quarantine.variants} variants (ids served again with other bytes); the first copy of each is archived`
+    )
+  }
   if (r.intact) out.push("INTACT: every sealed file matches the manifest, the chain is unbroken, no duplicate ids, no coverage holes.")
   else {
     out.push(`NOT INTACT: ${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}`)
