@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ArchiveReadError } from "./ArchiveError.js"
-import { appendLines, layout, repairTail, tryRead } from "./internal/archiveFs.js"
+import { appendLines, layout, readIfExists, repairTail, tryRead } from "./internal/archiveFs.js"
 
 export const GENESIS = "0".repeat(64)
 
@@ -113,17 +113,19 @@ export interface ChainedLine {
 }
 
 /**
+ * The manifest's text, read without following a link (a link or a special file there is an
+ * `UnsafePath`); `undefined` when there is none.
+ */
+export const readManifestText = (dir: string): Promise<string | undefined> => readIfExists(manifestPath(dir))
+
+/**
  * Reads the whole manifest (entries are small: one per sealed file or empty day). Missing file:
  * no entries. Lines that do not parse are skipped here; `verify` reads the raw lines itself.
  */
 export const readEntries = async (dir: string): Promise<ReadonlyArray<ChainedLine>> => {
-  let text: string
-  try {
-    text = await fsp.readFile(manifestPath(dir), "utf8")
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return []
-    throw e
-  }
+  // Never through a link: a planted `manifest.ndjson` link is an `UnsafePath`, not a chain.
+  const text = await readManifestText(dir)
+  if (text === undefined) return []
   const out: Array<ChainedLine> = []
   for (const line of text.split("\n")) {
     if (line === "") continue

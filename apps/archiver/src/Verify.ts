@@ -17,6 +17,7 @@
  */
 import type { KeyObject } from "node:crypto"
 import * as fsp from "node:fs/promises"
+import { relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -24,7 +25,7 @@ import * as Schema from "effect/Schema"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
-import { errnoCode, layout, tryRead } from "./internal/archiveFs.js"
+import { layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { scanQuarantine } from "./ArchiveStatus.js"
 import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
@@ -47,6 +48,7 @@ export type ProblemKind =
   | "unreadable-line"
   | "window-not-covered"
   | "checkpoint"
+  | "unsafe-path"
 
 export interface Problem {
   readonly kind: ProblemKind
@@ -195,14 +197,23 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, ${l.root}`), { code: "ENOTDIR" })
     }))
     const problems: Array<Problem> = []
-    const manifestText = yield* tryRead(Manifest.manifestPath(l.root), "reading", async () => {
-      try {
-        return await fsp.readFile(Manifest.manifestPath(l.root), "utf8")
-      } catch (e) {
-        if (errnoCode(e) === "ENOENT") return ""
-        throw e
-      }
+    // A link planted in the archive is never read through: it is a problem to report, by name.
+    const unsafeProblem = (u: UnsafePath): Problem => ({
+      kind: "unsafe-path",
+      path: relative(l.root, u.file),
+      message: `${u.file} ${u.reason}: it was not read (the archive never creates one; it may have been planted)`
     })
+    const unsafe = async <A>(fallback: A, f: () => Promise<A>): Promise<A> => {
+      try {
+        return await f()
+      } catch (e) {
+        if (!(e instanceof UnsafePath)) throw e
+        problems.push(unsafeProblem(e))
+        return fallback
+      }
+    }
+    const manifestText = yield* tryRead(Manifest.manifestPath(l.root), "reading", () =>
+      unsafe("", async () => (await Manifest.readManifestText(l.root)) ?? ""))
     if (manifestText.length > 0 && !manifestText.endsWith("\n")) {
       problems.push({ kind: "entry-unreadable", message: "The manifest's last line is incomplete (truncated, or a seal was interrupted and not yet repaired)" })
     }
@@ -220,7 +231,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       expected.set(e.path, { ...e, line: p.n })
     }
 
-    const files = yield* tryRead(l.events, "listing", () => listEventFiles(l.events))
+    const files = yield* tryRead(l.events, "listing", () => unsafe([] as ReadonlyArray<EventFile>, () => listEventFiles(l.events)))
     const sealedOnDisk = new Set(files.filter((f) => f.segment > 0).map((f) => rel(f.name)))
     const added: Array<{ path: string; sha256: string }> = []
     let events = 0
@@ -236,7 +247,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       let fileLines = 0
       const fileByResource: Record<string, number> = {}
       const scanned = yield* tryRead(f.file, "reading", () =>
-        scanFile(f, (line) => {
+        unsafe(undefined, () => scanFile(f, (line) => {
           events++
           fileLines++
           const fields = fieldsOf(line)
@@ -259,7 +270,11 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
           } else {
             ids.set(fields.id, path)
           }
-        }))
+        })))
+      if (scanned === undefined) {
+        options.progress?.(++done, files.length)
+        continue
+      }
       if (f.segment > 0) {
         const e = expected.get(path)
         if (e === undefined) {
@@ -317,7 +332,8 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       }
     }
 
-    const q = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, signal))
+    const q = yield* tryRead(l.quarantine, "reading", (signal) =>
+      scanQuarantine(l.quarantine, (u) => problems.push(unsafeProblem(u)), signal))
 
     return {
       dir: l.root,
