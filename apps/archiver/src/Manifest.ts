@@ -66,8 +66,30 @@ export interface SegmentEntry extends Schema.Schema.Type<typeof SegmentEntry> {}
 export const EmptyDayEntry = Schema.Struct({ kind: Schema.Literal("empty"), ...Common })
 export interface EmptyDayEntry extends Schema.Schema.Type<typeof EmptyDayEntry> {}
 
-export const Entry = Schema.Union(SegmentEntry, EmptyDayEntry)
-export type Entry = SegmentEntry | EmptyDayEntry
+/**
+ * A quarantine file (`quarantine/DAY.ndjson`, items set aside on the UTC day DAY) recorded once
+ * that day is over and nothing is appended to it any more: the evidence of what the archive could
+ * not file (junk items, variants, moved-day copies) is chained like the events.
+ */
+export const QuarantineEntry = Schema.Struct({
+  kind: Schema.Literal("quarantine"),
+  v: Common.v,
+  seq: Common.seq,
+  /** The day the items were quarantined (not the day of their events). */
+  day: Common.day,
+  sealedAt: Common.sealedAt,
+  prev: Common.prev,
+  /** Relative to the archive root, e.g. `quarantine/2024-05-01.ndjson`. */
+  path: Schema.String,
+  /** SHA-256 and size of the file's bytes, and its line count. */
+  sha256: Hex64,
+  bytes: Count,
+  lines: Count
+})
+export interface QuarantineEntry extends Schema.Schema.Type<typeof QuarantineEntry> {}
+
+export const Entry = Schema.Union(SegmentEntry, EmptyDayEntry, QuarantineEntry)
+export type Entry = SegmentEntry | EmptyDayEntry | QuarantineEntry
 
 /** An entry before it is chained: `seq` and `prev` are filled in when it is appended. */
 export type Draft = Entry extends infer E ? E extends Entry ? Omit<E, "seq" | "prev" | "v"> : never : never

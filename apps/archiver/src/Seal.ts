@@ -19,6 +19,11 @@
  * So nothing is lost or sealed twice. While an open file and a segment overlap (only between a
  * crash and the next seal), `verify` reports the duplicate ids.
  *
+ * Quarantine files (`quarantine/DAY.ndjson`, named by the day items were set aside) are recorded
+ * too, once their day is over (plus the settle time, at least an hour): a `quarantine` entry with
+ * their SHA-256, size and line count, so `verify` catches them edited or removed like segments.
+ * They stay where they are, uncompressed: the sink reads them to skip re-quarantining an item.
+ *
  * The caller holds the archive lock and does not write through the sink meanwhile.
  *
  * @since 0.2.0
@@ -39,7 +44,7 @@ import * as Option from "effect/Option"
 import type { ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
-import { at, completeLength, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
+import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
 
@@ -70,7 +75,12 @@ export interface SealResult {
   readonly adopted: ReadonlyArray<string>
   /** Open files removed because everything in them was already sealed (an interrupted seal). */
   readonly removedOpen: ReadonlyArray<string>
+  /** Quarantine files of past days recorded in the manifest (`quarantine/DAY.ndjson`). */
+  readonly quarantine: ReadonlyArray<string>
 }
+
+/** How long after its day a quarantine file is recorded at the earliest. */
+const QUARANTINE_GRACE_MS = 3_600_000
 
 /** Line statistics of event bytes as they stream past (content hash, counts, created range). */
 class LineStats {
@@ -200,7 +210,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     if (manifest !== undefined && !manifest.isFile()) {
       throw new UnsafePath(Manifest.manifestPath(l.root), manifest.isSymbolicLink() ? "is a symbolic link" : "is not a regular file")
     }
-    if (eventsDir === undefined) return { sealed: [], emptyDays: 0, adopted: [], removedOpen: [] }
+    if (eventsDir === undefined) return { sealed: [], emptyDays: 0, adopted: [], removedOpen: [], quarantine: [] }
 
     // Leftovers of a seal killed before its link: never a segment, always safe to remove.
     for (const name of await at(l.events, "listing", () => fsp.readdir(l.events))) {
@@ -218,8 +228,10 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       seq += drafts.length
     }
 
-    const entriesByDay = new Map<string, Array<Manifest.Entry>>()
+    const entriesByDay = new Map<string, Array<Manifest.SegmentEntry | Manifest.EmptyDayEntry>>()
     for (const { entry } of chain) {
+      // A quarantine entry's day is when items were set aside, not a day of events.
+      if (entry.kind === "quarantine") continue
       const list = entriesByDay.get(entry.day) ?? []
       list.push(entry)
       entriesByDay.set(entry.day, list)
@@ -369,7 +381,34 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     }
     await append(empty)
     emptyDays = empty.length
-    return { sealed, emptyDays, adopted, removedOpen }
+
+    // Quarantine files of days that are over: recorded once, so that evidence is chained too.
+    const recordedQuarantine = new Set(chain.flatMap(({ entry }) => entry.kind === "quarantine" ? [entry.path] : []))
+    const quarantine: Array<Manifest.Draft> = []
+    const qDir = await at(l.quarantine, "checking", () => lstatIfExists(l.quarantine))
+    if (qDir !== undefined && !qDir.isDirectory()) {
+      throw new UnsafePath(l.quarantine, qDir.isSymbolicLink() ? "is a symbolic link" : "is not a directory")
+    }
+    for (const { day, file } of qDir === undefined ? [] : await at(l.quarantine, "listing", () => dayFiles(l.quarantine))) {
+      const rel = `quarantine/${path.basename(file)}`
+      // A file is appended to while its day lasts (the sink names it by the wall clock); the grace
+      // covers a batch stamped just before midnight.
+      if (recordedQuarantine.has(rel) || dayRange(day)[1] + Math.max(settleMs, QUARANTINE_GRACE_MS) > options.now) continue
+      const h = await at(file, "opening", () => openRead(file))
+      const stats = new LineStats()
+      try {
+        await at(file, "reading", async () => {
+          for await (const chunk of h.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) stats.push(chunk)
+        })
+      } finally {
+        await h.close().catch(() => undefined)
+      }
+      stats.end()
+      const { content, lines } = stats.summary()
+      quarantine.push({ kind: "quarantine", day, sealedAt, path: rel, sha256: content.sha256, bytes: content.bytes, lines })
+    }
+    await append(quarantine)
+    return { sealed, emptyDays, adopted, removedOpen, quarantine: quarantine.map((q) => (q as Manifest.QuarantineEntry).path) }
   }), "Seal.sealSettled")
 }
 
@@ -389,9 +428,14 @@ export const layer = (options: Omit<SealOptions, "coverage" | "now">): Layer.Lay
       Clock.currentTimeMillis.pipe(
         Effect.flatMap((now) => sealSettled({ ...options, coverage, now })),
         Effect.tap((r) =>
-          r.sealed.length + r.emptyDays + r.adopted.length > 0
+          r.sealed.length + r.emptyDays + r.adopted.length + r.quarantine.length > 0
             ? Effect.logInfo("Sealed settled days").pipe(
-              Effect.annotateLogs({ segments: r.sealed.join(" "), emptyDays: r.emptyDays, adopted: r.adopted.length })
+              Effect.annotateLogs({
+                segments: r.sealed.join(" "),
+                emptyDays: r.emptyDays,
+                adopted: r.adopted.length,
+                quarantineFiles: r.quarantine.length
+              })
             )
             : Effect.void
         )

@@ -9,6 +9,9 @@
  *   removed file whose bytes reappear under another name (renamed).
  * - Every event line, sealed or open: duplicate ids (a day's events are partitioned by `created`,
  *   so only one day's ids are held at a time) and lines that are not JSON.
+ * - Quarantine files recorded by a seal: removed, truncated or edited since. What `quarantine/`
+ *   holds is reported too (moved-day copies and variants), as evidence, not as damage.
+ * - Links or special files where the archive keeps its own: reported (`unsafe-path`), never read.
  * - The checkpoint's coverage: every hole between its first and last covered instant.
  *
  * The last entry's own bytes are covered only by a signature or a kept head: say so in the docs.
@@ -17,7 +20,7 @@
  */
 import type { KeyObject } from "node:crypto"
 import * as fsp from "node:fs/promises"
-import { relative } from "node:path"
+import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -25,7 +28,7 @@ import * as Schema from "effect/Schema"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
-import { layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
+import { errnoCode, layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { scanQuarantine } from "./ArchiveStatus.js"
 import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
@@ -316,6 +319,35 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
     }
     for (const m of missing) {
       problems.push({ kind: "file-removed", path: m.path, message: `${m.path} was removed (manifest line ${m.line})` })
+    }
+
+    // Quarantine files recorded by a seal: still there, and still the bytes recorded.
+    for (const p of parsed) {
+      if (Either.isLeft(p.entry) || p.entry.right.kind !== "quarantine") continue
+      const e = p.entry.right
+      // Only the archive's own quarantine names: an edited entry must not steer verify elsewhere.
+      if (!/^quarantine\/\d{4}-\d{2}-\d{2}\.ndjson$/.test(e.path)) {
+        problems.push({ kind: "entry-edited", line: p.n, message: `Manifest line ${p.n} records ${JSON.stringify(e.path)}, not a quarantine file` })
+        continue
+      }
+      const file = join(l.root, e.path)
+      const stored = yield* tryRead(file, "reading", () =>
+        unsafe(null, async () => {
+          try {
+            return await digestFile(file)
+          } catch (err) {
+            if (errnoCode(err) === "ENOENT") return undefined
+            throw err
+          }
+        }))
+      if (stored === null) continue
+      if (stored === undefined) {
+        problems.push({ kind: "file-removed", path: e.path, message: `${e.path} was removed (manifest line ${p.n})` })
+      } else if (stored.sha256 !== e.sha256 || stored.bytes !== e.bytes) {
+        problems.push(stored.bytes < e.bytes
+          ? { kind: "file-truncated", path: e.path, message: `${e.path} was truncated: ${stored.bytes} bytes, the manifest recorded ${e.bytes}` }
+          : { kind: "file-edited", path: e.path, message: `${e.path} was edited: its SHA-256 is ${stored.sha256}, the manifest recorded ${e.sha256}` })
+      }
     }
 
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
