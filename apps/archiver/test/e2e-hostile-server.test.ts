@@ -240,13 +240,13 @@ describe.concurrent("a hostile server, against the real CLI", () => {
     }
   })
 
-  it("a run: a failing page fails that poll (recorded), the daemon goes on and archives once the server recovers", async ({ expect }) => {
+  it("a run: a malformed page, an endless body, runaway pagination each fail one poll (recorded); the daemon goes on and archives once the server recovers", async ({ expect }) => {
     // Recent events: the daemon's catch-up is a few windows, not years of them.
     const now = Date.now()
     const start = new Date(Math.floor((now - DAY) / HOUR) * HOUR)
     const fake = await fakeWith({
       events: SeedOrg.generateOrg({ count: 100, seed: 11, from: start, to: new Date(now - HOUR) }),
-      faults: { endlessBody: true }
+      faults: { malformedPageEvery: 1 }
     })
     const out = path.join(root, "run-recovers")
     const daemon = spawnCli(
@@ -254,14 +254,21 @@ describe.concurrent("a hostile server, against the real CLI", () => {
       { token: fake.token }
     )
     const lastError = path.join(out, "state", "last-error.json")
-    await waitUntil(() => fs.existsSync(lastError), 60_000, "the failed poll recorded")
-    expect(fs.readFileSync(lastError, "utf8")).toMatch(/larger than the limit/)
+    const failures = (tag: string) => logLines(daemon.stderr()).filter((l) => l.includes("Poll failed") && l.includes(`error=${tag}`)).length
+    const phases = [
+      { tag: "ResponseDecodeError", faults: { malformedPageEvery: 1 }, recorded: /not JSON/ },
+      { tag: "ResponseTooLarge", faults: { endlessBody: true }, recorded: /larger than the limit/ },
+      { tag: "PaginationRunaway", faults: { onwardEmptyPages: true }, recorded: /empty pages/ }
+    ]
+    for (const [i, phase] of phases.entries()) {
+      const before = failures(phase.tag)
+      if (i > 0) await fake.setFaults(phase.faults)
+      await waitUntil(() => failures(phase.tag) > before, 60_000, `a poll failing with ${phase.tag}`)
+      await waitUntil(() => fs.existsSync(lastError) && phase.recorded.test(fs.readFileSync(lastError, "utf8")), 10_000, `${phase.tag} recorded`)
+      expect(daemon.done(), daemon.stderr().slice(-2000)).toBe(false)
+    }
     const status = await runCli(["status", "--out", out])
-    expect(status.stdout).toMatch(/Last error: .*larger than the limit/)
-    // Another poll, failing another way: the daemon did not stop.
-    await fake.setFaults({ onwardEmptyPages: true })
-    await daemon.waitFor(({ stderr }) => /Poll failed.*error=PaginationRunaway/.test(stderr), 60_000, "a poll failing for runaway pagination")
-    expect(daemon.done()).toBe(false)
+    expect(status.stdout).toMatch(/Last error: .*empty pages/)
     await fake.setFaults({})
     await waitUntil(() => !fs.existsSync(lastError), 60_000, "a poll succeeding, clearing the last error")
     daemon.kill("SIGTERM")
