@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
-import { dayFiles, errnoCode, forEachLine, layout, StepFailure, tryRead } from "./internal/archiveFs.js"
+import { dayFiles, errnoCode, forEachLine, layout, lstatIfExists, StepFailure, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import { toIso } from "./Instant.js"
 import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
@@ -49,11 +49,23 @@ export interface ArchiveStatus {
   readonly misfiledEvents: number
   /** Sealed segments recorded in the manifest, and the manifest chain's head hash. */
   readonly sealed: { readonly files: number; readonly events: number; readonly head: string | null }
+  /**
+   * Symbolic links (or special files) found where the archive keeps its own files, each with why:
+   * not read through, and worth a look (the archive never creates one; they may be planted).
+   */
+  readonly unsafePaths: ReadonlyArray<string>
   /** Lines whose id appeared earlier in the same open day file (should always be 0). */
   readonly duplicateIds: number
   readonly quarantine: {
     readonly total: number
     readonly byDay: Readonly<Record<string, number>>
+    /**
+     * Copies of an archived id the API served again under another day (`"kind":"movedDay"`): the
+     * service moved the event's `created`. The first copy stays in `events/`, the later one here.
+     */
+    readonly movedDay: number
+    /** Copies of an archived id served again with other bytes (`"kind":"variant"`). */
+    readonly variants: number
   }
   /** The checkpoint, or `null` when there is none or it is invalid (see `checkpointError`). */
   readonly checkpoint: CheckpointJson | null
@@ -88,7 +100,12 @@ const sizeOf = async (dir: string): Promise<number> => {
 
 const dayOfInstant = (ms: number) => new Date(ms).toISOString().slice(0, 10)
 
-const scanEvents = (eventsDir: string, sealed: ReadonlyArray<Manifest.SegmentEntry>, signal: AbortSignal) =>
+const scanEvents = (
+  eventsDir: string,
+  sealed: ReadonlyArray<Manifest.SegmentEntry>,
+  onUnsafe: (u: UnsafePath) => void,
+  signal: AbortSignal
+) =>
   (async () => {
     const byResource: Record<string, number> = {}
     const byDay: Array<DayCount> = []
@@ -110,12 +127,12 @@ const scanEvents = (eventsDir: string, sealed: ReadonlyArray<Manifest.SegmentEnt
       perDay.set(e.day, { day: e.day, total: (prior?.total ?? 0) + e.lines, byResource: dayByResource })
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
-    for (const { day, file } of await dayFiles(eventsDir)) {
+    for (const { day, file } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayFiles(eventsDir)) {
       const prior = perDay.get(day)
       const dayByResource: Record<string, number> = { ...prior?.byResource }
       const ids = new Set<string>()
       let total = prior?.total ?? 0
-      await forEachLine(file, (line) => {
+      const linesOf = forEachLine(file, (line) => {
         let v: unknown
         try {
           v = JSON.parse(line)
@@ -142,6 +159,14 @@ const scanEvents = (eventsDir: string, sealed: ReadonlyArray<Manifest.SegmentEnt
           }
         }
       }, signal)
+      try {
+        await linesOf
+      } catch (e) {
+        if (!(e instanceof UnsafePath)) throw e
+        // Refused at the open (a link): not one line of it was counted.
+        onUnsafe(e)
+        continue
+      }
       perDay.set(day, { day, total, byResource: dayByResource })
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
@@ -161,16 +186,55 @@ const scanEvents = (eventsDir: string, sealed: ReadonlyArray<Manifest.SegmentEnt
     }
   })()
 
-const scanQuarantine = async (quarantineDir: string, signal: AbortSignal) => {
+// The sink writes `kind` before `raw`, so the tag is found without parsing a large item.
+const KIND = /^\{[^{]*?"kind":"(variant|movedDay)"/
+
+/** Counts `quarantine/`'s lines per day and by kind (streaming; links refused by the line reader). */
+export const scanQuarantine = async (quarantineDir: string, onUnsafe: (u: UnsafePath) => void, signal?: AbortSignal) => {
   const byDay: Record<string, number> = {}
   let total = 0
-  for (const { day, file } of await dayFiles(quarantineDir)) {
+  let movedDay = 0
+  let variants = 0
+  for (const { day, file } of await unsafeDir(quarantineDir, onUnsafe) ? [] : await dayFiles(quarantineDir)) {
     let n = 0
-    await forEachLine(file, () => n++, signal)
+    try {
+      await forEachLine(file, (line) => {
+        n++
+        const kind = KIND.exec(line)?.[1] ?? kindOf(line)
+        if (kind === "movedDay") movedDay++
+        else if (kind === "variant") variants++
+      }, signal)
+    } catch (e) {
+      if (!(e instanceof UnsafePath)) throw e
+      onUnsafe(e)
+      continue
+    }
     if (n > 0) byDay[day] = n
     total += n
   }
-  return { total, byDay }
+  return { total, byDay, movedDay, variants }
+}
+
+/**
+ * Whether `dir` is a link (reported to `onUnsafe`, and then not listed: its entries are elsewhere).
+ * The readers' opens refuse links at the file level; this is the directory level.
+ */
+const unsafeDir = async (dir: string, onUnsafe: (u: UnsafePath) => void): Promise<boolean> => {
+  const st = await lstatIfExists(dir)
+  if (st === undefined || st.isDirectory()) return false
+  onUnsafe(new UnsafePath(dir, st.isSymbolicLink() ? "is a symbolic link" : "is not a directory"))
+  return true
+}
+
+/** The `kind` of a quarantine line whose fields are not in the sink's order (slow path). */
+const kindOf = (line: string): string | undefined => {
+  if (!line.includes("\"kind\"")) return undefined
+  try {
+    const v: unknown = JSON.parse(line)
+    return typeof v === "object" && v !== null && "kind" in v && typeof v.kind === "string" ? v.kind : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** Reads the status of the archive at `dir` (read-only). Fails if `dir` is not an archive directory. */
@@ -200,10 +264,21 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
         )
       }
     })
-    const chain = yield* Manifest.readManifest(l.root)
+    // Links planted in the archive are never read through: they are listed, and skipped.
+    const unsafePaths: Array<string> = []
+    const onUnsafe = (u: UnsafePath) => unsafePaths.push(`${u.file} ${u.reason}`)
+    const chain = yield* tryRead(Manifest.manifestPath(l.root), "reading", async () => {
+      try {
+        return await Manifest.readEntries(l.root)
+      } catch (e) {
+        if (!(e instanceof UnsafePath)) throw e
+        onUnsafe(e)
+        return []
+      }
+    })
     const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
-    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, segments, signal))
-    const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, signal))
+    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, segments, onUnsafe, signal))
+    const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, onUnsafe, signal))
     const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
     const lastError = yield* readLastError(l.root)
@@ -212,6 +287,7 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
       dir: l.root,
       ...events,
       quarantine,
+      unsafePaths,
       sealed: {
         files: segments.length,
         events: segments.reduce((n, e) => n + e.lines, 0),
@@ -300,6 +376,13 @@ export const formatStatus = (s: ArchiveStatus): string => {
       ? "0"
       : `${s.quarantine.total} (${qDays.map((d) => `${d}: ${s.quarantine.byDay[d]}`).join(", ")})`
   )
+  if (s.quarantine.movedDay > 0) {
+    label("Moved day", `${s.quarantine.movedDay} events the API served again under another day (the first copy is archived, the later one quarantined)`)
+  }
+  if (s.quarantine.variants > 0) {
+    label("Variants", `${s.quarantine.variants} events the API served again with other bytes (the first copy is archived, the variant quarantined)`)
+  }
+  s.unsafePaths.forEach((p, i) => label(i === 0 ? "NOT READ" : "", `${p} (not read through; inspect it, it may have been planted)`))
   if (s.unreadableLines > 0) label("Unreadable lines", `${s.unreadableLines} (damaged lines in events/)`)
   if (s.misfiledEvents > 0) label("Misfiled events", `${s.misfiledEvents} (created on another day than their file)`)
   if (s.duplicateIds > 0) label("Duplicate ids", `${s.duplicateIds}`)

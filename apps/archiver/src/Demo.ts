@@ -54,7 +54,7 @@ const readArchive = (dir: string) =>
     // Open day files and sealed segments alike (gunzipped).
     for (const file of fs.existsSync(eventsDir) ? fs.readdirSync(eventsDir).sort() : []) {
       if (!/\.ndjson(?:\.gz)?$/.test(file)) continue
-      const rl = readline.createInterface({ input: openContent(path.join(eventsDir, file)), crlfDelay: Infinity })
+      const rl = readline.createInterface({ input: await openContent(path.join(eventsDir, file)), crlfDelay: Infinity })
       for await (const line of rl) {
         if (line === "") continue
         const id = (JSON.parse(line) as { id: string }).id

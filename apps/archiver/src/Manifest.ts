@@ -20,7 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import { ArchiveReadError } from "./ArchiveError.js"
-import { appendLines, layout, repairTail, tryRead } from "./internal/archiveFs.js"
+import { appendLines, layout, readIfExists, repairTail, tryRead } from "./internal/archiveFs.js"
 
 export const GENESIS = "0".repeat(64)
 
@@ -66,8 +66,30 @@ export interface SegmentEntry extends Schema.Schema.Type<typeof SegmentEntry> {}
 export const EmptyDayEntry = Schema.Struct({ kind: Schema.Literal("empty"), ...Common })
 export interface EmptyDayEntry extends Schema.Schema.Type<typeof EmptyDayEntry> {}
 
-export const Entry = Schema.Union(SegmentEntry, EmptyDayEntry)
-export type Entry = SegmentEntry | EmptyDayEntry
+/**
+ * A quarantine file (`quarantine/DAY.ndjson`, items set aside on the UTC day DAY) recorded once
+ * that day is over and nothing is appended to it any more: the evidence of what the archive could
+ * not file (junk items, variants, moved-day copies) is chained like the events.
+ */
+export const QuarantineEntry = Schema.Struct({
+  kind: Schema.Literal("quarantine"),
+  v: Common.v,
+  seq: Common.seq,
+  /** The day the items were quarantined (not the day of their events). */
+  day: Common.day,
+  sealedAt: Common.sealedAt,
+  prev: Common.prev,
+  /** Relative to the archive root, e.g. `quarantine/2024-05-01.ndjson`. */
+  path: Schema.String,
+  /** SHA-256 and size of the file's bytes, and its line count. */
+  sha256: Hex64,
+  bytes: Count,
+  lines: Count
+})
+export interface QuarantineEntry extends Schema.Schema.Type<typeof QuarantineEntry> {}
+
+export const Entry = Schema.Union(SegmentEntry, EmptyDayEntry, QuarantineEntry)
+export type Entry = SegmentEntry | EmptyDayEntry | QuarantineEntry
 
 /** An entry before it is chained: `seq` and `prev` are filled in when it is appended. */
 export type Draft = Entry extends infer E ? E extends Entry ? Omit<E, "seq" | "prev" | "v"> : never : never
@@ -113,17 +135,19 @@ export interface ChainedLine {
 }
 
 /**
+ * The manifest's text, read without following a link (a link or a special file there is an
+ * `UnsafePath`); `undefined` when there is none.
+ */
+export const readManifestText = (dir: string): Promise<string | undefined> => readIfExists(manifestPath(dir))
+
+/**
  * Reads the whole manifest (entries are small: one per sealed file or empty day). Missing file:
  * no entries. Lines that do not parse are skipped here; `verify` reads the raw lines itself.
  */
 export const readEntries = async (dir: string): Promise<ReadonlyArray<ChainedLine>> => {
-  let text: string
-  try {
-    text = await fsp.readFile(manifestPath(dir), "utf8")
-  } catch (e) {
-    if ((e as { code?: string }).code === "ENOENT") return []
-    throw e
-  }
+  // Never through a link: a planted `manifest.ndjson` link is an `UnsafePath`, not a chain.
+  const text = await readManifestText(dir)
+  if (text === undefined) return []
   const out: Array<ChainedLine> = []
   for (const line of text.split("\n")) {
     if (line === "") continue

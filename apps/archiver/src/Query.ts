@@ -8,8 +8,8 @@
  *
  * @since 0.2.0
  */
-import type * as Effect from "effect/Effect"
-import type { ArchiveReadError } from "./ArchiveError.js"
+import * as Effect from "effect/Effect"
+import { ArchiveReadError } from "./ArchiveError.js"
 import { at, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayRange, type EventFields, eventLineBytes, fieldsOf, listEventFiles } from "./Segments.js"
@@ -141,5 +141,18 @@ export const run = (
       }
     }
     return { filesRead, filesSkipped, matched }
-  })
+  }).pipe(Effect.mapError((e) => e.code === UNSAFE ? refused(e) : e))
 }
+
+/** `ArchiveReadError.code` of a planted link or special file (see `internal/errors.ts`). */
+const UNSAFE = "EUNSAFE"
+
+/** A link planted in the archive: the query stops before printing anything of it (exit 74). */
+const refused = (e: ArchiveReadError) =>
+  new ArchiveReadError({
+    path: e.path,
+    operation: e.operation,
+    code: UNSAFE,
+    message: `Refusing to read ${e.path}: it is a link or special file, which the archive never creates. Nothing was read ` +
+      "through it; inspect it (it may have been planted), then remove or fix it and query again"
+  })

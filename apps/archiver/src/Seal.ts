@@ -19,6 +19,11 @@
  * So nothing is lost or sealed twice. While an open file and a segment overlap (only between a
  * crash and the next seal), `verify` reports the duplicate ids.
  *
+ * Quarantine files (`quarantine/DAY.ndjson`, named by the day items were set aside) are recorded
+ * too, once their day is over (plus the settle time, at least an hour): a `quarantine` entry with
+ * their SHA-256, size and line count, so `verify` catches them edited or removed like segments.
+ * They stay where they are, uncompressed: the sink reads them to skip re-quarantining an item.
+ *
  * The caller holds the archive lock and does not write through the sink meanwhile.
  *
  * @since 0.2.0
@@ -36,12 +41,12 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type { ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
+import type { ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
-import { at, completeLength, errnoCode, FILE_MODE, fsyncDir, layout, tryWrite } from "./internal/archiveFs.js"
+import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
-import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
+import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
 
 /** A point of a seal, reported to `onStep` (tests kill the process there). */
 export type SealStep = "tempWritten" | "linked" | "recorded" | "openRemoved"
@@ -70,7 +75,12 @@ export interface SealResult {
   readonly adopted: ReadonlyArray<string>
   /** Open files removed because everything in them was already sealed (an interrupted seal). */
   readonly removedOpen: ReadonlyArray<string>
+  /** Quarantine files of past days recorded in the manifest (`quarantine/DAY.ndjson`). */
+  readonly quarantine: ReadonlyArray<string>
 }
+
+/** How long after its day a quarantine file is recorded at the earliest. */
+const QUARANTINE_GRACE_MS = 3_600_000
 
 /** Line statistics of event bytes as they stream past (content hash, counts, created range). */
 class LineStats {
@@ -158,7 +168,7 @@ const writeAll = async (h: fsp.FileHandle, chunk: Buffer) => {
 /** Statistics of a sealed segment's decompressed content (to adopt an orphan). */
 const statsOfSegment = async (file: string) => {
   const stats = new LineStats()
-  for await (const chunk of openContent(file) as AsyncIterable<Buffer>) stats.push(chunk)
+  for await (const chunk of (await openContent(file)) as AsyncIterable<Buffer>) stats.push(chunk)
   stats.end()
   return stats.summary()
 }
@@ -167,23 +177,40 @@ const statsOfSegment = async (file: string) => {
  * {@link sealSettled} with the coverage read from the archive's checkpoint: what the archiver
  * calls after each window or poll and at the end of a back-fill (under its lock).
  */
-export const sealFromCheckpoint = (options: Omit<SealOptions, "coverage">): Effect.Effect<SealResult, ArchiveWriteError | CheckpointError> =>
+export const sealFromCheckpoint = (
+  options: Omit<SealOptions, "coverage">
+): Effect.Effect<SealResult, ArchiveWriteError | ArchiveUnsafe | CheckpointError> =>
   Effect.flatMap(loadCheckpoint(options.dir), (state) =>
     sealSettled({ ...options, coverage: Option.match(state, { onNone: () => [], onSome: coveredMillis }) }))
 
 /**
  * Seals every settled day (see the module comment); returns what it did. Safe to call at any
  * time under the archive lock; repairs what an interrupted call left.
+ *
+ * Nothing is read or written through a symbolic link: a link planted as `events/`, a day file,
+ * a segment or `manifest.ndjson` fails the seal with {@link ArchiveUnsafe} naming it (exit 74),
+ * before anything is written for that day.
  */
-export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, ArchiveWriteError> => {
+export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, ArchiveWriteError | ArchiveUnsafe> => {
   const l = layout(options.dir)
   const settleMs = Duration.toMillis(Duration.decode(options.settle))
   const step = (s: SealStep, day: string) => options.onStep?.(s, day)
-  return Effect.withSpan(tryWrite(l.events, "sealing day files in", async () => {
+  return Effect.withSpan(trySafeWrite(l.events, "sealing day files in", async () => {
     const sealed: Array<string> = []
     const adopted: Array<string> = []
     const removedOpen: Array<string> = []
     let emptyDays = 0
+
+    // `events/` itself first: a link there would have everything below written elsewhere.
+    const eventsDir = await at(l.events, "checking", () => lstatIfExists(l.events))
+    if (eventsDir?.isSymbolicLink() === true) throw new UnsafePath(l.events, "is a symbolic link")
+    // The manifest: appending and repairing refuse a link already; a dangling one must not be
+    // taken for "no manifest yet".
+    const manifest = await at(Manifest.manifestPath(l.root), "checking", () => lstatIfExists(Manifest.manifestPath(l.root)))
+    if (manifest !== undefined && !manifest.isFile()) {
+      throw new UnsafePath(Manifest.manifestPath(l.root), manifest.isSymbolicLink() ? "is a symbolic link" : "is not a regular file")
+    }
+    if (eventsDir === undefined) return { sealed: [], emptyDays: 0, adopted: [], removedOpen: [], quarantine: [] }
 
     // Leftovers of a seal killed before its link: never a segment, always safe to remove.
     for (const name of await at(l.events, "listing", () => fsp.readdir(l.events))) {
@@ -201,8 +228,10 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       seq += drafts.length
     }
 
-    const entriesByDay = new Map<string, Array<Manifest.Entry>>()
+    const entriesByDay = new Map<string, Array<Manifest.SegmentEntry | Manifest.EmptyDayEntry>>()
     for (const { entry } of chain) {
+      // A quarantine entry's day is when items were set aside, not a day of events.
+      if (entry.kind === "quarantine") continue
       const list = entriesByDay.get(entry.day) ?? []
       list.push(entry)
       entriesByDay.set(entry.day, list)
@@ -227,7 +256,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       const open = files.find((f) => f.segment === 0)
       const orphans = files.filter((f) => f.segment > 0 && !recorded.has(`events/${f.name}`))
       if (open === undefined || !settled(day)) continue
-      const h = await at(open.file, "opening", () => fsp.open(open.file, "r"))
+      const h = await at(open.file, "opening", () => openRead(open.file))
       let size: number
       try {
         await at(open.file, "syncing", () => h.sync())
@@ -247,7 +276,11 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
         if (d.sha256 === e.content.sha256) offset += e.content.bytes
       }
       for (const o of orphans.sort((a, b) => a.segment - b.segment)) {
-        const stats = await statsOfSegment(o.file).catch(() => undefined)
+        const stats = await statsOfSegment(o.file).catch((e) => {
+          // A planted link is refused, not skipped as an unreadable orphan.
+          if (e instanceof UnsafePath) throw e
+          return undefined
+        })
         if (stats === undefined || stats.content.bytes === 0 || offset + stats.content.bytes > size) continue
         const d = await at(open.file, "reading", () => digestRange(open.file, offset, stats.content.bytes))
         if (d.sha256 !== stats.content.sha256) continue
@@ -265,12 +298,17 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
         const tmp = path.join(l.events, `.seal-${randomBytes(8).toString("hex")}.tmp`)
         const stats = new LineStats()
         const stored = new LineStats()
+        const source = await at(open.file, "opening", () => openRead(open.file))
+        // O_EXCL: a random name that exists already (planted) is refused, never written through.
         const out = await at(tmp, "creating", () =>
-          fsp.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, FILE_MODE))
+          openNoFollow(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, FILE_MODE)).catch(async (e) => {
+            await source.close().catch(() => undefined)
+            throw e
+          })
         try {
           await at(tmp, "compressing into", () =>
             pipeline(
-              fs.createReadStream(open.file, { start: offset, end: size - 1 }),
+              source.createReadStream({ start: offset, end: size - 1, autoClose: true }),
               stats.transform(),
               zlib.createGzip({ level: 6 }),
               new Transform({
@@ -289,6 +327,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
           await at(tmp, "syncing", () => out.sync())
         } catch (e) {
           await out.close().catch(() => undefined)
+          await source.close().catch(() => undefined)
           await fsp.rm(tmp, { force: true })
           throw e
         }
@@ -342,7 +381,34 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     }
     await append(empty)
     emptyDays = empty.length
-    return { sealed, emptyDays, adopted, removedOpen }
+
+    // Quarantine files of days that are over: recorded once, so that evidence is chained too.
+    const recordedQuarantine = new Set(chain.flatMap(({ entry }) => entry.kind === "quarantine" ? [entry.path] : []))
+    const quarantine: Array<Manifest.Draft> = []
+    const qDir = await at(l.quarantine, "checking", () => lstatIfExists(l.quarantine))
+    if (qDir !== undefined && !qDir.isDirectory()) {
+      throw new UnsafePath(l.quarantine, qDir.isSymbolicLink() ? "is a symbolic link" : "is not a directory")
+    }
+    for (const { day, file } of qDir === undefined ? [] : await at(l.quarantine, "listing", () => dayFiles(l.quarantine))) {
+      const rel = `quarantine/${path.basename(file)}`
+      // A file is appended to while its day lasts (the sink names it by the wall clock); the grace
+      // covers a batch stamped just before midnight.
+      if (recordedQuarantine.has(rel) || dayRange(day)[1] + Math.max(settleMs, QUARANTINE_GRACE_MS) > options.now) continue
+      const h = await at(file, "opening", () => openRead(file))
+      const stats = new LineStats()
+      try {
+        await at(file, "reading", async () => {
+          for await (const chunk of h.createReadStream({ autoClose: false }) as AsyncIterable<Buffer>) stats.push(chunk)
+        })
+      } finally {
+        await h.close().catch(() => undefined)
+      }
+      stats.end()
+      const { content, lines } = stats.summary()
+      quarantine.push({ kind: "quarantine", day, sealedAt, path: rel, sha256: content.sha256, bytes: content.bytes, lines })
+    }
+    await append(quarantine)
+    return { sealed, emptyDays, adopted, removedOpen, quarantine: quarantine.map((q) => (q as Manifest.QuarantineEntry).path) }
   }), "Seal.sealSettled")
 }
 
@@ -352,7 +418,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
  * test or an embedding that leaves it out archives without sealing.
  */
 export class Sealer extends Context.Tag("@webex-compliance/archiver/Sealer")<Sealer, {
-  readonly sealCovered: (coverage: ReadonlyArray<readonly [number, number]>) => Effect.Effect<SealResult, ArchiveWriteError>
+  readonly sealCovered: (coverage: ReadonlyArray<readonly [number, number]>) => Effect.Effect<SealResult, ArchiveWriteError | ArchiveUnsafe>
 }>() {}
 
 /** The archive at `dir` sealed with {@link sealSettled}, `now` from the `Clock`. */
@@ -362,9 +428,14 @@ export const layer = (options: Omit<SealOptions, "coverage" | "now">): Layer.Lay
       Clock.currentTimeMillis.pipe(
         Effect.flatMap((now) => sealSettled({ ...options, coverage, now })),
         Effect.tap((r) =>
-          r.sealed.length + r.emptyDays + r.adopted.length > 0
+          r.sealed.length + r.emptyDays + r.adopted.length + r.quarantine.length > 0
             ? Effect.logInfo("Sealed settled days").pipe(
-              Effect.annotateLogs({ segments: r.sealed.join(" "), emptyDays: r.emptyDays, adopted: r.adopted.length })
+              Effect.annotateLogs({
+                segments: r.sealed.join(" "),
+                emptyDays: r.emptyDays,
+                adopted: r.adopted.length,
+                quarantineFiles: r.quarantine.length
+              })
             )
             : Effect.void
         )

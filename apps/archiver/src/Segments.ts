@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { errnoCode, isDay } from "./internal/archiveFs.js"
+import { errnoCode, isDay, openNoFollow, UnsafePath } from "./internal/archiveFs.js"
 
 export const DAY_MS = 86_400_000
 
@@ -57,6 +57,10 @@ export const parseName = (name: string): Omit<EventFile, "file"> | undefined => 
 export const listEventFiles = async (eventsDir: string): Promise<ReadonlyArray<EventFile>> => {
   let names: Array<string>
   try {
+    // A planted `events/` link would have every reader (and sealing) work on files elsewhere.
+    const st = await fsp.lstat(eventsDir)
+    if (st.isSymbolicLink()) throw new UnsafePath(eventsDir, "is a symbolic link")
+    if (!st.isDirectory()) throw new UnsafePath(eventsDir, "is not a directory")
     names = await fsp.readdir(eventsDir)
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return []
@@ -79,9 +83,21 @@ export const dayRange = (day: string): readonly [number, number] => {
 
 export const dayOf = (ms: number): string => new Date(ms).toISOString().slice(0, 10)
 
-/** A readable stream of a file's event bytes: gunzipped for a sealed segment. */
-export const openContent = (file: string, signal?: AbortSignal): NodeJS.ReadableStream => {
-  const input = fs.createReadStream(file, signal !== undefined ? { signal } : {})
+/**
+ * Opens an archive file for reading without following a link at its name: a symbolic link (or a
+ * FIFO, a device) planted there is an {@link UnsafePath}, never read through.
+ */
+export const openRead = (file: string): Promise<fsp.FileHandle> => openNoFollow(file, fs.constants.O_RDONLY)
+
+/** A stream of `[start, end]` (inclusive) of a file opened with {@link openRead}; closes it when done. */
+const readStream = async (file: string, options: { start?: number; end?: number; signal?: AbortSignal } = {}) => {
+  const h = await openRead(file)
+  return h.createReadStream({ autoClose: true, ...options })
+}
+
+/** A readable stream of a file's event bytes: gunzipped for a sealed segment. Links are refused. */
+export const openContent = async (file: string, signal?: AbortSignal): Promise<NodeJS.ReadableStream> => {
+  const input = await readStream(file, signal !== undefined ? { signal } : {})
   if (!file.endsWith(".gz")) return input
   const gunzip = zlib.createGunzip()
   input.on("error", (e) => gunzip.destroy(e))
@@ -96,7 +112,7 @@ export const openContent = (file: string, signal?: AbortSignal): NodeJS.Readable
  * it on).
  */
 export async function* eventLineBytes(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const input = openContent(file, signal) as NodeJS.ReadableStream & { destroy?: () => void }
+  const input = (await openContent(file, signal)) as NodeJS.ReadableStream & { destroy?: () => void }
   let rest: Buffer = Buffer.alloc(0)
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -136,13 +152,13 @@ export const digestStream = async (input: NodeJS.ReadableStream): Promise<{ sha2
 }
 
 /** SHA-256 and length of a file's bytes as stored (compressed, for a segment). */
-export const digestFile = (file: string) => digestStream(fs.createReadStream(file))
+export const digestFile = async (file: string) => digestStream(await readStream(file))
 
 /** SHA-256 and length of `[start, start + length)` of a file. */
 export const digestRange = (file: string, start: number, length: number) =>
   length === 0
     ? Promise.resolve({ sha256: createHash("sha256").digest("hex"), bytes: 0 })
-    : digestStream(fs.createReadStream(file, { start, end: start + length - 1 }))
+    : readStream(file, { start, end: start + length - 1 }).then(digestStream)
 
 /** The fields of an event the evidence commands look at (parsed, never re-serialised for output). */
 export interface EventFields {

@@ -9,6 +9,9 @@
  *   removed file whose bytes reappear under another name (renamed).
  * - Every event line, sealed or open: duplicate ids (a day's events are partitioned by `created`,
  *   so only one day's ids are held at a time) and lines that are not JSON.
+ * - Quarantine files recorded by a seal: removed, truncated or edited since. What `quarantine/`
+ *   holds is reported too (moved-day copies and variants), as evidence, not as damage.
+ * - Links or special files where the archive keeps its own: reported (`unsafe-path`), never read.
  * - The checkpoint's coverage: every hole between its first and last covered instant.
  *
  * The last entry's own bytes are covered only by a signature or a kept head: say so in the docs.
@@ -17,6 +20,7 @@
  */
 import type { KeyObject } from "node:crypto"
 import * as fsp from "node:fs/promises"
+import { join, relative } from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -24,8 +28,9 @@ import * as Schema from "effect/Schema"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis } from "./Gaps.js"
-import { errnoCode, layout, tryRead } from "./internal/archiveFs.js"
+import { errnoCode, layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
+import { scanQuarantine } from "./ArchiveStatus.js"
 import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
 
 export type ProblemKind =
@@ -46,6 +51,7 @@ export type ProblemKind =
   | "unreadable-line"
   | "window-not-covered"
   | "checkpoint"
+  | "unsafe-path"
 
 export interface Problem {
   readonly kind: ProblemKind
@@ -65,6 +71,12 @@ export interface VerifyReport {
   readonly sealedFiles: number
   readonly openFiles: number
   readonly events: number
+  /**
+   * What `quarantine/` holds. Not damage (the archive kept what it could not file), but evidence to
+   * look at: `movedDay` counts ids the API served again under another day, `variants` ids served
+   * again with other bytes; the first copy of each is in `events/`.
+   */
+  readonly quarantine: { readonly total: number; readonly movedDay: number; readonly variants: number }
   readonly problems: ReadonlyArray<Problem>
 }
 
@@ -188,14 +200,23 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       if (!st.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, ${l.root}`), { code: "ENOTDIR" })
     }))
     const problems: Array<Problem> = []
-    const manifestText = yield* tryRead(Manifest.manifestPath(l.root), "reading", async () => {
-      try {
-        return await fsp.readFile(Manifest.manifestPath(l.root), "utf8")
-      } catch (e) {
-        if (errnoCode(e) === "ENOENT") return ""
-        throw e
-      }
+    // A link planted in the archive is never read through: it is a problem to report, by name.
+    const unsafeProblem = (u: UnsafePath): Problem => ({
+      kind: "unsafe-path",
+      path: relative(l.root, u.file),
+      message: `${u.file} ${u.reason}: it was not read (the archive never creates one; it may have been planted)`
     })
+    const unsafe = async <A>(fallback: A, f: () => Promise<A>): Promise<A> => {
+      try {
+        return await f()
+      } catch (e) {
+        if (!(e instanceof UnsafePath)) throw e
+        problems.push(unsafeProblem(e))
+        return fallback
+      }
+    }
+    const manifestText = yield* tryRead(Manifest.manifestPath(l.root), "reading", () =>
+      unsafe("", async () => (await Manifest.readManifestText(l.root)) ?? ""))
     if (manifestText.length > 0 && !manifestText.endsWith("\n")) {
       problems.push({ kind: "entry-unreadable", message: "The manifest's last line is incomplete (truncated, or a seal was interrupted and not yet repaired)" })
     }
@@ -213,7 +234,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       expected.set(e.path, { ...e, line: p.n })
     }
 
-    const files = yield* tryRead(l.events, "listing", () => listEventFiles(l.events))
+    const files = yield* tryRead(l.events, "listing", () => unsafe([] as ReadonlyArray<EventFile>, () => listEventFiles(l.events)))
     const sealedOnDisk = new Set(files.filter((f) => f.segment > 0).map((f) => rel(f.name)))
     const added: Array<{ path: string; sha256: string }> = []
     let events = 0
@@ -229,7 +250,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       let fileLines = 0
       const fileByResource: Record<string, number> = {}
       const scanned = yield* tryRead(f.file, "reading", () =>
-        scanFile(f, (line) => {
+        unsafe(undefined, () => scanFile(f, (line) => {
           events++
           fileLines++
           const fields = fieldsOf(line)
@@ -252,7 +273,11 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
           } else {
             ids.set(fields.id, path)
           }
-        }))
+        })))
+      if (scanned === undefined) {
+        options.progress?.(++done, files.length)
+        continue
+      }
       if (f.segment > 0) {
         const e = expected.get(path)
         if (e === undefined) {
@@ -296,6 +321,35 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       problems.push({ kind: "file-removed", path: m.path, message: `${m.path} was removed (manifest line ${m.line})` })
     }
 
+    // Quarantine files recorded by a seal: still there, and still the bytes recorded.
+    for (const p of parsed) {
+      if (Either.isLeft(p.entry) || p.entry.right.kind !== "quarantine") continue
+      const e = p.entry.right
+      // Only the archive's own quarantine names: an edited entry must not steer verify elsewhere.
+      if (!/^quarantine\/\d{4}-\d{2}-\d{2}\.ndjson$/.test(e.path)) {
+        problems.push({ kind: "entry-edited", line: p.n, message: `Manifest line ${p.n} records ${JSON.stringify(e.path)}, not a quarantine file` })
+        continue
+      }
+      const file = join(l.root, e.path)
+      const stored = yield* tryRead(file, "reading", () =>
+        unsafe(null, async () => {
+          try {
+            return await digestFile(file)
+          } catch (err) {
+            if (errnoCode(err) === "ENOENT") return undefined
+            throw err
+          }
+        }))
+      if (stored === null) continue
+      if (stored === undefined) {
+        problems.push({ kind: "file-removed", path: e.path, message: `${e.path} was removed (manifest line ${p.n})` })
+      } else if (stored.sha256 !== e.sha256 || stored.bytes !== e.bytes) {
+        problems.push(stored.bytes < e.bytes
+          ? { kind: "file-truncated", path: e.path, message: `${e.path} was truncated: ${stored.bytes} bytes, the manifest recorded ${e.bytes}` }
+          : { kind: "file-edited", path: e.path, message: `${e.path} was edited: its SHA-256 is ${stored.sha256}, the manifest recorded ${e.sha256}` })
+      }
+    }
+
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
     if (Either.isLeft(checkpoint)) {
       problems.push({ kind: "checkpoint", message: checkpoint.left.message })
@@ -310,6 +364,9 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       }
     }
 
+    const q = yield* tryRead(l.quarantine, "reading", (signal) =>
+      scanQuarantine(l.quarantine, (u) => problems.push(unsafeProblem(u)), signal))
+
     return {
       dir: l.root,
       intact: problems.length === 0,
@@ -318,6 +375,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       sealedFiles: sealedOnDisk.size,
       openFiles: files.filter((f) => f.segment === 0).length,
       events,
+      quarantine: { total: q.total, movedDay: q.movedDay, variants: q.variants },
       problems
     }
   }).pipe(Effect.withSpan("Verify.verify"))
@@ -329,6 +387,12 @@ export const formatReport = (r: VerifyReport): string => {
     `Manifest: ${r.entries} entries; head ${r.head}`,
     `Files: ${r.sealedFiles} sealed, ${r.openFiles} open; ${r.events} events`
   ]
+  if (r.quarantine.total > 0) {
+    out.push(
+      `Quarantine: ${r.quarantine.total} items; ${r.quarantine.movedDay} moved-day copies (ids the API served again under another day), ` +
+        `${r.quarantine.variants} variants (ids served again with other bytes); the first copy of each is archived`
+    )
+  }
   if (r.intact) out.push("INTACT: every sealed file matches the manifest, the chain is unbroken, no duplicate ids, no coverage holes.")
   else {
     out.push(`NOT INTACT: ${r.problems.length} problem${r.problems.length === 1 ? "" : "s"}`)

@@ -606,7 +606,7 @@ describe("ArchiveStatus", () => {
       assert.strictEqual(s.unreadableLines, 1)
       assert.strictEqual(s.misfiledEvents, 0)
       assert.strictEqual(s.duplicateIds, 0)
-      assert.deepStrictEqual(s.quarantine, { total: 2, byDay: { "2024-02-03": 2 } })
+      assert.deepStrictEqual(s.quarantine, { total: 2, byDay: { "2024-02-03": 2 }, movedDay: 0, variants: 0 })
       assert.deepStrictEqual(s.checkpoint, Checkpoint.toJson(state))
       assert.strictEqual(s.checkpointError, null)
       assert.deepStrictEqual(s.lastError, {

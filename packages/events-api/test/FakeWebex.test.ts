@@ -945,6 +945,19 @@ describe("FakeWebex hostile modes", () => {
       assert.isTrue((yield* webex.requests).every((r) => r.fault === "onwardEmptyPage"))
     })))
 
+  it.scoped("malformedPageEvery: every Nth list request answers 200 with a body cut off inside an item", () =>
+    withHttp(Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: org(20), faults: { malformedPageEvery: 2 } })
+      const first = yield* get(`${webex.baseUrl}/events?max=5`)
+      assert.strictEqual(itemsOf(first).length, 5)
+      const second = yield* get(`${webex.baseUrl}/events?max=5`)
+      assert.strictEqual(second.status, 200)
+      assert.throws(() => JSON.parse(second.body))
+      assert.isTrue(second.body.startsWith(`{"items":[{`), second.body)
+      assert.strictEqual(itemsOf(yield* get(`${webex.baseUrl}/events?max=5`)).length, 5)
+      assert.deepStrictEqual((yield* webex.requests).map((r) => r.fault), [undefined, "malformedPage", undefined])
+    })))
+
   it.scoped("invalidUtf8Every: an extra event with bytes that are not UTF-8, dated inside the page's window", () =>
     withHttp(Effect.gen(function*() {
       const events = org(30)

@@ -18,9 +18,9 @@
  * page is an index range over a cached ordering (see `internal/eventStore.ts`).
  *
  * Hostile modes (issue 10) make it a bad server on purpose: a body that never ends, a giant page,
- * empty pages that link onward forever, invalid UTF-8 inside items, error texts that echo the
- * caller's secrets or carry control characters, forged log lines and 200 KiB strings, and an event
- * that moves to another day. See {@link Faults}.
+ * empty pages that link onward forever, a page cut off mid-item, invalid UTF-8 inside items, error
+ * texts that echo the caller's secrets or carry control characters, forged log lines and 200 KiB
+ * strings, and an event that moves to another day. See {@link Faults}.
  *
  * `@effect/platform-node` is loaded only when a server starts ({@link make}, {@link layer}): importing
  * `@webex-compliance/events-api/testing` for `InMemoryEventsApi` or `SeedOrg` does not need it.
@@ -152,6 +152,12 @@ export interface Faults {
    * {@link FakeWebex.Service.events} keep the original.
    */
   readonly movedDayEvery: number
+  /**
+   * Every Nth list request answers 200 with a body that is not JSON: the page cut off inside its
+   * first item, as a proxy that truncated it sends. A client fails that page (a decode error),
+   * never a partial page taken for a whole one.
+   */
+  readonly malformedPageEvery: number
 }
 
 /** The defaults every {@link FakeWebex.Service.setFaults} merges over: nothing misbehaves. */
@@ -176,7 +182,8 @@ export const noFaults: Faults = {
   invalidUtf8Every: 0,
   echoSecrets: false,
   hostileErrorText: false,
-  movedDayEvery: 0
+  movedDayEvery: 0,
+  malformedPageEvery: 0
 }
 
 /** The injected fault a recorded request met, if any. */
@@ -193,6 +200,7 @@ export type FaultKind =
   | "giantPage"
   | "onwardEmptyPage"
   | "invalidUtf8"
+  | "malformedPage"
 
 /** One request the server received. */
 export interface RecordedRequest {

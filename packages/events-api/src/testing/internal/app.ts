@@ -126,6 +126,11 @@ export const makeApp = ({ dropConnection, oauth, origin, state, store, tokens }:
       })
     }
 
+    if (state.fires("malformedPage", faults.malformedPageEvery)) {
+      ctx.fault = "malformedPage"
+      return jsonResponse(200, `{"items":[{"id":"cut-off-in-the-mid`, ctx.trackingId, {})
+    }
+
     // Offsets index the *current* list, as a live cursor over a changing data set does: events that
     // arrive between pages shift later pages, and an item already served can be served again.
     const list = store.list({ resource: param("resource"), type: param("type"), actorId: param("actorId"), from, to })

@@ -10,7 +10,7 @@ const MAX_LOG = 100_000
 const SERVER_ERRORS = [500, 502, 503, 504] as const
 
 /** The faults whose firing is decided by a counter ("every Nth"). */
-export type CountedFault = "drop" | "rateLimit" | "locked" | "serverError" | "page" | "invalidUtf8"
+export type CountedFault = "drop" | "rateLimit" | "locked" | "serverError" | "page" | "invalidUtf8" | "malformedPage"
 
 const zeroCounters = (): Record<CountedFault | "serverErrorCycle" | "injected", number> => ({
   drop: 0,
@@ -20,6 +20,7 @@ const zeroCounters = (): Record<CountedFault | "serverErrorCycle" | "injected", 
   serverErrorCycle: 0,
   page: 0,
   invalidUtf8: 0,
+  malformedPage: 0,
   injected: 0
 })
 
