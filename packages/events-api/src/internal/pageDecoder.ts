@@ -408,6 +408,78 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
   return Either.right(out)
 }
 
+/** Why a page's events cannot be listed: its first item that does not decode. */
+export interface BadItem {
+  readonly id: Option.Option<string>
+  readonly reason: string
+}
+
+/** The events of a page body, or its first item that does not decode; `count` items in all. */
+export interface PageEvents {
+  readonly count: number
+  readonly events: Either.Either<ReadonlyArray<EventT>, BadItem>
+}
+
+/**
+ * A list response body straight to its events, for `list()`: the same parse and the same checks
+ * as {@link decodeBody}, without an {@link EventsPage.Item} (and its lazy bytes) per event, which a
+ * caller who only wants events would build and drop at once. `count` is the number of items;
+ * `events` is `Left(bad)` naming the first item that does not decode. `Left` is what `decodeBody`
+ * would say of the body.
+ *
+ * A body that is not valid UTF-8 goes through `decodeBody` itself: its items are judged on their
+ * own bytes, and that path is rare enough not to need a copy.
+ */
+export const decodeEvents = (
+  body: Uint8Array
+): Either.Either<PageEvents, string> => {
+  const { text, valid } = bytesAndText(body)
+  if (!valid) {
+    return Either.map(decodeBody(body), (items) => {
+      const events: Array<EventT> = []
+      for (const item of items) {
+        if (item._tag === "Undecodable") return { count: items.length, events: Either.left({ id: item.id, reason: item.reason }) }
+        events.push(item.event)
+      }
+      return { count: items.length, events: Either.right(events) }
+    })
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (e) {
+    return Either.left(`the body is not JSON (${(e as Error).message})`)
+  }
+  const items = isRecord(json) ? json["items"] : undefined
+  if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
+  const count = items.length
+  const events: Array<EventT> = new Array(count)
+  for (let k = 0; k < count; k++) {
+    const item: unknown = items[k]
+    const fast = fastDecode(item)
+    if (fast !== undefined) {
+      events[k] = fast
+      continue
+    }
+    const result = Event.decodeUnknownEither(item, { onExcessProperty: "preserve" })
+    if (Either.isLeft(result)) {
+      return Either.right({ count, events: Either.left({ id: stringField(item, "id"), reason: explain(item, result.left) }) })
+    }
+    events[k] = result.right
+  }
+  return Either.right({ count, events: Either.right(events) })
+}
+
+/** The `ResponseDecodeError` of a page whose item `bad` does not decode. */
+export const badItemError = (url: string, trackingId: Option.Option<string>, bad: BadItem): ResponseDecodeError =>
+  new ResponseDecodeError({
+    url,
+    reason: `an item does not decode` +
+      `${Option.isSome(bad.id) ? ` (id ${bad.id.value})` : ""}: ${bad.reason}. ` +
+      "Use listPages to keep undecodable items and carry on.",
+    ...(Option.isSome(trackingId) ? { trackingId: trackingId.value } : {})
+  })
+
 /**
  * The events of a page, or a `ResponseDecodeError` naming its first undecodable item: what
  * `list` uses, so that an item is never skipped silently.
@@ -416,15 +488,5 @@ export const eventsOrFail = (
   page: EventsPage.EventsPage
 ): Effect.Effect<ReadonlyArray<EventT>, ResponseDecodeError> => {
   const bad = page.undecodable[0]
-  return bad === undefined
-    ? Effect.succeed(page.events)
-    : Effect.fail(
-      new ResponseDecodeError({
-        url: page.url,
-        reason: `an item does not decode` +
-          `${Option.isSome(bad.id) ? ` (id ${bad.id.value})` : ""}: ${bad.reason}. ` +
-          "Use listPages to keep undecodable items and carry on.",
-        ...(Option.isSome(page.trackingId) ? { trackingId: page.trackingId.value } : {})
-      })
-    )
+  return bad === undefined ? Effect.succeed(page.events) : Effect.fail(badItemError(page.url, page.trackingId, bad))
 }
