@@ -2,7 +2,8 @@
 // server (the e2e bench's own server.mjs, floor.mjs and usage.mjs). For iterating on issue 8's
 // `list()` targets without the archiver's runs; the e2e bench stays the measure of record.
 //
-// usage: node ab.mjs [--events 200000] [--rounds 3] [--max 1000] [dist ...]   (default: dist)
+// usage: node ab.mjs [--events 200000 | --attach server-line.json] [--rounds 3] [--max 1000] [dist ...]
+//        (builds are directories of packages/events-api, default: dist)
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -22,14 +23,20 @@ const opt = (name, fallback) => {
 const events = opt("events", 200_000)
 const rounds = opt("rounds", 3)
 const max = opt("max", 1000)
+const attachAt = argv.indexOf("--attach")
+// A server already running (its first line saved to a file): saves its start-up between runs.
+const attached = attachAt < 0 ? undefined : JSON.parse(fs.readFileSync(argv.splice(attachAt, 2)[1], "utf8"))
 const builds = argv.length > 0 ? argv : ["dist"]
-const from = "2024-01-01T00:00:00.000Z"
-const to = "2024-01-31T00:00:00.000Z"
+const from = attached?.from ?? "2024-01-01T00:00:00.000Z"
+const to = attached?.to ?? "2024-01-31T00:00:00.000Z"
 
-const server = spawn(process.execPath, [path.join(e2e, "server.mjs"), "--events", String(events), "--from", from, "--to", to], {
-  stdio: ["pipe", "pipe", "inherit"]
-})
-const info = await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once("line", (l) => resolve(JSON.parse(l))))
+const server = attached === undefined
+  ? spawn(process.execPath, [path.join(e2e, "server.mjs"), "--events", String(events), "--from", from, "--to", to], {
+    stdio: ["pipe", "pipe", "inherit"]
+  })
+  : undefined
+const info = attached ??
+  await new Promise((resolve) => readline.createInterface({ input: server.stdout }).once("line", (l) => resolve(JSON.parse(l))))
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "ab-"))
 
 const measure = (args, env) =>
@@ -62,19 +69,19 @@ const runs = Object.fromEntries(contestants.map(([name]) => [name, []]))
 for (let r = 0; r < rounds; r++) {
   for (const [name, run] of contestants) {
     const m = await run()
-    if (m.events !== events) throw new Error(`${name} listed ${m.events} of ${events}`)
+    if (m.events !== info.events) throw new Error(`${name} listed ${m.events} of ${events}`)
     runs[name].push(m)
     console.error(`round ${r + 1} ${name}: wall ${m.wall.toFixed(2)} s, cpu ${m.cpu.toFixed(2)} s, rss ${m.rss.toFixed(1)} MiB`)
   }
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const floor = median(runs["floor-parse"].map((m) => m.wall))
-console.log(`| ${events} events, ${rounds} rounds (medians) | wall | CPU | peak RSS | wall / floor-parse |`)
+console.log(`| ${info.events} events, ${rounds} rounds (medians) | wall | CPU | peak RSS | wall / floor-parse |`)
 console.log("| --- | --- | --- | --- | --- |")
 for (const [name] of contestants) {
   const ms = runs[name]
   const wall = median(ms.map((m) => m.wall))
   console.log(`| ${name} | ${wall.toFixed(2)} s | ${median(ms.map((m) => m.cpu)).toFixed(2)} s | ${median(ms.map((m) => m.rss)).toFixed(1)} MiB | ${(wall / floor).toFixed(2)} |`)
 }
-server.stdin.end()
+server?.stdin.end()
 fs.rmSync(tmp, { recursive: true, force: true })

@@ -15,12 +15,12 @@ import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
-import * as DateTime from "effect/DateTime"
 import type { Event as EventT } from "../Event.js"
 import * as Event from "../Event.js"
 import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import { compactBytes, itemSpans, trimBytes } from "./rawJson.js"
+import { utcFromMillis } from "./utc.js"
 
 // ---------------------------------------------------------------------------------------------
 // Fast path: checks compiled from the schema ASTs
@@ -216,7 +216,7 @@ const compile = (ast: AST.AST, special: ReadonlyMap<AST.AST, Check>): Check | un
 const checkCreated: Check = (u) => {
   if (typeof u !== "string") return FAIL
   const millis = Event.parseIsoMillis(u)
-  return millis === undefined ? FAIL : DateTime.unsafeMake(millis)
+  return millis === undefined ? FAIL : utcFromMillis(millis)
 }
 
 const special = new Map<AST.AST, Check>([[Event.IsoDateTime.ast, checkCreated]])
