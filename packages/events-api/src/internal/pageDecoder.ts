@@ -247,6 +247,42 @@ export const fastDecode = (json: unknown): EventT | undefined => {
   return out as unknown as EventT
 }
 
+/**
+ * The envelope check with `created` left as its (already checked) text: used on a value the
+ * decoder owns, where `created` is then set in place rather than on a copy of every event.
+ */
+const ownedEnvelope = compile(
+  Event.Envelope.ast,
+  new Map<AST.AST, Check>([[Event.IsoDateTime.ast, (u) => (typeof u === "string" ? u : FAIL)]])
+)
+
+/**
+ * {@link fastDecode} of a value fresh from `JSON.parse` that nothing else holds: the result may be
+ * that value itself, completed in place (no copy of each event just to replace `created`). The
+ * value is changed only once every check has passed, so on `undefined` it is untouched and the
+ * slow path judges what the server sent. The same results as `fastDecode` (a test holds them so).
+ */
+export const fastDecodeOwned = (json: unknown): EventT | undefined => {
+  if (ownedEnvelope === undefined || !isRecord(json)) return undefined
+  const created = json["created"]
+  const millis = typeof created === "string" ? Event.parseIsoMillis(created) : undefined
+  if (millis === undefined) return undefined
+  const out = ownedEnvelope(json) as Record<string, unknown> | typeof FAIL
+  if (out === FAIL) return undefined
+  const resource = out["resource"] as string
+  let data = out["data"]
+  if (Object.hasOwn(compiled.data, resource)) {
+    const check = compiled.data[resource as Event.TypedResource]
+    if (check === undefined) return undefined
+    data = check(data)
+    if (data === FAIL) return undefined
+  }
+  // Every check passed: now, and only now, complete the value (or the copy the check made).
+  out["created"] = utcFromMillis(millis)
+  if (data !== out["data"]) out["data"] = data
+  return out as unknown as EventT
+}
+
 // ---------------------------------------------------------------------------------------------
 // Slow path: Schema, and a reason naming the field at fault
 // ---------------------------------------------------------------------------------------------
@@ -283,7 +319,8 @@ const explain = (json: unknown, error: ParseResult.ParseError): string => {
 
 /** Decodes one parsed item whose bytes are `bytes`. */
 const decodeParsed = (json: unknown, bytes: EventsPage.BytesSource, invalidUtf8: boolean): EventsPage.Item => {
-  const fast = fastDecode(json)
+  // Every caller passes a value it just parsed and holds alone.
+  const fast = fastDecodeOwned(json)
   if (fast !== undefined) return new EventsPage.Decoded({ event: fast, bytes, invalidUtf8 })
   const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
   return Either.isRight(result)
@@ -456,7 +493,7 @@ export const decodeEvents = (
   const events: Array<EventT> = new Array(count)
   for (let k = 0; k < count; k++) {
     const item: unknown = items[k]
-    const fast = fastDecode(item)
+    const fast = fastDecodeOwned(item)
     if (fast !== undefined) {
       events[k] = fast
       continue
