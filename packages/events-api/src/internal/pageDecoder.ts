@@ -19,6 +19,7 @@ import type { Event as EventT } from "../Event.js"
 import * as Event from "../Event.js"
 import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
+import { asciiJsonText } from "./asciiJson.js"
 import { compactBytes, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
 
@@ -360,6 +361,33 @@ const bytesAndText = (body: Uint8Array | string): { bytes: () => Uint8Array; tex
   }
 }
 
+/**
+ * A list body parsed, with its bytes and whether they are valid UTF-8: `json` is the parsed value
+ * or `JSON.parse`'s message. Valid UTF-8 goes through {@link asciiJsonText} (the same value,
+ * faster); whatever it declines, and any text that does not parse, is decoded and parsed the
+ * ordinary way, so verdicts and messages are those of `JSON.parse` on the decoded body.
+ */
+const parseBody = (
+  body: Uint8Array | string
+): { bytes: () => Uint8Array; valid: boolean; json: Either.Either<unknown, string> } => {
+  if (typeof body !== "string") {
+    const ascii = asciiJsonText(body)
+    if (ascii !== undefined) {
+      try {
+        return { bytes: () => body, valid: true, json: Either.right(JSON.parse(ascii)) }
+      } catch {
+        // Not JSON: the message is taken from the ordinary decoding below.
+      }
+    }
+  }
+  const { bytes, text, valid } = bytesAndText(body)
+  try {
+    return { bytes, valid, json: Either.right(JSON.parse(text)) }
+  } catch (e) {
+    return { bytes, valid, json: Either.left((e as Error).message) }
+  }
+}
+
 const isValidUtf8 = (bytes: Uint8Array): boolean => {
   try {
     strict.decode(bytes)
@@ -405,14 +433,9 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  * The items view `body` (now or later): the caller hands it over and must not reuse or mutate it.
  */
 export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
-  const { bytes, text, valid } = bytesAndText(body)
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    return Either.left(`the body is not JSON (${(e as Error).message})`)
-  }
-  const items = isRecord(json) ? json["items"] : undefined
+  const { bytes, json, valid } = parseBody(body)
+  if (Either.isLeft(json)) return Either.left(`the body is not JSON (${json.left})`)
+  const items = isRecord(json.right) ? json.right["items"] : undefined
   if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
   const count = items.length
   const out: Array<EventsPage.Item> = new Array(count)
@@ -470,7 +493,7 @@ export interface PageEvents {
 export const decodeEvents = (
   body: Uint8Array
 ): Either.Either<PageEvents, string> => {
-  const { text, valid } = bytesAndText(body)
+  const { json, valid } = parseBody(body)
   if (!valid) {
     return Either.map(decodeBody(body), (items) => {
       const events: Array<EventT> = []
@@ -481,13 +504,8 @@ export const decodeEvents = (
       return { count: items.length, events: Either.right(events) }
     })
   }
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch (e) {
-    return Either.left(`the body is not JSON (${(e as Error).message})`)
-  }
-  const items = isRecord(json) ? json["items"] : undefined
+  if (Either.isLeft(json)) return Either.left(`the body is not JSON (${json.left})`)
+  const items = isRecord(json.right) ? json.right["items"] : undefined
   if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
   const count = items.length
   const events: Array<EventT> = new Array(count)
