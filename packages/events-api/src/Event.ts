@@ -24,6 +24,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+import { utcFromMillis } from "./internal/utc.js"
 
 /** Unknown fields are kept: new fields appear in newer events and must not be lost. */
 const Rest = Schema.Record({ key: Schema.String, value: Schema.Unknown })
@@ -157,7 +158,7 @@ const isoError = (s: string) => `Expected an ISO-8601 date-time, got ${JSON.stri
  */
 export const parseIsoDateTime = (s: string): Either.Either<DateTime.Utc, string> => {
   const millis = parseIsoMillis(s)
-  return millis === undefined ? Either.left(isoError(s)) : Either.right(DateTime.unsafeMake(millis))
+  return millis === undefined ? Either.left(isoError(s)) : Either.right(utcFromMillis(millis))
 }
 
 /** An ISO-8601 date-time string decoded into a `DateTime.Utc`. */
@@ -167,7 +168,7 @@ export const IsoDateTime = Schema.transformOrFail(Schema.String, Schema.DateTime
     const millis = parseIsoMillis(s)
     return millis === undefined
       ? ParseResult.fail(new ParseResult.Type(ast, s, isoError(s)))
-      : ParseResult.succeed(DateTime.unsafeMake(millis))
+      : ParseResult.succeed(utcFromMillis(millis))
   },
   encode: (dt) => ParseResult.succeed(DateTime.formatIso(dt))
 }).annotations({ identifier: "IsoDateTime" })

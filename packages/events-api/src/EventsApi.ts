@@ -136,6 +136,23 @@ interface Listing {
 /** What comes after a page: nothing, the next URL, or the error that stops pagination there. */
 type After = Option.Option<Either.Either<string, EventsApiError>>
 
+/** A page's response as fetched, not yet decoded: `url` asked for, `used` answered. */
+interface Fetched {
+  readonly url: string
+  readonly used: string
+  readonly response: Response
+}
+
+/**
+ * How a listing turns a page body into what it emits: the number of items (for the runaway and
+ * page-size checks) and the element, given the next link; `Left` when the body is unusable.
+ */
+type Decoding<A> = (
+  body: Uint8Array,
+  url: string,
+  trackingId: Option.Option<string>
+) => Either.Either<{ readonly count: number; readonly page: (next: Option.Option<string>) => A }, string>
+
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname)
 
@@ -236,74 +253,82 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
         return yield* Effect.flip(Http.errorFromResponse(response, url, eventId, secrets.values()))
       })
 
-    /**
-     * One page, and what comes after it. A refused next link (or a runaway) does not cost the
-     * page it came with: the page is emitted first, the error after it.
-     */
-    const fetchPage = Effect.fn("EventsApi.fetchPage")(function*(
-      url: string,
-      filters: Readonly<Record<string, string>>,
-      listing: Listing
-    ) {
+    /** One page's response, retries included, and the URL that answered (it may have shrunk after 504s). */
+    const fetchPage = Effect.fn("EventsApi.fetchPage")(function*(url: string) {
       const { url: used, value: response } = yield* Retry.run(policy, gate, url, (u) => attempt(u), {
         shrinkable: true
       })
-      const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
-      const items = PageDecoder.decodeBody(response.body)
-      if (Either.isLeft(items)) {
-        return yield* new Errors.ResponseDecodeError({ url: used, reason: items.left, ...trackingId })
-      }
-      // The page size in force is the one of the URL just used (it may have shrunk after 504s).
-      const max = Pagination.maxOf(used)
-      if (Option.isSome(max) && items.right.length > max.value) {
-        yield* Effect.logWarning(`The server sent ${items.right.length} items on a page of at most ${max.value}`).pipe(
-          Effect.annotateLogs({ url: used, ...trackingId })
-        )
-      }
-      const page = (next: Option.Option<string>) =>
-        new Page({ url: used, items: items.right, next, trackingId: Option.fromNullable(response.trackingId) })
-      const stop = (error: EventsApiError) =>
-        [page(Option.none()), Option.some(Either.left(error))] as readonly [EventsPage.EventsPage, After]
-      const link = Pagination.nextLink(response.link, used)
-      if (Option.isNone(link)) return [page(Option.none()), Option.none()] as readonly [EventsPage.EventsPage, After]
-      if (!Pagination.sameOrigin(link.value, origin)) {
-        return stop(new Errors.UnsafeNextLink({ url: used, nextUrl: link.value, expectedOrigin: origin, ...trackingId }))
-      }
-      // A server that keeps linking onward must not hold a listing forever.
-      listing.pages++
-      listing.emptyInARow = items.right.length === 0 ? listing.emptyInARow + 1 : 0
-      if (listing.emptyInARow >= maxEmptyPages) {
-        return stop(new Errors.PaginationRunaway({ url: used, reason: "emptyPages", limit: maxEmptyPages, ...trackingId }))
-      }
-      if (listing.pages >= maxPages) {
-        return stop(new Errors.PaginationRunaway({ url: used, reason: "pageLimit", limit: maxPages, ...trackingId }))
-      }
-      const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
-      const repaired = Pagination.repair(link.value, expected)
-      if (repaired.repaired.length > 0) {
-        yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
-          Effect.annotateLogs({ from: link.value, to: repaired.url })
-        )
-      }
-      listing.seen.add(url)
-      listing.seen.add(used)
-      if (listing.seen.has(repaired.url)) {
-        // A link back to a page already fetched in this listing would loop forever.
-        return stop(
-          new Errors.ResponseDecodeError({
-            url: used,
-            reason: `the next-page link points back to a page already listed (${repaired.url}); pagination stopped`,
-            ...trackingId
-          })
-        )
-      }
-      return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as readonly [
-        EventsPage.EventsPage,
-        After
-      ]
+      return { url, used, response }
     })
 
-    const listPages: Service["listPages"] = (params) =>
+    /**
+     * A fetched page decoded, and what comes after it. A refused next link (or a runaway) does not
+     * cost the page it came with: the page is emitted first, the error after it.
+     */
+    const decodePage = <A>(
+      fetched: Fetched,
+      filters: Readonly<Record<string, string>>,
+      listing: Listing,
+      decoding: Decoding<A>
+    ): Effect.Effect<readonly [A, After], EventsApiError> =>
+      Effect.gen(function*() {
+        const { response, url, used } = fetched
+        const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
+        const decoded = decoding(response.body, used, Option.fromNullable(response.trackingId))
+        if (Either.isLeft(decoded)) {
+          return yield* new Errors.ResponseDecodeError({ url: used, reason: decoded.left, ...trackingId })
+        }
+        const { count, page } = decoded.right
+        // The page size in force is the one of the URL just used (it may have shrunk after 504s).
+        const max = Pagination.maxOf(used)
+        if (Option.isSome(max) && count > max.value) {
+          yield* Effect.logWarning(`The server sent ${count} items on a page of at most ${max.value}`).pipe(
+            Effect.annotateLogs({ url: used, ...trackingId })
+          )
+        }
+        const stop = (error: EventsApiError) => [page(Option.none()), Option.some(Either.left(error))] as const
+        const link = Pagination.nextLink(response.link, used)
+        if (Option.isNone(link)) return [page(Option.none()), Option.none()] as const
+        if (!Pagination.sameOrigin(link.value, origin)) {
+          return stop(new Errors.UnsafeNextLink({ url: used, nextUrl: link.value, expectedOrigin: origin, ...trackingId }))
+        }
+        // A server that keeps linking onward must not hold a listing forever.
+        listing.pages++
+        listing.emptyInARow = count === 0 ? listing.emptyInARow + 1 : 0
+        if (listing.emptyInARow >= maxEmptyPages) {
+          return stop(new Errors.PaginationRunaway({ url: used, reason: "emptyPages", limit: maxEmptyPages, ...trackingId }))
+        }
+        if (listing.pages >= maxPages) {
+          return stop(new Errors.PaginationRunaway({ url: used, reason: "pageLimit", limit: maxPages, ...trackingId }))
+        }
+        const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
+        const repaired = Pagination.repair(link.value, expected)
+        if (repaired.repaired.length > 0) {
+          yield* Effect.logDebug(`Repaired the next-page link (${repaired.repaired.join(", ")} missing or null)`).pipe(
+            Effect.annotateLogs({ from: link.value, to: repaired.url })
+          )
+        }
+        listing.seen.add(url)
+        listing.seen.add(used)
+        if (listing.seen.has(repaired.url)) {
+          // A link back to a page already fetched in this listing would loop forever.
+          return stop(
+            new Errors.ResponseDecodeError({
+              url: used,
+              reason: `the next-page link points back to a page already listed (${repaired.url}); pagination stopped`,
+              ...trackingId
+            })
+          )
+        }
+        return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as const
+      })
+
+    /**
+     * The pages of a listing, each decoded by `decoding`. The next page is fetched while the
+     * current one is consumed, one page ahead and never more; it is kept as bytes until its turn
+     * (bytes live outside the JavaScript heap), so at most one decoded page is alive at a time.
+     */
+    const pages = <A>(params: ListParams.ListParams | undefined, decoding: Decoding<A>): Stream.Stream<A, EventsApiError> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const normalized = yield* ListParams.normalize(params)
@@ -315,15 +340,14 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
           const scope = yield* Effect.scope
           // Each page is fetched in a fiber of the stream's scope: stopping the stream early
           // interrupts a fetch in flight.
-          const start = (url: string) => Effect.forkIn(fetchPage(url, filters, listing), scope)
-          type Pending = Either.Either<Fiber.Fiber<readonly [EventsPage.EventsPage, After], EventsApiError>, EventsApiError>
+          const start = (url: string) => Effect.forkIn(fetchPage(url), scope)
+          type Pending = Either.Either<Fiber.Fiber<Fetched, EventsApiError>, EventsApiError>
           return Stream.paginateChunkEffect(
             Either.right(yield* start(first.toString())) as Pending,
             (pending) =>
               Either.isLeft(pending) ? Effect.fail(pending.left) : Effect.gen(function*() {
-                const [page, after] = yield* Fiber.join(pending.right)
-                // Prefetch: the next page is on its way while this one is consumed, one page
-                // ahead and never more, so memory stays flat however long the listing.
+                const [page, after] = yield* decodePage(yield* Fiber.join(pending.right), filters, listing, decoding)
+                // Prefetch: the next page is on its way while this one is consumed.
                 if (Option.isNone(after)) return [Chunk.of(page), Option.none<Pending>()] as const
                 const next: Pending = Either.isLeft(after.value)
                   ? Either.left(after.value.left)
@@ -332,10 +356,28 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
               })
           )
         })
+        // The page walk's span, under `list`'s too: traces keep the shape they had when `list` was
+        // built on `listPages` (list > listPages > fetchPage).
       ).pipe(Stream.withSpan("EventsApi.listPages"))
 
+    const listPages: Service["listPages"] = (params) =>
+      pages(params, (body, url, trackingId) =>
+        Either.map(PageDecoder.decodeBody(body), (items) => ({
+          count: items.length,
+          page: (next) => new Page({ url, items, next, trackingId })
+        })))
+
+    // Events straight from the body, with no per-item `EventsPage.Item` built and dropped; an
+    // undecodable item fails the listing where its page comes, as it would through `listPages`.
     const list: Service["list"] = (params) =>
-      listPages(params).pipe(Stream.mapConcatEffect(PageDecoder.eventsOrFail), Stream.withSpan("EventsApi.list"))
+      pages(params, (body, url, trackingId) =>
+        Either.map(PageDecoder.decodeEvents(body), ({ count, events }) => ({
+          count,
+          page: () => Either.mapLeft(events, (bad) => PageDecoder.badItemError(url, trackingId, bad))
+        }))).pipe(
+          Stream.mapConcatEffect((events) => events),
+          Stream.withSpan("EventsApi.list")
+        )
 
     const get: Service["get"] = Effect.fn("EventsApi.get")(function*(eventId: string) {
       if (typeof eventId !== "string" || eventId.trim() === "") {

@@ -181,6 +181,7 @@ describe("fast path", () => {
       const fast = PageDecoder.fastDecode(json)
       expect(fast).toBeDefined()
       expect(fast).toEqual(Either.getOrThrow(schemaDecode(json)))
+      expect(PageDecoder.fastDecodeOwned(JSON.parse(line))).toEqual(fast)
     }
   })
 
@@ -206,9 +207,14 @@ describe("fast path", () => {
         (parent, key) => (value === "__delete__" ? delete parent[key] : (parent[key] = value))
       )
       const expected = schemaDecode(mutated)
+      const owned = structuredClone(mutated)
       const fast = PageDecoder.fastDecode(mutated)
       if (Either.isLeft(expected)) expect(fast).toBeUndefined()
       else if (fast !== undefined) expect(fast).toEqual(expected.right)
+      // The in-place variant: the same answer, and an input it cannot vouch for left untouched.
+      const inPlace = PageDecoder.fastDecodeOwned(owned)
+      expect(inPlace).toEqual(fast)
+      if (inPlace === undefined) expect(owned).toEqual(mutated)
     },
     { fastCheck: { numRuns: 2000 } }
   )

@@ -65,31 +65,52 @@ const concat = (chunks: ReadonlyArray<Uint8Array>, total: number): Uint8Array =>
 /**
  * Reads at most `limit` bytes of a body as it streams in. `over` tells whether there was more:
  * reading stops at the limit (the stream is closed), so an endless body costs `limit` bytes, no more.
+ *
+ * With a declared length within the limit (`expected`), the body goes straight into one buffer of
+ * that size: no list of chunks kept alive until the end, and no second copy to join them (a page is
+ * most of a MiB). A body that turns out longer than declared falls back to collecting chunks.
  */
 const readCapped = <E>(
   stream: Stream.Stream<Uint8Array, E>,
-  limit: number
+  limit: number,
+  expected: number | undefined
 ): Effect.Effect<{ readonly bytes: Uint8Array; readonly over: boolean }, E> =>
   Effect.suspend(() => {
+    let buffer = expected !== undefined && expected > 0 && expected <= limit ? new Uint8Array(expected) : undefined
     const chunks: Array<Uint8Array> = []
     let total = 0
     let over = false
+    const add = (chunk: Uint8Array) => {
+      if (buffer !== undefined) {
+        if (total + chunk.length <= buffer.length) {
+          buffer.set(chunk, total)
+          total += chunk.length
+          return
+        }
+        // More than declared: what is in the buffer becomes the first chunk.
+        chunks.push(buffer.subarray(0, total))
+        buffer = undefined
+      }
+      chunks.push(chunk)
+      total += chunk.length
+    }
     return stream.pipe(
       Stream.runForEachWhile((chunk) =>
         Effect.sync(() => {
           const room = limit - total
           if (chunk.length > room) {
             over = true
-            if (room > 0) chunks.push(chunk.subarray(0, room))
-            total = limit
+            if (room > 0) add(chunk.subarray(0, room))
             return false
           }
-          chunks.push(chunk)
-          total += chunk.length
+          add(chunk)
           return true
         })
       ),
-      Effect.map(() => ({ bytes: concat(chunks, total), over }))
+      Effect.map(() => ({
+        bytes: buffer !== undefined ? buffer.subarray(0, total) : concat(chunks, total),
+        over
+      }))
     )
   })
 
@@ -143,7 +164,8 @@ export const exchange = (
     // A connection dropped mid-body is a transport failure too, and so retried.
     const { bytes, over } = yield* readCapped(
       response.stream,
-      ok ? settings.maxResponseBytes : Math.min(ERROR_BODY_BYTES, settings.maxResponseBytes)
+      ok ? settings.maxResponseBytes : Math.min(ERROR_BODY_BYTES, settings.maxResponseBytes),
+      ok && Number.isSafeInteger(declared) ? declared : undefined
     ).pipe(Effect.mapError(transport))
     if (ok && over) return yield* tooLarge(response)
     return { status: response.status, body: bytes, headers: response.headers }

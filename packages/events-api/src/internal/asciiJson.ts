@@ -1,0 +1,87 @@
+/**
+ * A UTF-8 JSON body as ASCII text that `JSON.parse` reads to the same value, for speed.
+ *
+ * Turning a page of UTF-8 into a JavaScript string costs more than parsing it as soon as one
+ * character is not ASCII (the whole page then becomes a two-byte string, built by a slow path):
+ * ~12 ms against ~1 ms for the same page in ASCII, on a page of 1000 events. So the ASCII stretches
+ * are decoded as they are (the fast path), and each run of non-ASCII bytes, validated as UTF-8 on
+ * its own, is written as `\uXXXX` escapes: the same string to `JSON.parse`. That holds because in
+ * JSON a non-ASCII character can only sit inside a string literal, where it and its escape mean
+ * the same; one right after an odd number of backslashes (an invalid escape) is not transcoded,
+ * since `\` + `\u00e9` would turn that invalid escape into a valid one.
+ */
+
+/** For the runs: fatal (so invalid UTF-8 is seen), and a U+FEFF inside a string kept, not taken for a BOM. */
+const runDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
+/** For ASCII stretches, which any decoder reads exactly. */
+const asciiDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
+
+const BACKSLASH = 0x5c
+
+const hex = (code: number): string => (code < 0x1000 ? (code < 0x100 ? "\\u00" : "\\u0") : "\\u") + code.toString(16)
+
+const escapeAll = (s: string): string => {
+  let out = ""
+  for (let k = 0; k < s.length; k++) out += hex(s.charCodeAt(k))
+  return out
+}
+
+/**
+ * A finder of the next non-ASCII byte of `b`, four bytes at a time: pages are mostly ASCII, and
+ * looking at them a byte at a time in JavaScript costs more than the decoding saved.
+ */
+const highFinder = (b: Uint8Array): (from: number) => number => {
+  const n = b.length
+  const head = Math.min(n, (4 - (b.byteOffset & 3)) & 3)
+  const words = new Uint32Array(b.buffer, b.byteOffset + head, (n - head) >> 2)
+  const wordsEnd = head + words.length * 4
+  return (from) => {
+    let i = from
+    for (; i < head; i++) if (b[i]! >= 0x80) return i
+    for (; i < wordsEnd && ((i - head) & 3) !== 0; i++) if (b[i]! >= 0x80) return i
+    if (i < wordsEnd) {
+      let w = (i - head) >> 2
+      while (w < words.length && (words[w]! & 0x80808080) === 0) w++
+      i = head + w * 4
+    }
+    for (; i < n; i++) if (b[i]! >= 0x80) return i
+    return n
+  }
+}
+
+/**
+ * `bytes` as ASCII JSON text with the value `JSON.parse` would read from their UTF-8 decoding (a
+ * leading byte-order mark dropped, as `TextDecoder` drops it), or undefined when the bytes are not
+ * valid UTF-8 or a non-ASCII byte follows an odd run of backslashes (the caller then decodes the
+ * whole body the ordinary way, and its verdict stands).
+ */
+export const asciiJsonText = (bytes: Uint8Array): string | undefined => {
+  const n = bytes.length
+  const start = n >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
+  let parts: Array<string> | undefined
+  let from = start
+  const nextHigh = highFinder(bytes)
+  let i = start
+  while (i < n) {
+    i = nextHigh(i)
+    if (i >= n) break
+    let end = i + 1
+    while (end < n && bytes[end]! >= 0x80) end++
+    let slashes = 0
+    while (i - slashes - 1 >= from && bytes[i - slashes - 1] === BACKSLASH) slashes++
+    if (slashes % 2 === 1) return undefined
+    let run: string
+    try {
+      run = runDecoder.decode(bytes.subarray(i, end))
+    } catch {
+      return undefined
+    }
+    parts ??= []
+    parts.push(asciiDecoder.decode(bytes.subarray(from, i)), escapeAll(run))
+    from = end
+    i = end
+  }
+  if (parts === undefined) return asciiDecoder.decode(start === 0 ? bytes : bytes.subarray(start))
+  parts.push(asciiDecoder.decode(bytes.subarray(from)))
+  return parts.join("")
+}

@@ -1,0 +1,61 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Either from "effect/Either"
+import * as FastCheck from "effect/FastCheck"
+import { asciiJsonText } from "../src/internal/asciiJson.js"
+import * as PageDecoder from "../src/internal/pageDecoder.js"
+
+const utf8 = (s: string) => new TextEncoder().encode(s)
+const decoded = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
+
+describe("asciiJsonText", () => {
+  it.prop(
+    "is ASCII, and JSON.parse reads it as the UTF-8 decoding of the bytes",
+    {
+      value: FastCheck.jsonValue({ maxDepth: 3 }).chain((v) =>
+        FastCheck.tuple(FastCheck.constant(v), FastCheck.fullUnicodeString(), FastCheck.boolean())
+      ),
+      // Where the bytes start in their buffer: the scan reads aligned words.
+      offset: FastCheck.integer({ min: 0, max: 7 })
+    },
+    ({ offset, value: [value, extra, bom] }) => {
+      // Raw non-ASCII characters, escapes and backslashes next to each other.
+      const text = JSON.stringify({ items: [value, extra, `\\${extra}`, `${extra}\\`], e: "\\u00e9\u00e9\\\\\u00e9" })
+      const encoded = utf8(bom ? `\uFEFF${text}` : text)
+      const bytes = new Uint8Array(encoded.length + offset).subarray(offset)
+      bytes.set(encoded)
+      const ascii = asciiJsonText(bytes)
+      expect(ascii).toBeDefined()
+      expect(/^[\x00-\x7f]*$/.test(ascii!)).toBe(true)
+      expect(JSON.parse(ascii!)).toEqual(JSON.parse(decoded(bytes)))
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
+
+  it("keeps a U+FEFF inside a string, drops only a leading byte-order mark", () => {
+    const bytes = utf8(`\uFEFF{"a":"\uFEFFx\uFEFF","b":"\u{1F600}"}`)
+    expect(JSON.parse(asciiJsonText(bytes)!)).toEqual({ a: "\uFEFFx\uFEFF", b: "\u{1F600}" })
+  })
+
+  it("declines invalid UTF-8 and a non-ASCII character after an odd run of backslashes", () => {
+    expect(asciiJsonText(new Uint8Array([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0x22, 0x7d]))).toBeUndefined()
+    expect(asciiJsonText(utf8(`{"a":"\\é"}`))).toBeUndefined()
+    expect(asciiJsonText(utf8(`{"a":"\\\\\\é"}`))).toBeUndefined()
+    // An even run is an escaped backslash, then the character itself.
+    expect(JSON.parse(asciiJsonText(utf8(`{"a":"\\\\é"}`))!)).toEqual({ a: "\\é" })
+  })
+
+  it("leaves decodeBody's verdicts and messages as JSON.parse gives them on the decoded body", () => {
+    for (const body of [`{"items":["\\é"]}`, `{"items":[1]é}`, `\uFEFF\uFEFF{"items":[]}`, `{"items":["é"`]) {
+      const bytes = utf8(body)
+      let message = ""
+      try {
+        JSON.parse(decoded(bytes))
+      } catch (e) {
+        message = (e as Error).message
+      }
+      expect(message).not.toBe("")
+      expect(PageDecoder.decodeBody(bytes)).toEqual(Either.left(`the body is not JSON (${message})`))
+      expect(PageDecoder.decodeEvents(bytes)).toEqual(Either.left(`the body is not JSON (${message})`))
+    }
+  })
+})
