@@ -1,12 +1,13 @@
 /**
- * One window of time, listed and archived: page by page, each page written and fsync'd before the
- * next is fetched (so memory holds one page, however large the range).
+ * Windows of time, listed and archived page by page: each page written and fsync'd before the
+ * window it belongs to is reported done, while the next page is already being fetched (so memory
+ * holds a few pages, however large the range, and the network waits hide behind the disk's).
  */
 import { Event, type EventsApi, type EventsApiError, type EventsPage } from "@webex-compliance/events-api"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { extractId, isDay } from "./internal/archiveFs.js"
+import { hasId, isDay } from "./internal/archiveFs.js"
 import type * as NdjsonSink from "./NdjsonSink.js"
 import * as Totals from "./Totals.js"
 
@@ -22,25 +23,44 @@ export interface Query {
  * Where an event that decoded still cannot be filed exactly once: its id must be non-empty and
  * the one a reader of the line finds (duplicate `id` keys make them differ), and its day must be
  * a plain `YYYY-MM-DD`. Such items are kept in quarantine rather than stop the archive for good.
+ * Tested on the item's bytes (what is archived): its text is never materialised for a sound event.
  */
-const unfileable = (id: string, day: string, raw: string): string | undefined =>
+const unfileable = (id: string, day: string, bytes: Uint8Array): string | undefined =>
   id === ""
     ? "the event's id is empty"
-    : extractId(raw) !== id
+    : !hasId(bytes, id)
     ? "the event's id is ambiguous (the line has more than one \"id\" key)"
-    : !isDay(day)
+    : !dayOk(day)
     ? `the event's created instant falls on ${day}, outside the years 0000-9999`
     : undefined
+
+// A page spans a day or two: the calendar check (a regex and a Date round trip) runs once per day.
+let lastDay = ""
+const dayOk = (day: string): boolean => {
+  if (day === lastDay) return true
+  if (!isDay(day)) return false
+  lastDay = day
+  return true
+}
 
 /** Splits a page into events to file and items to quarantine, and writes both durably. */
 export const archivePage = Effect.fn("Archiver.page")(function*(sink: NdjsonSink.Service, page: EventsPage.EventsPage) {
   const records = []
   const quarantine = []
   for (const item of page.items) {
-    const problem = item._tag === "Decoded" ? unfileable(item.event.id, Event.utcDay(item.event), item.raw) : item.reason
+    const day = item._tag === "Decoded" ? Event.utcDay(item.event) : ""
+    const problem = item._tag === "Decoded" ? unfileable(item.event.id, day, item.bytes) : item.reason
     if (item._tag === "Decoded" && problem === undefined) {
-      // The exact bytes the server sent are what is archived (invalid UTF-8 included).
-      records.push({ id: item.event.id, day: Event.utcDay(item.event), raw: item.raw, bytes: item.bytes })
+      // The exact bytes the server sent are what is archived (invalid UTF-8 included). The text
+      // is only read if the sink needs it (a variant kept in quarantine): a getter, not a copy.
+      records.push({
+        id: item.event.id,
+        day,
+        get raw() {
+          return item.raw
+        },
+        bytes: item.bytes
+      })
       continue
     }
     const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
@@ -90,3 +110,51 @@ export const archiveWindow: (
     Stream.runFoldEffect(Totals.empty, (totals, page) => Effect.map(archivePage(sink, page), (t) => Totals.plus(totals, t)))
   )
 })
+
+/** A window to archive: listed from `listFrom` (which may reach into its predecessor) to `end`. */
+export interface WindowSpec {
+  readonly listFrom: number
+  readonly end: number
+}
+
+/**
+ * Pages fetched ahead of the one being written, across window boundaries (the library itself
+ * keeps one more in flight). Two keep the network busy through a window's fsyncs and checkpoint,
+ * and bound memory to a handful of pages.
+ */
+const PREFETCH_PAGES = 2
+
+type Step =
+  | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
+  | { readonly _tag: "End"; readonly window: number }
+
+/**
+ * Archives `windows` in order, as {@link archiveWindow} does each, but as one pipeline: while a
+ * page is written (and its window's checkpoint saved by `onWindow`), the next pages, of the same
+ * window or the following ones, are being fetched. `onWindow(i, totals)` runs once every page of
+ * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a
+ * later page surfaces only after the pages before it were written and their windows reported.
+ * So the checkpoint's guarantee is unchanged: a window is recorded only after its events are on disk.
+ */
+export const archiveWindows = <E, R>(
+  api: EventsApi.Service,
+  sink: NdjsonSink.Service,
+  query: Query,
+  windows: ReadonlyArray<WindowSpec>,
+  onWindow: (window: number, totals: Totals.Totals) => Effect.Effect<void, E, R>
+): Effect.Effect<void, EventsApiError.EventsApiError | NdjsonSink.WriteError | E, R> =>
+  Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
+    Stream.flatMap(([i, w]) =>
+      api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
+        Stream.map((page): Step => ({ _tag: "Page", page })),
+        Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
+      )
+    ),
+    Stream.buffer({ capacity: PREFETCH_PAGES }),
+    Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<Totals.Totals, NdjsonSink.WriteError | E, R> =>
+      step._tag === "Page"
+        ? Effect.map(archivePage(sink, step.page), (t) => Totals.plus(totals, t))
+        : Effect.as(onWindow(step.window, totals), Totals.empty)
+    ),
+    Effect.asVoid
+  )

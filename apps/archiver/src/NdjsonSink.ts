@@ -210,8 +210,9 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
       if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
       days.add(r.day)
     }
-    const line = r.bytes ?? r.raw
-    if (typeof line === "string" ? /[\r\n]/.test(line) : line.includes(LF) || line.includes(CR)) {
+    // Bytes as a Buffer: its indexOf is a native scan, a plain Uint8Array's `includes` is not.
+    const line = r.bytes !== undefined ? view(r.bytes) : r.raw
+    if (typeof line === "string" ? /[\r\n]/.test(line) : line.indexOf(LF) >= 0 || line.indexOf(CR) >= 0) {
       return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
     }
     if (r.id.length === 0 || !hasId(line, r.id)) {
