@@ -46,7 +46,6 @@
  * @since 0.1.0
  */
 import { isUtf8 } from "node:buffer"
-import { createHash } from "node:crypto"
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -70,6 +69,7 @@ import {
 } from "./internal/archiveFs.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
+import { sha256Text } from "./internal/sha256.js"
 
 /** An event to archive. */
 export interface ArchiveRecord {
@@ -184,15 +184,13 @@ const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefi
 /** A record's line: its exact bytes when given, else its text (encoded once per file, at append). */
 const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? view(r.bytes) : r.raw
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
 /**
  * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
  * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree.
  */
-const digest = (line: string | Uint8Array) =>
-  (typeof line === "string" ? createHash("sha256").update(line, "utf8") : createHash("sha256").update(line))
-    .digest("base64").slice(0, 22)
+const digest = (line: string | Uint8Array) => sha256Text(line, "base64").slice(0, 22)
 
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
 const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
