@@ -119,7 +119,12 @@ export interface WriteResult {
 export interface Options {
   /** How many day id sets to keep in memory (LRU). Default 3. */
   readonly cachedDays?: number
-  /** How many batches between sync points of the id index (it is derived data; see idIndex.ts). Default 32. */
+  /**
+   * How many batches between sync points of the id index (it is derived data; see idIndex.ts).
+   * Default 128: each sync point writes a run (and merges runs), with fsyncs, while the event
+   * loop waits; a crash costs only re-reading the tails appended since, and the index forces a
+   * sync point of its own when its in-memory table is full, so memory stays bounded either way.
+   */
   readonly indexSyncEvery?: number
 }
 
@@ -237,7 +242,7 @@ const open = (dir: string, options: Options) =>
   Effect.gen(function*() {
     const l = layout(dir)
     const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
-    const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 32))
+    const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 128))
     yield* openArchiveLayout(l.root)
     yield* repairTornTails(l.root)
 
