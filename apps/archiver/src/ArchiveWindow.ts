@@ -43,48 +43,61 @@ const dayOk = (day: string): boolean => {
   return true
 }
 
-/** Splits a page into events to file and items to quarantine, and writes both durably. */
-export const archivePage = Effect.fn("Archiver.page")(function*(sink: NdjsonSink.Service, page: EventsPage.EventsPage) {
+/**
+ * Splits pages into events to file and items to quarantine, and writes both durably in one batch
+ * of the sink: one append and one fsync per file touched, however many pages.
+ */
+export const archivePages = Effect.fn("Archiver.pages")(function*(
+  sink: NdjsonSink.Service,
+  pages: ReadonlyArray<EventsPage.EventsPage>
+) {
   const records = []
   const quarantine = []
-  for (const item of page.items) {
-    const day = item._tag === "Decoded" ? Event.utcDay(item.event) : ""
-    const problem = item._tag === "Decoded" ? unfileable(item.event.id, day, item.bytes) : item.reason
-    if (item._tag === "Decoded" && problem === undefined) {
-      // The exact bytes the server sent are what is archived (invalid UTF-8 included). The text
-      // is only read if the sink needs it (a variant kept in quarantine): a getter, not a copy.
-      records.push({
-        id: item.event.id,
-        day,
-        get raw() {
-          return item.raw
-        },
-        bytes: item.bytes
-      })
-      continue
+  let listed = 0
+  for (const page of pages) {
+    listed += page.items.length
+    for (const item of page.items) {
+      const day = item._tag === "Decoded" ? Event.utcDay(item.event) : ""
+      const problem = item._tag === "Decoded" ? unfileable(item.event.id, day, item.bytes) : item.reason
+      if (item._tag === "Decoded" && problem === undefined) {
+        // The exact bytes the server sent are what is archived (invalid UTF-8 included). The text
+        // is only read if the sink needs it (a variant kept in quarantine): a getter, not a copy.
+        records.push({
+          id: item.event.id,
+          day,
+          get raw() {
+            return item.raw
+          },
+          bytes: item.bytes
+        })
+        continue
+      }
+      const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
+      quarantine.push({ raw: item.raw, bytes: item.bytes, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
+      // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
+      yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
+        Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
+      )
     }
-    const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
-    quarantine.push({ raw: item.raw, bytes: item.bytes, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
-    // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
-    yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
-      Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
-    )
   }
   // Each file's append is itself uninterruptible inside the sink; leaving the rest
   // interruptible lets a stop signal cut short the loading of a large day's id index.
   const result = yield* sink.writeBatch(records, quarantine)
-  yield* Effect.logDebug("Page archived").pipe(
-    Effect.annotateLogs({ items: page.items.length, written: result.written, duplicates: result.duplicates })
+  yield* Effect.logDebug("Pages archived").pipe(
+    Effect.annotateLogs({ pages: pages.length, items: listed, written: result.written, duplicates: result.duplicates })
   )
   return {
     ...Totals.empty,
-    pages: 1,
-    listed: page.items.length,
+    pages: pages.length,
+    listed,
     written: result.written,
     duplicates: result.duplicates,
     quarantined: result.quarantined
   } satisfies Totals.Totals
 })
+
+/** Splits a page into events to file and items to quarantine, and writes both durably. */
+export const archivePage = (sink: NdjsonSink.Service, page: EventsPage.EventsPage) => archivePages(sink, [page])
 
 /**
  * Lists `[from, to)` page by page, writing each page durably before asking for the next. The
@@ -124,17 +137,27 @@ export interface WindowSpec {
  */
 const PREFETCH_PAGES = 2
 
+/**
+ * A window's pages are written together, one append and one fsync per file (issue 8: "one write
+ * and one fsync per window"), up to this many items; a denser window is written in several
+ * batches of about this size, so memory holds a few pages whatever the window's length.
+ */
+const BATCH_ITEMS = 2500
+
 type Step =
   | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
   | { readonly _tag: "End"; readonly window: number }
 
 /**
  * Archives `windows` in order, as {@link archiveWindow} does each, but as one pipeline: while a
- * page is written (and its window's checkpoint saved by `onWindow`), the next pages, of the same
- * window or the following ones, are being fetched. `onWindow(i, totals)` runs once every page of
- * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a
- * later page surfaces only after the pages before it were written and their windows reported.
- * So the checkpoint's guarantee is unchanged: a window is recorded only after its events are on disk.
+ * window's pages are written (and its checkpoint saved by `onWindow`), the next pages, of the same
+ * window or the following ones, are being fetched. A window's pages are written as one batch
+ * (several for a dense one, see `BATCH_ITEMS`). `onWindow(i, totals)` runs once every page of
+ * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a later
+ * page surfaces only after the pages before it were written and their windows reported. So the
+ * checkpoint's guarantee is unchanged: a window is recorded only after its events are on disk.
+ * Pages held but not yet written when the run stops are simply not written: their window is not
+ * checkpointed, and the next run fetches it again.
  */
 export const archiveWindows = <E, R>(
   api: EventsApi.Service,
@@ -143,18 +166,34 @@ export const archiveWindows = <E, R>(
   windows: ReadonlyArray<WindowSpec>,
   onWindow: (window: number, totals: Totals.Totals) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, EventsApiError.EventsApiError | NdjsonSink.WriteError | E, R> =>
-  Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
-    Stream.flatMap(([i, w]) =>
-      api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
-        Stream.map((page): Step => ({ _tag: "Page", page })),
-        Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
-      )
-    ),
-    Stream.buffer({ capacity: PREFETCH_PAGES }),
-    Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<Totals.Totals, NdjsonSink.WriteError | E, R> =>
-      step._tag === "Page"
-        ? Effect.map(archivePage(sink, step.page), (t) => Totals.plus(totals, t))
-        : Effect.as(onWindow(step.window, totals), Totals.empty)
-    ),
-    Effect.asVoid
-  )
+  // Suspended: each run of the effect starts with nothing held.
+  Effect.suspend(() => {
+    // The pages of the current window not yet written, and their item count.
+    let held: Array<EventsPage.EventsPage> = []
+    let heldItems = 0
+    const flush = (totals: Totals.Totals) => {
+      if (held.length === 0) return Effect.succeed(totals)
+      const pages = held
+      held = []
+      heldItems = 0
+      return Effect.map(archivePages(sink, pages), (t) => Totals.plus(totals, t))
+    }
+    return Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
+      Stream.flatMap(([i, w]) =>
+        api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
+          Stream.map((page): Step => ({ _tag: "Page", page })),
+          Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
+        )
+      ),
+      Stream.buffer({ capacity: PREFETCH_PAGES }),
+      Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<Totals.Totals, NdjsonSink.WriteError | E, R> => {
+        if (step._tag === "End") {
+          return flush(totals).pipe(Effect.flatMap((t) => onWindow(step.window, t)), Effect.as(Totals.empty))
+        }
+        held.push(step.page)
+        heldItems += step.page.items.length
+        return heldItems >= BATCH_ITEMS ? flush(totals) : Effect.succeed(totals)
+      }),
+      Effect.asVoid
+    )
+  })
