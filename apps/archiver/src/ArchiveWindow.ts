@@ -147,6 +147,7 @@ const BATCH_ITEMS = 2500
 type Step =
   | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
   | { readonly _tag: "End"; readonly window: number }
+  | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
 
 /**
  * Archives `windows` in order, as {@link archiveWindow} does each, but as one pipeline: while a
@@ -185,11 +186,19 @@ export const archiveWindows = <E, R>(
           Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
         )
       ),
+      // A listing that fails still has the pages it delivered written first (as when each page
+      // was written on arrival): they are durable, only their window is not checkpointed.
+      Stream.catchAll((error) => Stream.succeed<Step>({ _tag: "Failed", error })),
       Stream.buffer({ capacity: PREFETCH_PAGES }),
-      Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<Totals.Totals, NdjsonSink.WriteError | E, R> => {
+      Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<
+        Totals.Totals,
+        EventsApiError.EventsApiError | NdjsonSink.WriteError | E,
+        R
+      > => {
         if (step._tag === "End") {
           return flush(totals).pipe(Effect.flatMap((t) => onWindow(step.window, t)), Effect.as(Totals.empty))
         }
+        if (step._tag === "Failed") return Effect.zipRight(flush(totals), Effect.fail(step.error))
         held.push(step.page)
         heldItems += step.page.items.length
         return heldItems >= BATCH_ITEMS ? flush(totals) : Effect.succeed(totals)
