@@ -18,6 +18,7 @@
 //
 // usage: node bench/e2e/run.mjs [--events 200000] [--days 30] [--rounds 3] [--big 1000000]
 //          [--max 1000] [--retry-events 20000] [--rate-limit-every 5] [--results bench/e2e/results]
+//          [--baseline <other checkout>/apps/archiver/bin/webex-archiver.mjs]
 //        (--big 0 skips the large run; `pnpm bench:e2e -- --events 20000` passes them through)
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -41,7 +42,10 @@ const DEFAULTS = {
   max: 1000,
   "retry-events": 20_000,
   "rate-limit-every": 5,
-  results: path.join(here, "results")
+  results: path.join(here, "results"),
+  // Another build's bin/webex-archiver.mjs (e.g. an export of the previous commit, built): run as
+  // one more contestant, alternated with the others, for before/after figures from one run.
+  baseline: ""
 }
 
 const parseArgs = (argv) => {
@@ -188,6 +192,15 @@ const contestants = {
       return r
     }
   },
+  archiverBaseline: {
+    title: "the baseline's `webex-archiver backfill` (--baseline, before)",
+    run: async (server, o, tmp) => {
+      const out = path.join(tmp, `archive-${++usageSerial}`)
+      const r = await runArchiver(server, o, out, tmp, path.resolve(o.baseline))
+      fs.rmSync(out, { recursive: true, force: true })
+      return r
+    }
+  },
   list: {
     title: "the library's `list()`, no disk",
     run: async (server, o, tmp) => {
@@ -217,11 +230,11 @@ let lastArchive
 const firstUrl = (server, o) =>
   `${server.info.baseUrl}/events?from=${server.info.from}&to=${server.info.to}&max=${o.max}`
 
-const runArchiver = async (server, o, out, tmp) => {
+const runArchiver = async (server, o, out, tmp, bin = archiverBin) => {
   const r = await measure(
     "archiver backfill",
     [
-      archiverBin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", server.info.from, "--to", server.info.to,
+      bin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", server.info.from, "--to", server.info.to,
       "--max", String(o.max),
       // Seal nothing: every day stays open (see the header).
       "--settle", "36500d"
@@ -339,7 +352,7 @@ const main = async () => {
   const results = {
     meta: {},
     config: { ...o, results: undefined, from, to },
-    runs: { floor: [], archiver: [], list: [], floorParse: [] }
+    runs: { floor: [], archiver: [], ...(o.baseline !== "" ? { archiverBaseline: [] } : {}), list: [], floorParse: [] }
   }
 
   try {
@@ -376,6 +389,14 @@ const main = async () => {
     results.ratios = {
       floor: { wall: 1, cpu: 1 },
       archiver: { wall: ratio(m.archiver.wallMs, m.floor.wallMs), cpu: ratio(m.archiver.cpuMs, m.floor.cpuMs) },
+      ...(m.archiverBaseline !== undefined
+        ? {
+          archiverBaseline: {
+            wall: ratio(m.archiverBaseline.wallMs, m.floor.wallMs),
+            cpu: ratio(m.archiverBaseline.cpuMs, m.floor.cpuMs)
+          }
+        }
+        : {}),
       list: { wall: ratio(m.list.wallMs, m.floor.wallMs), cpu: ratio(m.list.cpuMs, m.floor.cpuMs) },
       floorParse: { wall: ratio(m.floorParse.wallMs, m.floor.wallMs), cpu: ratio(m.floorParse.cpuMs, m.floor.cpuMs) },
       listToFloorParse: { wall: ratio(m.list.wallMs, m.floorParse.wallMs), cpu: ratio(m.list.cpuMs, m.floorParse.cpuMs) }
