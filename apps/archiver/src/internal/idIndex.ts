@@ -43,7 +43,16 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 const DAY_MS = 86_400_000
 
 /** `YYYY-MM-DD` as days since 1970 + 1. */
-export const dayNumber = (day: string): number => Date.parse(`${day}T00:00:00.000Z`) / DAY_MS + 1
+export const dayNumber = (day: string): number => {
+  // Called once per archived event, and a page's events share a day or two: parse each day once.
+  if (day !== lastDay) {
+    lastDay = day
+    lastDayNumber = Date.parse(`${day}T00:00:00.000Z`) / DAY_MS + 1
+  }
+  return lastDayNumber
+}
+let lastDay = ""
+let lastDayNumber = NaN
 export const dayOfNumber = (n: number): string => new Date((n - 1) * DAY_MS).toISOString().slice(0, 10)
 
 /** The index key of an id: 128 bits of its sha256 (a collision only quarantines, never drops). */
