@@ -142,7 +142,7 @@ const PREFETCH_PAGES = 2
  * and one fsync per window"), up to this many items; a denser window is written in several
  * batches of about this size, so memory holds a few pages whatever the window's length.
  */
-const BATCH_ITEMS = 2500
+const BATCH_ITEMS = 2000
 
 type Step =
   | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
