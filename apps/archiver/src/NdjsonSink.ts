@@ -69,7 +69,7 @@ import {
 } from "./internal/archiveFs.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
-import { sha256Text } from "./internal/sha256.js"
+import { sha256Bytes, sha256Text } from "./internal/sha256.js"
 
 /** An event to archive. */
 export interface ArchiveRecord {
@@ -193,9 +193,11 @@ const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
 /**
  * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
- * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree.
+ * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree. Kept as a
+ * 16-character Latin-1 string: a day's set holds one per event (at 33k events a day, 3 days
+ * cached), and a flat 16-byte string is a third of a base64 slice that pins its 44-character parent.
  */
-const digest = (line: string | Uint8Array) => sha256Text(line, "base64").slice(0, 22)
+const digest = (line: string | Uint8Array) => sha256Bytes(line).toString("latin1", 0, 16)
 
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
 const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
