@@ -69,7 +69,7 @@ import {
 } from "./internal/archiveFs.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
-import { sha256Bytes, sha256Text } from "./internal/sha256.js"
+import { sha256Text } from "./internal/sha256.js"
 
 /** An event to archive. */
 export interface ArchiveRecord {
@@ -192,12 +192,12 @@ const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? vi
 const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
 /**
- * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
- * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree. Kept as a
- * 16-character Latin-1 string: a day's set holds one per event (at 33k events a day, 3 days
- * cached), and a flat 16-byte string is a third of a base64 slice that pins its 44-character parent.
+ * The digest of an archived line's bytes (sha256, base64). Text is hashed as its UTF-8 encoding,
+ * so both forms of one line agree. Kept whole: a day's set holds one per event, and a shortened
+ * slice would pin the whole string anyway; made as a string directly, not through a Buffer (one
+ * small external allocation per event weighs on the peak RSS).
  */
-const digest = (line: string | Uint8Array) => sha256Bytes(line).toString("latin1", 0, 16)
+const digest = (line: string | Uint8Array) => sha256Text(line, "base64")
 
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
 const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
