@@ -35,7 +35,9 @@ const newest = (p) => {
   return max
 }
 
-const force = process.argv.includes("--force")
+// `--no-minify` (implies --force): readable names in CPU and heap profiles of the bundle.
+const readable = process.argv.includes("--no-minify")
+const force = readable || process.argv.includes("--force")
 const built = fs.statSync(entry, { throwIfNoEntry: false })?.mtimeMs ?? 0
 if (!force && built > Math.max(...inputs.map(newest))) process.exit(0)
 
@@ -57,7 +59,7 @@ await esbuild.build({
   conditions: ["@webex-compliance/source"],
   // Less to parse at every start. Names need not survive: tagged errors take `name` from their
   // `_tag`, and nothing here reads `constructor.name`.
-  minify: true,
+  minify: !readable,
   keepNames: false,
   sourcemap: "linked",
   sourcesContent: false,

@@ -1,12 +1,13 @@
 /**
- * One window of time, listed and archived: page by page, each page written and fsync'd before the
- * next is fetched (so memory holds one page, however large the range).
+ * Windows of time, listed and archived page by page: each page written and fsync'd before the
+ * window it belongs to is reported done, while the next page is already being fetched (so memory
+ * holds a few pages, however large the range, and the network waits hide behind the disk's).
  */
 import { Event, type EventsApi, type EventsApiError, type EventsPage } from "@webex-compliance/events-api"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { extractId, isDay } from "./internal/archiveFs.js"
+import { hasId, isDay } from "./internal/archiveFs.js"
 import type * as NdjsonSink from "./NdjsonSink.js"
 import * as Totals from "./Totals.js"
 
@@ -22,49 +23,81 @@ export interface Query {
  * Where an event that decoded still cannot be filed exactly once: its id must be non-empty and
  * the one a reader of the line finds (duplicate `id` keys make them differ), and its day must be
  * a plain `YYYY-MM-DD`. Such items are kept in quarantine rather than stop the archive for good.
+ * Tested on the item's bytes (what is archived): its text is never materialised for a sound event.
  */
-const unfileable = (id: string, day: string, raw: string): string | undefined =>
+const unfileable = (id: string, day: string, bytes: Uint8Array): string | undefined =>
   id === ""
     ? "the event's id is empty"
-    : extractId(raw) !== id
+    : !hasId(bytes, id)
     ? "the event's id is ambiguous (the line has more than one \"id\" key)"
-    : !isDay(day)
+    : !dayOk(day)
     ? `the event's created instant falls on ${day}, outside the years 0000-9999`
     : undefined
 
-/** Splits a page into events to file and items to quarantine, and writes both durably. */
-export const archivePage = Effect.fn("Archiver.page")(function*(sink: NdjsonSink.Service, page: EventsPage.EventsPage) {
+// A page spans a day or two: the calendar check (a regex and a Date round trip) runs once per day.
+let lastDay = ""
+const dayOk = (day: string): boolean => {
+  if (day === lastDay) return true
+  if (!isDay(day)) return false
+  lastDay = day
+  return true
+}
+
+/**
+ * Splits pages into events to file and items to quarantine, and writes both durably in one batch
+ * of the sink: one append and one fsync per file touched, however many pages.
+ */
+export const archivePages = Effect.fn("Archiver.pages")(function*(
+  sink: NdjsonSink.Service,
+  pages: ReadonlyArray<EventsPage.EventsPage>
+) {
   const records = []
   const quarantine = []
-  for (const item of page.items) {
-    const problem = item._tag === "Decoded" ? unfileable(item.event.id, Event.utcDay(item.event), item.raw) : item.reason
-    if (item._tag === "Decoded" && problem === undefined) {
-      // The exact bytes the server sent are what is archived (invalid UTF-8 included).
-      records.push({ id: item.event.id, day: Event.utcDay(item.event), raw: item.raw, bytes: item.bytes })
-      continue
+  let listed = 0
+  for (const page of pages) {
+    listed += page.items.length
+    for (const item of page.items) {
+      const day = item._tag === "Decoded" ? Event.utcDay(item.event) : ""
+      const problem = item._tag === "Decoded" ? unfileable(item.event.id, day, item.bytes) : item.reason
+      if (item._tag === "Decoded" && problem === undefined) {
+        // The exact bytes the server sent are what is archived (invalid UTF-8 included). The text
+        // is only read if the sink needs it (a variant kept in quarantine): a getter, not a copy.
+        records.push({
+          id: item.event.id,
+          day,
+          get raw() {
+            return item.raw
+          },
+          bytes: item.bytes
+        })
+        continue
+      }
+      const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
+      quarantine.push({ raw: item.raw, bytes: item.bytes, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
+      // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
+      yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
+        Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
+      )
     }
-    const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
-    quarantine.push({ raw: item.raw, bytes: item.bytes, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
-    // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
-    yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
-      Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
-    )
   }
   // Each file's append is itself uninterruptible inside the sink; leaving the rest
   // interruptible lets a stop signal cut short the loading of a large day's id index.
   const result = yield* sink.writeBatch(records, quarantine)
-  yield* Effect.logDebug("Page archived").pipe(
-    Effect.annotateLogs({ items: page.items.length, written: result.written, duplicates: result.duplicates })
+  yield* Effect.logDebug("Pages archived").pipe(
+    Effect.annotateLogs({ pages: pages.length, items: listed, written: result.written, duplicates: result.duplicates })
   )
   return {
     ...Totals.empty,
-    pages: 1,
-    listed: page.items.length,
+    pages: pages.length,
+    listed,
     written: result.written,
     duplicates: result.duplicates,
     quarantined: result.quarantined
   } satisfies Totals.Totals
 })
+
+/** Splits a page into events to file and items to quarantine, and writes both durably. */
+export const archivePage = (sink: NdjsonSink.Service, page: EventsPage.EventsPage) => archivePages(sink, [page])
 
 /**
  * Lists `[from, to)` page by page, writing each page durably before asking for the next. The
@@ -90,3 +123,86 @@ export const archiveWindow: (
     Stream.runFoldEffect(Totals.empty, (totals, page) => Effect.map(archivePage(sink, page), (t) => Totals.plus(totals, t)))
   )
 })
+
+/** A window to archive: listed from `listFrom` (which may reach into its predecessor) to `end`. */
+export interface WindowSpec {
+  readonly listFrom: number
+  readonly end: number
+}
+
+/**
+ * Pages fetched ahead of the one being written, across window boundaries (the library itself
+ * keeps one more in flight). Two keep the network busy through a window's fsyncs and checkpoint,
+ * and bound memory to a handful of pages.
+ */
+const PREFETCH_PAGES = 2
+
+/**
+ * A window's pages are written together, one append and one fsync per file (issue 8: "one write
+ * and one fsync per window"), up to this many items; a denser window is written in several
+ * batches of about this size, so memory holds a few pages whatever the window's length.
+ */
+const BATCH_ITEMS = 2000
+
+type Step =
+  | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
+  | { readonly _tag: "End"; readonly window: number }
+  | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
+
+/**
+ * Archives `windows` in order, as {@link archiveWindow} does each, but as one pipeline: while a
+ * window's pages are written (and its checkpoint saved by `onWindow`), the next pages, of the same
+ * window or the following ones, are being fetched. A window's pages are written as one batch
+ * (several for a dense one, see `BATCH_ITEMS`). `onWindow(i, totals)` runs once every page of
+ * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a later
+ * page surfaces only after the pages before it were written and their windows reported. So the
+ * checkpoint's guarantee is unchanged: a window is recorded only after its events are on disk.
+ * Pages held but not yet written when the run stops are simply not written: their window is not
+ * checkpointed, and the next run fetches it again.
+ */
+export const archiveWindows = <E, R>(
+  api: EventsApi.Service,
+  sink: NdjsonSink.Service,
+  query: Query,
+  windows: ReadonlyArray<WindowSpec>,
+  onWindow: (window: number, totals: Totals.Totals) => Effect.Effect<void, E, R>
+): Effect.Effect<void, EventsApiError.EventsApiError | NdjsonSink.WriteError | E, R> =>
+  // Suspended: each run of the effect starts with nothing held.
+  Effect.suspend(() => {
+    // The pages of the current window not yet written, and their item count.
+    let held: Array<EventsPage.EventsPage> = []
+    let heldItems = 0
+    const flush = (totals: Totals.Totals) => {
+      if (held.length === 0) return Effect.succeed(totals)
+      const pages = held
+      held = []
+      heldItems = 0
+      return Effect.map(archivePages(sink, pages), (t) => Totals.plus(totals, t))
+    }
+    return Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
+      Stream.flatMap(([i, w]) =>
+        api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
+          Stream.map((page): Step => ({ _tag: "Page", page })),
+          Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
+        )
+      ),
+      // A listing that fails still has the pages it delivered written first (as when each page
+      // was written on arrival): they are durable, only their window is not checkpointed.
+      Stream.catchAll((error) => Stream.succeed<Step>({ _tag: "Failed", error })),
+      Stream.buffer({ capacity: PREFETCH_PAGES }),
+      Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<
+        Totals.Totals,
+        EventsApiError.EventsApiError | NdjsonSink.WriteError | E,
+        R
+      > => {
+        if (step._tag === "End") {
+          return flush(totals).pipe(Effect.flatMap((t) => onWindow(step.window, t)), Effect.as(Totals.empty))
+        }
+        if (step._tag === "Failed") return Effect.zipRight(flush(totals), Effect.fail(step.error))
+        held.push(step.page)
+        heldItems += step.page.items.length
+        return heldItems >= BATCH_ITEMS ? flush(totals) : Effect.succeed(totals)
+      }),
+      Effect.asVoid
+    )
+  })

@@ -20,7 +20,7 @@ import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type { ArchiveLockLost, ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
 import { ArchiverUsageError } from "./ArchiverError.js"
-import { archiveWindow } from "./ArchiveWindow.js"
+import { archiveWindows } from "./ArchiveWindow.js"
 import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
 import * as Coverage from "./Coverage.js"
 import { toIso } from "./Instant.js"
@@ -193,24 +193,27 @@ export const make = Effect.gen(function*() {
       )
       let totals = Totals.empty
       const started = yield* Clock.currentTimeMillis
-      for (const [i, { end, listFrom, rechecked, start }] of windows.entries()) {
-        const t = yield* archiveWindow(api, sink, query, listFrom, end)
-        yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
-        totals = Totals.plus(totals, { ...t, windows: 1, late: rechecked ? t.written : 0 })
-        const elapsed = (yield* Clock.currentTimeMillis) - started
-        yield* Effect.logInfo(`${label}: window ${i + 1}/${windows.length} archived`).pipe(
-          Effect.annotateLogs({
-            window: `${toIso(start)}/${toIso(end)}`,
-            listed: t.listed,
-            written: t.written,
-            duplicates: t.duplicates,
-            quarantined: t.quarantined,
-            totalWritten: totals.written,
-            percent: Math.round(((i + 1) / windows.length) * 100),
-            elapsedSeconds: Math.round(elapsed / 1000)
-          })
-        )
-      }
+      // One pipeline over every window: the next pages are fetched while a window is written and
+      // checkpointed (see `archiveWindows`); each window joins the coverage only once it is durable.
+      yield* archiveWindows(api, sink, query, windows, (i, t) =>
+        Effect.gen(function*() {
+          const { end, rechecked, start } = windows[i]!
+          yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
+          totals = Totals.plus(totals, { ...t, windows: 1, late: rechecked ? t.written : 0 })
+          const elapsed = (yield* Clock.currentTimeMillis) - started
+          yield* Effect.logInfo(`${label}: window ${i + 1}/${windows.length} archived`).pipe(
+            Effect.annotateLogs({
+              window: `${toIso(start)}/${toIso(end)}`,
+              listed: t.listed,
+              written: t.written,
+              duplicates: t.duplicates,
+              quarantined: t.quarantined,
+              totalWritten: totals.written,
+              percent: Math.round(((i + 1) / windows.length) * 100),
+              elapsedSeconds: Math.round(elapsed / 1000)
+            })
+          )
+        }))
       return totals
     })
 

@@ -46,7 +46,6 @@
  * @since 0.1.0
  */
 import { isUtf8 } from "node:buffer"
-import { createHash } from "node:crypto"
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
@@ -70,6 +69,7 @@ import {
 } from "./internal/archiveFs.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
+import { sha256Text } from "./internal/sha256.js"
 
 /** An event to archive. */
 export interface ArchiveRecord {
@@ -119,7 +119,12 @@ export interface WriteResult {
 export interface Options {
   /** How many day id sets to keep in memory (LRU). Default 3. */
   readonly cachedDays?: number
-  /** How many batches between sync points of the id index (it is derived data; see idIndex.ts). Default 32. */
+  /**
+   * How many batches between sync points of the id index (it is derived data; see idIndex.ts).
+   * Default 128: each sync point writes a run (and merges runs), with fsyncs, while the event
+   * loop waits; a crash costs only re-reading the tails appended since, and the index forces a
+   * sync point of its own when its in-memory table is full, so memory stays bounded either way.
+   */
   readonly indexSyncEvery?: number
 }
 
@@ -184,15 +189,15 @@ const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefi
 /** A record's line: its exact bytes when given, else its text (encoded once per file, at append). */
 const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? view(r.bytes) : r.raw
 
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
+const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
 /**
- * A short digest of an archived line's bytes: 128 bits are plenty to tell two versions of one
- * event apart. Text is hashed as its UTF-8 encoding, so both forms of one line agree.
+ * The digest of an archived line's bytes (sha256, base64). Text is hashed as its UTF-8 encoding,
+ * so both forms of one line agree. Kept whole: a day's set holds one per event, and a shortened
+ * slice would pin the whole string anyway; made as a string directly, not through a Buffer (one
+ * small external allocation per event weighs on the peak RSS).
  */
-const digest = (line: string | Uint8Array) =>
-  (typeof line === "string" ? createHash("sha256").update(line, "utf8") : createHash("sha256").update(line))
-    .digest("base64").slice(0, 22)
+const digest = (line: string | Uint8Array) => sha256Text(line, "base64")
 
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
 const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
@@ -210,8 +215,9 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
       if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
       days.add(r.day)
     }
-    const line = r.bytes ?? r.raw
-    if (typeof line === "string" ? /[\r\n]/.test(line) : line.includes(LF) || line.includes(CR)) {
+    // Bytes as a Buffer: its indexOf is a native scan, a plain Uint8Array's `includes` is not.
+    const line = r.bytes !== undefined ? view(r.bytes) : r.raw
+    if (typeof line === "string" ? /[\r\n]/.test(line) : line.indexOf(LF) >= 0 || line.indexOf(CR) >= 0) {
       return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
     }
     if (r.id.length === 0 || !hasId(line, r.id)) {
@@ -238,7 +244,7 @@ const open = (dir: string, options: Options) =>
   Effect.gen(function*() {
     const l = layout(dir)
     const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
-    const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 32))
+    const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 128))
     yield* openArchiveLayout(l.root)
     yield* repairTornTails(l.root)
 

@@ -64,7 +64,12 @@ describe("bench/e2e", () => {
       // Every target has a measured value, so the report never hides a missing figure.
       assert.lengthOf(json.targets, 8)
       for (const t of json.targets) assert.isNumber(t.value, t.name)
-      assert.include(md, "| `webex-archiver backfill` |")
+      assert.include(md, "| `webex-archiver backfill` (nothing sealed) |")
+      // Sealing is measured on its own, on the last round's archive: every day file sealed.
+      assert.strictEqual(json.seal.events, 2000)
+      assert.isAbove(json.seal.files, 0)
+      for (const run of [json.seal.seal, json.seal.status]) assert.isAbove(run.wallMs, 0)
+      assert.include(md, "`seal --settle 0` on the last round's 2000-event archive")
       assert.include(md, "mean wait beyond the second")
     } finally {
       fs.rmSync(results, { recursive: true, force: true })

@@ -4,17 +4,21 @@
 // each of `--rounds` rounds, alternated so that drift in the machine's load hits every contestant
 // alike, it runs:
 //   floor        floor.mjs: fetch -> JSON.parse -> one line per event appended -> one fsync
-//   archiver     `webex-archiver backfill` through apps/archiver/bin/webex-archiver.mjs
+//   archiver     `webex-archiver backfill --settle 36500d` through apps/archiver/bin/webex-archiver.mjs
+//                (the settle time keeps every day open: the floor compresses nothing, so the ratio
+//                compares like with like; sealing is measured on its own, below)
 //   list         list.mjs: the library's `EventsApi.list()`, events counted, no disk
 //   floor-parse  floor.mjs --no-disk: the floor's fetch-and-parse alone (what `list()` is held to)
 // Each child is measured from outside (wall) and from inside (CPU user+sys and peak RSS, written
 // at exit by the usage.mjs preload). Then the archiver again at `--big` events (memory), `status`
-// on that archive, and the mean extra wait beyond `Retry-After: 1` (a server answering every
+// on that archive; `seal --settle 0` on the last round's archive (what a backfill's own sealing
+// costs: gzip and manifest of every day) and `status` after it; and the mean extra wait beyond `Retry-After: 1` (a server answering every
 // `--rate-limit-every`th request 429; the gap from each 429 to its retry, minus one second).
 // Writes `--results`/latest.md and latest.json.
 //
 // usage: node bench/e2e/run.mjs [--events 200000] [--days 30] [--rounds 3] [--big 1000000]
 //          [--max 1000] [--retry-events 20000] [--rate-limit-every 5] [--results bench/e2e/results]
+//          [--baseline <other checkout>/apps/archiver/bin/webex-archiver.mjs]
 //        (--big 0 skips the large run; `pnpm bench:e2e -- --events 20000` passes them through)
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -38,7 +42,10 @@ const DEFAULTS = {
   max: 1000,
   "retry-events": 20_000,
   "rate-limit-every": 5,
-  results: path.join(here, "results")
+  results: path.join(here, "results"),
+  // Another build's bin/webex-archiver.mjs (e.g. an export of the previous commit, built): run as
+  // one more contestant, alternated with the others, for before/after figures from one run.
+  baseline: ""
 }
 
 const parseArgs = (argv) => {
@@ -175,10 +182,21 @@ const contestants = {
     }
   },
   archiver: {
-    title: "`webex-archiver backfill`",
+    title: "`webex-archiver backfill` (nothing sealed)",
     run: async (server, o, tmp) => {
       const out = path.join(tmp, `archive-${++usageSerial}`)
       const r = await runArchiver(server, o, out, tmp)
+      // The last one is kept for the sealing run; the others go at once (disk space).
+      if (lastArchive !== undefined) fs.rmSync(lastArchive, { recursive: true, force: true })
+      lastArchive = out
+      return r
+    }
+  },
+  archiverBaseline: {
+    title: "the baseline's `webex-archiver backfill` (--baseline, before)",
+    run: async (server, o, tmp) => {
+      const out = path.join(tmp, `archive-${++usageSerial}`)
+      const r = await runArchiver(server, o, out, tmp, path.resolve(o.baseline))
       fs.rmSync(out, { recursive: true, force: true })
       return r
     }
@@ -206,13 +224,21 @@ const contestants = {
   }
 }
 
+/** The archive of the latest archiver round: sealed afterwards, to measure sealing alone. */
+let lastArchive
+
 const firstUrl = (server, o) =>
   `${server.info.baseUrl}/events?from=${server.info.from}&to=${server.info.to}&max=${o.max}`
 
-const runArchiver = async (server, o, out, tmp) => {
+const runArchiver = async (server, o, out, tmp, bin = archiverBin) => {
   const r = await measure(
     "archiver backfill",
-    [archiverBin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", server.info.from, "--to", server.info.to, "--max", String(o.max)],
+    [
+      bin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", server.info.from, "--to", server.info.to,
+      "--max", String(o.max),
+      // Seal nothing: every day stays open (see the header).
+      "--settle", "36500d"
+    ],
     { WEBEX_TOKEN: server.info.token },
     tmp
   )
@@ -278,6 +304,13 @@ const markdown = (r) => {
         `peak RSS ${r.big.archiver.peakRssMiB} MiB (${s(r.big.rssGrowth)}× the ${r.config.events}-event run); ` +
         `\`status\` on that archive ${sec(r.big.status.wallMs)} wall, ${r.big.status.peakRssMiB} MiB ` +
         `(that fake server: start-up ${sec(r.big.server.startMs)}, ${r.big.server.rssMiB} MiB).`,
+    r.seal === undefined
+      ? `Sealing not measured.`
+      : `Sealing (not in the ratios above; \`backfill\` seals settled days at its end, the benchmark's runs pass ` +
+        `\`--settle 36500d\` so that, like the floor, they compress nothing): \`seal --settle 0\` on the last ` +
+        `round's ${r.seal.events}-event archive sealed ${s(r.seal.files)} day files in ${sec(r.seal.seal.wallMs)} wall, ` +
+        `${sec(r.seal.seal.cpuMs)} CPU, ${r.seal.seal.peakRssMiB} MiB; \`status\` after it ${sec(r.seal.status.wallMs)} wall, ` +
+        `${r.seal.status.peakRssMiB} MiB.`,
     r.retryAfter === undefined
       ? `Retry-After run skipped.`
       : `Retry-After: ${r.retryAfter.samples} answers 429 \`Retry-After: 1\` (every ${r.config["rate-limit-every"]}th request, ${r.retryAfter.events} events); ` +
@@ -309,13 +342,17 @@ const main = async () => {
     stdio: "inherit"
   })
   if (tsc.status !== 0) throw new Error("tsc -b failed")
+  // The archiver runs as its esbuild bundle (bin/ loads dist/main.mjs): rebuilt when a source is newer.
+  log("building the archiver bundle")
+  const bundle = spawnSync(process.execPath, [path.join(repoRoot, "apps/archiver/scripts/build.mjs")], { cwd: repoRoot, stdio: "inherit" })
+  if (bundle.status !== 0) throw new Error("apps/archiver/scripts/build.mjs failed")
 
   const { from, to } = window(o.days)
   const serverArgs = (events, extra = []) => ["--events", String(events), "--from", from, "--to", to, ...extra]
   const results = {
     meta: {},
     config: { ...o, results: undefined, from, to },
-    runs: { floor: [], archiver: [], list: [], floorParse: [] }
+    runs: { floor: [], archiver: [], ...(o.baseline !== "" ? { archiverBaseline: [] } : {}), list: [], floorParse: [] }
   }
 
   try {
@@ -334,11 +371,32 @@ const main = async () => {
     } finally {
       await server.stop()
     }
+    if (lastArchive !== undefined) {
+      // Sealing, measured alone on the last round's archive: what `backfill` adds at its end
+      // when days have settled (gzip of every day file, the manifest chain), and `status` after.
+      const seal = await measure("seal", [archiverBin, "seal", "--out", lastArchive, "--settle", "0"], {}, tmp)
+      const sealed = /Sealed (\d+) file/.exec(seal.stdout)
+      delete seal.stdout
+      const status = await measure("status after seal", [archiverBin, "status", "--out", lastArchive], {}, tmp)
+      delete status.stdout
+      results.seal = { events: o.events, files: sealed === null ? null : Number(sealed[1]), seal, status }
+      log(`seal: ${results.seal.files} files, ${seal.wallMs} ms; status after: ${status.wallMs} ms`)
+      fs.rmSync(lastArchive, { recursive: true, force: true })
+      lastArchive = undefined
+    }
     results.median = Object.fromEntries(Object.entries(results.runs).map(([name, runs]) => [name, summarise(runs)]))
     const m = results.median
     results.ratios = {
       floor: { wall: 1, cpu: 1 },
       archiver: { wall: ratio(m.archiver.wallMs, m.floor.wallMs), cpu: ratio(m.archiver.cpuMs, m.floor.cpuMs) },
+      ...(m.archiverBaseline !== undefined
+        ? {
+          archiverBaseline: {
+            wall: ratio(m.archiverBaseline.wallMs, m.floor.wallMs),
+            cpu: ratio(m.archiverBaseline.cpuMs, m.floor.cpuMs)
+          }
+        }
+        : {}),
       list: { wall: ratio(m.list.wallMs, m.floor.wallMs), cpu: ratio(m.list.cpuMs, m.floor.cpuMs) },
       floorParse: { wall: ratio(m.floorParse.wallMs, m.floor.wallMs), cpu: ratio(m.floorParse.cpuMs, m.floor.cpuMs) },
       listToFloorParse: { wall: ratio(m.list.wallMs, m.floorParse.wallMs), cpu: ratio(m.list.cpuMs, m.floorParse.cpuMs) }

@@ -23,11 +23,12 @@
  *
  * @internal
  */
-import { createHash, randomBytes } from "node:crypto"
+import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { UnsafePath } from "./errors.js"
 import { FILE_MODE } from "./layout.js"
+import { sha256Bytes } from "./sha256.js"
 
 const REC = 20
 const KEY = 16
@@ -42,11 +43,20 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 const DAY_MS = 86_400_000
 
 /** `YYYY-MM-DD` as days since 1970 + 1. */
-export const dayNumber = (day: string): number => Date.parse(`${day}T00:00:00.000Z`) / DAY_MS + 1
+export const dayNumber = (day: string): number => {
+  // Called once per archived event, and a page's events share a day or two: parse each day once.
+  if (day !== lastDay) {
+    lastDay = day
+    lastDayNumber = Date.parse(`${day}T00:00:00.000Z`) / DAY_MS + 1
+  }
+  return lastDayNumber
+}
+let lastDay = ""
+let lastDayNumber = NaN
 export const dayOfNumber = (n: number): string => new Date((n - 1) * DAY_MS).toISOString().slice(0, 10)
 
 /** The index key of an id: 128 bits of its sha256 (a collision only quarantines, never drops). */
-export const keyOf = (id: string): Buffer => createHash("sha256").update(id, "utf8").digest().subarray(0, KEY)
+export const keyOf = (id: string): Buffer => sha256Bytes(id).subarray(0, KEY)
 
 const openNoFollowSync = (file: string, flags: number, mode?: number): number => {
   let fd: number

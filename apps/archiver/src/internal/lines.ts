@@ -89,8 +89,35 @@ export const hasId = (line: string | Uint8Array, id: string): boolean => {
   if (typeof line === "string") {
     const m = LEADING_ID.exec(line)
     if (m !== null) return m[1] === id
+  } else if (leadsWithId(line, id)) {
+    return true
   }
   return extractId(line) === id
+}
+
+const LEADING_ID_PREFIX = Buffer.from("{\"id\":\"")
+const QUOTE = 0x22
+const COMMA = 0x2c
+const CLOSE = 0x7d
+
+/**
+ * Whether the bytes begin `{"id":"<id>",` (or `}`): the compact form the API sends, tested
+ * without decoding the line (once per archived event). Equivalent to {@link LEADING_ID} finding
+ * `id`: an id with no quote or backslash is its own JSON text, and its UTF-8 encoding is the only
+ * byte sequence that decodes to it. Anything else (spaces, escapes) is left to {@link extractId}.
+ */
+const leadsWithId = (line: Uint8Array, id: string): boolean => {
+  const p = LEADING_ID_PREFIX.length
+  if (line.length < p + id.length + 2) return false
+  for (let i = 0; i < p; i++) if (line[i] !== LEADING_ID_PREFIX[i]) return false
+  let at = p
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i)
+    // Non-ASCII (or a quote/backslash): the general path decides.
+    if (c >= 0x80 || c === QUOTE || c === 0x5c) return false
+    if (line[at++] !== c) return false
+  }
+  return line[at] === QUOTE && (line[at + 1] === COMMA || line[at + 1] === CLOSE)
 }
 
 /** The top-level `id` of a JSON object text, or `undefined` if it has none or is not JSON. */
