@@ -59,6 +59,7 @@ describe("bench/e2e", () => {
       assert.strictEqual(json.big.events, 3000)
       assert.strictEqual(json.big.archiver.events, 3000)
       assert.isAbove(json.big.status.wallMs, 0)
+      assert.isAbove(json.big.statusSealed.wallMs, 0)
       assert.isAbove(json.retryAfter.samples, 0)
       assert.isNumber(json.retryAfter.meanExtraMs)
       // Every target has a measured value, so the report never hides a missing figure.
