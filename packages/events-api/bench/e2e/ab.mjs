@@ -63,7 +63,7 @@ const measure = (args, env) =>
 
 const contestants = [
   ["floor-parse", () => measure([path.join(e2e, "floor.mjs"), `${info.baseUrl}/events?from=${from}&to=${to}&max=${max}`, "--no-disk"], {})],
-  ...builds.map((b) => [b, () => measure([path.join(here, "list.mjs"), info.baseUrl, from, to, String(max)], { LIB_DIST: b })])
+  ...builds.map((b) => [b, () => measure([path.join(e2e, "list.mjs"), info.baseUrl, from, to, String(max)], { LIB_DIST: b })])
 ]
 const runs = Object.fromEntries(contestants.map(([name]) => [name, []]))
 for (let r = 0; r < rounds; r++) {
