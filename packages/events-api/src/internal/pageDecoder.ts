@@ -388,6 +388,13 @@ const parseBody = (
   }
 }
 
+/** The `items` array of a parsed list body, or why the whole body is unusable. */
+const itemsOf = (json: Either.Either<unknown, string>): Either.Either<ReadonlyArray<unknown>, string> => {
+  if (Either.isLeft(json)) return Either.left(`the body is not JSON (${json.left})`)
+  const items = isRecord(json.right) ? json.right["items"] : undefined
+  return Array.isArray(items) ? Either.right(items) : Either.left("the body has no \"items\" array")
+}
+
 const isValidUtf8 = (bytes: Uint8Array): boolean => {
   try {
     strict.decode(bytes)
@@ -434,9 +441,9 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  */
 export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
   const { bytes, json, valid } = parseBody(body)
-  if (Either.isLeft(json)) return Either.left(`the body is not JSON (${json.left})`)
-  const items = isRecord(json.right) ? json.right["items"] : undefined
-  if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
+  const parsed = itemsOf(json)
+  if (Either.isLeft(parsed)) return Either.left(parsed.left)
+  const items = parsed.right
   const count = items.length
   const out: Array<EventsPage.Item> = new Array(count)
   if (valid) {
@@ -504,9 +511,9 @@ export const decodeEvents = (
       return { count: items.length, events: Either.right(events) }
     })
   }
-  if (Either.isLeft(json)) return Either.left(`the body is not JSON (${json.left})`)
-  const items = isRecord(json.right) ? json.right["items"] : undefined
-  if (!Array.isArray(items)) return Either.left("the body has no \"items\" array")
+  const parsed = itemsOf(json)
+  if (Either.isLeft(parsed)) return Either.left(parsed.left)
+  const items = parsed.right
   const count = items.length
   const events: Array<EventT> = new Array(count)
   for (let k = 0; k < count; k++) {

@@ -12,8 +12,6 @@ export interface RateGate {
   readonly wait: Effect.Effect<void>
   /** Pauses the gate for at least `duration` from now, without waiting. */
   readonly pause: (duration: Duration.Duration) => Effect.Effect<void>
-  /** Pauses the gate for at least `duration` from now, then waits it out. */
-  readonly pauseFor: (duration: Duration.Duration) => Effect.Effect<void>
 }
 
 export const make: Effect.Effect<RateGate> = Effect.map(Ref.make(0), (until) => {
@@ -27,5 +25,5 @@ export const make: Effect.Effect<RateGate> = Effect.map(Ref.make(0), (until) => 
   })
   const pause = (duration: Duration.Duration) =>
     Effect.flatMap(Clock.currentTimeMillis, (now) => Ref.update(until, (d) => Math.max(d, now + Duration.toMillis(duration))))
-  return { wait, pause, pauseFor: (duration) => Effect.zipRight(pause(duration), wait) }
+  return { wait, pause }
 })
