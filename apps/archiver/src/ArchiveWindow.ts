@@ -96,34 +96,6 @@ export const archivePages = Effect.fn("Archiver.pages")(function*(
   } satisfies Totals.Totals
 })
 
-/** Splits a page into events to file and items to quarantine, and writes both durably. */
-export const archivePage = (sink: NdjsonSink.Service, page: EventsPage.EventsPage) => archivePages(sink, [page])
-
-/**
- * Lists `[from, to)` page by page, writing each page durably before asking for the next. The
- * caller widens `from` backwards where a neighbouring window ends: whether the service's `from`
- * is inclusive is not documented, so abutting windows re-read a second of their neighbour rather
- * than risk losing an event sitting exactly on the boundary (the sink drops what is already there).
- */
-export const archiveWindow: (
-  api: EventsApi.Service,
-  sink: NdjsonSink.Service,
-  query: Query,
-  from: number,
-  to: number
-) => Effect.Effect<Totals.Totals, EventsApiError.EventsApiError | NdjsonSink.WriteError> = Effect.fn("Archiver.window")(function*(
-  api: EventsApi.Service,
-  sink: NdjsonSink.Service,
-  query: Query,
-  from: number,
-  to: number
-) {
-  yield* Effect.annotateCurrentSpan({ from, to })
-  return yield* api.listPages({ ...query, from: new Date(from), to: new Date(to) }).pipe(
-    Stream.runFoldEffect(Totals.empty, (totals, page) => Effect.map(archivePage(sink, page), (t) => Totals.plus(totals, t)))
-  )
-})
-
 /** A window to archive: listed from `listFrom` (which may reach into its predecessor) to `end`. */
 export interface WindowSpec {
   readonly listFrom: number
@@ -150,9 +122,13 @@ type Step =
   | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
 
 /**
- * Archives `windows` in order, as {@link archiveWindow} does each, but as one pipeline: while a
- * window's pages are written (and its checkpoint saved by `onWindow`), the next pages, of the same
- * window or the following ones, are being fetched. A window's pages are written as one batch
+ * Archives `windows` in order, each listed from `listFrom` to `end`. The caller widens `listFrom`
+ * backwards where a neighbouring window ends: whether the service's `from` is inclusive is not
+ * documented, so abutting windows re-read a second of their neighbour rather than risk losing an
+ * event sitting exactly on the boundary (the sink drops what is already there).
+ *
+ * One pipeline over every window: while a window's pages are written (and its checkpoint saved by
+ * `onWindow`), the next pages, of the same window or the following ones, are being fetched. A window's pages are written as one batch
  * (several for a dense one, see `BATCH_ITEMS`). `onWindow(i, totals)` runs once every page of
  * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a later
  * page surfaces only after the pages before it were written and their windows reported. So the

@@ -98,7 +98,7 @@ export interface Service {
 
 export class Archiver extends Context.Tag("@webex-compliance/archiver/Archiver")<Archiver, Service>() {}
 
-/** How far each window re-reads into its predecessor (see `ArchiveWindow.archiveWindow`). */
+/** How far each window re-reads into its predecessor (see `ArchiveWindow.archiveWindows`). */
 const BOUNDARY_OVERLAP_MILLIS = 1000
 
 /**

@@ -68,15 +68,19 @@ export const openArchiveLayout = (dir: string): Effect.Effect<void, ArchiveWrite
 export const ensureArchiveLayout = (dir: string): Effect.Effect<void, ArchiveWriteError> =>
   tryWrite(layout(dir).root, "preparing", () => prepare(dir)).pipe(Effect.flatMap(warnTightened))
 
-/** The `.ndjson` day files directly in `dir`, sorted by day; empty if `dir` does not exist. */
-export const dayFiles = async (dir: string): Promise<ReadonlyArray<{ day: string; file: string }>> => {
-  let names: Array<string>
+/** The names in `dir`; empty if `dir` does not exist. */
+const namesIn = async (dir: string): Promise<Array<string>> => {
   try {
-    names = await fsp.readdir(dir)
+    return await fsp.readdir(dir)
   } catch (e) {
     if (errnoCode(e) === "ENOENT") return []
     throw new StepFailure(dir, "listing", e)
   }
+}
+
+/** The `.ndjson` day files directly in `dir`, sorted by day; empty if `dir` does not exist. */
+export const dayFiles = async (dir: string): Promise<ReadonlyArray<{ day: string; file: string }>> => {
+  const names = await namesIn(dir)
   const out: Array<{ day: string; file: string }> = []
   for (const name of names.sort()) {
     const m = DAY_FILE.exec(name)
@@ -96,13 +100,7 @@ export interface DayStorage {
 
 /** Every day under `events/`, with its segments and open file; sorted by day. */
 export const dayStorage = async (eventsDir: string): Promise<ReadonlyArray<DayStorage>> => {
-  let names: Array<string>
-  try {
-    names = await fsp.readdir(eventsDir)
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return []
-    throw new StepFailure(eventsDir, "listing", e)
-  }
+  const names = await namesIn(eventsDir)
   const days = new Map<string, { segments: Array<[number, string]>; open: string | undefined }>()
   const entry = (day: string) => {
     let d = days.get(day)

@@ -80,22 +80,23 @@ const unsafeMessage = (u: UnsafePath) =>
 
 export const toUnsafe = (u: UnsafePath): ArchiveUnsafe => new ArchiveUnsafe({ path: u.file, message: unsafeMessage(u) })
 
-export const toWriteError = (file: string, operation: string, e: unknown): ArchiveWriteError => {
+type StorageErrorFields = { path: string; operation: string; message: string; code?: string }
+
+/** The fields of a write or read error: a planted path is `EUNSAFE`, anything else its labelled step. */
+const storageErrorFields = (file: string, operation: string, e: unknown): StorageErrorFields => {
   if (e instanceof UnsafePath) {
     // Callers typed before `ArchiveUnsafe` existed still name the path and the reason (exit 74 too).
-    return new ArchiveWriteError({ path: e.file, operation, message: unsafeMessage(e), code: "EUNSAFE" })
+    return { path: e.file, operation, message: unsafeMessage(e), code: "EUNSAFE" }
   }
   const f = e instanceof StepFailure ? e : new StepFailure(file, operation, e)
-  return new ArchiveWriteError({ path: f.file, operation: f.operation, ...describe(f.operation, f.file, f.cause) })
+  return { path: f.file, operation: f.operation, ...describe(f.operation, f.file, f.cause) }
 }
 
-export const toReadError = (file: string, operation: string, e: unknown): ArchiveReadError => {
-  if (e instanceof UnsafePath) {
-    return new ArchiveReadError({ path: e.file, operation, message: unsafeMessage(e), code: "EUNSAFE" })
-  }
-  const f = e instanceof StepFailure ? e : new StepFailure(file, operation, e)
-  return new ArchiveReadError({ path: f.file, operation: f.operation, ...describe(f.operation, f.file, f.cause) })
-}
+export const toWriteError = (file: string, operation: string, e: unknown): ArchiveWriteError =>
+  new ArchiveWriteError(storageErrorFields(file, operation, e))
+
+export const toReadError = (file: string, operation: string, e: unknown): ArchiveReadError =>
+  new ArchiveReadError(storageErrorFields(file, operation, e))
 
 /** An async write-path operation as an Effect failing with {@link ArchiveWriteError}. */
 export const tryWrite = <A>(
