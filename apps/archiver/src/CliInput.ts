@@ -3,14 +3,10 @@
  * refused spelling is pinned by tests; the messages say what would have been accepted.
  */
 import { Event } from "@webex-compliance/events-api"
-import * as DateTime from "effect/DateTime"
 import * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 
 const DATE = /^\d{4}-\d{2}-\d{2}$/
-const decodeIso = Schema.decodeUnknownOption(Event.IsoDateTime)
 
 /**
  * An instant: an ISO-8601 date-time with a zone (`2024-05-01T00:00:00Z`, `...+02:00`) or a bare
@@ -21,12 +17,16 @@ const decodeIso = Schema.decodeUnknownOption(Event.IsoDateTime)
  */
 export const parseInstant = (input: string): Either.Either<number, string> => {
   const s = input.trim()
-  const parsed = DATE.test(s) ? decodeIso(`${s}T00:00:00Z`) : /[+-]\d{2}$/.test(s) ? Option.none() : decodeIso(s)
-  return Option.isNone(parsed)
+  const ms = DATE.test(s)
+    ? Event.parseIsoMillis(`${s}T00:00:00Z`)
+    : /[+-]\d{2}$/.test(s)
+    ? undefined
+    : Event.parseIsoMillis(s)
+  return ms === undefined
     ? Either.left(
       `${JSON.stringify(input)} is not a date-time: use ISO-8601 with a zone, e.g. 2024-05-01T00:00:00Z, or a date, e.g. 2024-05-01 (midnight UTC)`
     )
-    : Either.right(DateTime.toEpochMillis(parsed.value))
+    : Either.right(ms)
 }
 
 const UNITS: Record<string, number> = {

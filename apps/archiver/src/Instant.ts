@@ -6,20 +6,18 @@
  */
 import { Event } from "@webex-compliance/events-api"
 import * as DateTime from "effect/DateTime"
-import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-
-const decodeIso = Schema.decodeUnknownEither(Event.IsoDateTime)
 
 /** An ISO-8601 date-time on the wire, epoch milliseconds in memory; encoded back as `…Z` ISO text. */
 export const EpochMillisFromIso = Schema.transformOrFail(Schema.String, Schema.Number, {
   strict: true,
-  decode: (s, _, ast) =>
-    Either.match(decodeIso(s), {
-      onLeft: () => ParseResult.fail(new ParseResult.Type(ast, s, `not an ISO-8601 date-time: ${JSON.stringify(s)}`)),
-      onRight: (dt) => ParseResult.succeed(DateTime.toEpochMillis(dt))
-    }),
+  decode: (s, _, ast) => {
+    const ms = Event.parseIsoMillis(s)
+    return ms === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, s, `not an ISO-8601 date-time: ${JSON.stringify(s)}`))
+      : ParseResult.succeed(ms)
+  },
   encode: (ms, _, ast) =>
     Number.isFinite(ms)
       ? ParseResult.succeed(toIso(ms))
@@ -27,8 +25,7 @@ export const EpochMillisFromIso = Schema.transformOrFail(Schema.String, Schema.N
 }).annotations({ identifier: "EpochMillisFromIso" })
 
 /** The instant `input` names, or `undefined`: for inputs the caller reports in its own words. */
-export const parseMillis = (input: string): number | undefined =>
-  Either.getOrUndefined(Either.map(decodeIso(input), DateTime.toEpochMillis))
+export const parseMillis: (input: string) => number | undefined = Event.parseIsoMillis
 
 /** Formats epoch milliseconds as ISO-8601 UTC (`2024-05-01T00:00:00.000Z`). */
 export const toIso = (ms: number): string => DateTime.formatIso(DateTime.unsafeMake(ms))

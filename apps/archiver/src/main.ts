@@ -65,8 +65,8 @@ const unknownFlag = (args: ReadonlyArray<string>): string | undefined => {
   if (sub._tag === "None") return undefined
   const usage = HelpDoc.toAnsiText(Usage.getHelp(Descriptor.getUsage(sub.value))).replace(ANSI, "")
   const known = new Set(usage.match(/--[A-Za-z0-9][\w-]*/g) ?? [])
-  const unknown = rest.find((a) => a.startsWith("--") && !known.has(a.split("=")[0]!) && !BUILT_IN_FLAGS.has(a.split("=")[0]!))
-  return unknown === undefined ? undefined : `${name} has no flag ${safeText(unknown.split("=")[0]!)} (see webex-archiver ${name} --help)`
+  const unknown = rest.map((a) => a.split("=")[0]!).find((f) => f.startsWith("--") && !known.has(f) && !BUILT_IN_FLAGS.has(f))
+  return unknown === undefined ? undefined : `${name} has no flag ${safeText(unknown)} (see webex-archiver ${name} --help)`
 }
 
 /** Help and results in colour only for a person at a terminal who has not asked for none. */

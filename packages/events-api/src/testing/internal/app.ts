@@ -260,23 +260,14 @@ export const makeApp = ({ dropConnection, oauth, origin, state, store, tokens }:
     Effect.gen(function*() {
       const { faults } = ctx
       const now = yield* Clock.currentTimeMillis
+      // The two throttling faults differ only in status and wording; both carry a Retry-After.
+      const throttled = (status: 429 | 423, description: string, fault: "rateLimit" | "locked") =>
+        new Reply({ status, message: MESSAGES[status], description, headers: retryAfterHeader(faults, now), fault })
       if (state.fires("rateLimit", faults.rateLimitEvery)) {
-        return yield* new Reply({
-          status: 429,
-          message: MESSAGES[429],
-          description: "Rate limit exceeded.",
-          headers: retryAfterHeader(faults, now),
-          fault: "rateLimit"
-        })
+        return yield* throttled(429, "Rate limit exceeded.", "rateLimit")
       }
       if (state.fires("locked", faults.lockedEvery)) {
-        return yield* new Reply({
-          status: 423,
-          message: MESSAGES[423],
-          description: "Locked.",
-          headers: retryAfterHeader(faults, now),
-          fault: "locked"
-        })
+        return yield* throttled(423, "Locked.", "locked")
       }
       if (state.fires("serverError", faults.serverErrorEvery)) {
         const status = state.nextServerError()
