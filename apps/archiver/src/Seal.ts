@@ -40,10 +40,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type { ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
-import { loadCheckpoint } from "./Checkpoint.js"
-import { coveredMillis } from "./Gaps.js"
+import type { ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
 import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
@@ -172,16 +169,6 @@ const statsOfSegment = async (file: string) => {
   stats.end()
   return stats.summary()
 }
-
-/**
- * {@link sealSettled} with the coverage read from the archive's checkpoint: what the archiver
- * calls after each window or poll and at the end of a back-fill (under its lock).
- */
-export const sealFromCheckpoint = (
-  options: Omit<SealOptions, "coverage">
-): Effect.Effect<SealResult, ArchiveWriteError | ArchiveUnsafe | CheckpointError> =>
-  Effect.flatMap(loadCheckpoint(options.dir), (state) =>
-    sealSettled({ ...options, coverage: Option.match(state, { onNone: () => [], onSome: coveredMillis }) }))
 
 /**
  * Seals every settled day (see the module comment); returns what it did. Safe to call at any
