@@ -24,6 +24,7 @@ import { dayFiles, errnoCode, forEachLine, layout, lstatIfExists, StepFailure, t
 import { toIso } from "./Instant.js"
 import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
+import { dayOf } from "./Segments.js"
 
 /** Events of one day file. */
 export interface DayCount {
@@ -98,8 +99,6 @@ const sizeOf = async (dir: string): Promise<number> => {
   return total
 }
 
-const dayOfInstant = (ms: number) => new Date(ms).toISOString().slice(0, 10)
-
 const scanEvents = (
   eventsDir: string,
   sealed: ReadonlyArray<Manifest.SegmentEntry>,
@@ -154,7 +153,7 @@ const scanEvents = (
         if (typeof e.created === "string") {
           const ms = Date.parse(e.created)
           if (!Number.isNaN(ms)) {
-            if (dayOfInstant(ms) !== day) misfiledEvents++
+            if (dayOf(ms) !== day) misfiledEvents++
             see(ms, e.created)
           }
         }
