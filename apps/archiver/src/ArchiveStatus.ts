@@ -236,19 +236,21 @@ const kindOf = (line: string): string | undefined => {
   }
 }
 
+/** The failure of a command given a directory (`--out`) where there is no archive (`root` is resolved). */
+export const noArchive = (root: string): ArchiveReadError =>
+  new ArchiveReadError({
+    path: root,
+    operation: "opening the archive",
+    code: "ENOENT",
+    message: `There is no archive at ${root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
+      "or create one with backfill, run or demo"
+  })
+
 /** Reads the status of the archive at `dir` (read-only). Fails if `dir` is not an archive directory. */
 export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveReadError> =>
   Effect.gen(function*() {
     const l = layout(dir)
-    if (!fs.existsSync(l.root)) {
-      return yield* new ArchiveReadError({
-        path: l.root,
-        operation: "opening the archive",
-        code: "ENOENT",
-        message: `There is no archive at ${l.root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
-          "or create one with backfill, run or demo"
-      })
-    }
+    if (!fs.existsSync(l.root)) return yield* noArchive(l.root)
     yield* tryRead(l.root, "opening the archive", async () => {
       try {
         const st = await fsp.stat(l.root)
