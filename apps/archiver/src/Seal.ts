@@ -238,11 +238,11 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     const openRemoved = new Set<string>()
 
     for (const [day, files] of [...filesByDay].sort(([a], [b]) => a < b ? -1 : 1)) {
+      const open = files.find((f) => f.segment === 0)
+      if (open === undefined || !settled(day)) continue
       const entries = entriesByDay.get(day) ?? []
       const recorded = new Set(entries.flatMap((e) => e.kind === "segment" ? [e.path] : []))
-      const open = files.find((f) => f.segment === 0)
       const orphans = files.filter((f) => f.segment > 0 && !recorded.has(`events/${f.name}`))
-      if (open === undefined || !settled(day)) continue
       const h = await at(open.file, "opening", () => openRead(open.file))
       let size: number
       try {
