@@ -24,6 +24,7 @@ import { dayFiles, errnoCode, forEachLine, layout, lstatIfExists, StepFailure, t
 import { toIso } from "./Instant.js"
 import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
+import { dayOf } from "./Segments.js"
 
 /** Events of one day file. */
 export interface DayCount {
@@ -98,8 +99,6 @@ const sizeOf = async (dir: string): Promise<number> => {
   return total
 }
 
-const dayOfInstant = (ms: number) => new Date(ms).toISOString().slice(0, 10)
-
 const scanEvents = (
   eventsDir: string,
   sealed: ReadonlyArray<Manifest.SegmentEntry>,
@@ -154,7 +153,7 @@ const scanEvents = (
         if (typeof e.created === "string") {
           const ms = Date.parse(e.created)
           if (!Number.isNaN(ms)) {
-            if (dayOfInstant(ms) !== day) misfiledEvents++
+            if (dayOf(ms) !== day) misfiledEvents++
             see(ms, e.created)
           }
         }
@@ -237,19 +236,21 @@ const kindOf = (line: string): string | undefined => {
   }
 }
 
+/** The failure of a command given a directory (`--out`) where there is no archive (`root` is resolved). */
+export const noArchive = (root: string): ArchiveReadError =>
+  new ArchiveReadError({
+    path: root,
+    operation: "opening the archive",
+    code: "ENOENT",
+    message: `There is no archive at ${root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
+      "or create one with backfill, run or demo"
+  })
+
 /** Reads the status of the archive at `dir` (read-only). Fails if `dir` is not an archive directory. */
 export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveReadError> =>
   Effect.gen(function*() {
     const l = layout(dir)
-    if (!fs.existsSync(l.root)) {
-      return yield* new ArchiveReadError({
-        path: l.root,
-        operation: "opening the archive",
-        code: "ENOENT",
-        message: `There is no archive at ${l.root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
-          "or create one with backfill, run or demo"
-      })
-    }
+    if (!fs.existsSync(l.root)) return yield* noArchive(l.root)
     yield* tryRead(l.root, "opening the archive", async () => {
       try {
         const st = await fsp.stat(l.root)

@@ -17,11 +17,10 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as readline from "node:readline"
 import { ArchiverUsageError } from "./ArchiverError.js"
 import * as ArchiveStatus from "./ArchiveStatus.js"
 import { withArchive } from "./ArchiveSession.js"
-import { openContent } from "./Segments.js"
+import { eventLines, listEventFiles } from "./Segments.js"
 import * as Verify from "./Verify.js"
 
 export interface DemoOptions {
@@ -50,13 +49,9 @@ export class DemoVerificationFailed extends Schema.TaggedError<DemoVerificationF
 const readArchive = (dir: string) =>
   Effect.promise(async () => {
     const lines = new Map<string, Array<string>>()
-    const eventsDir = path.join(dir, "events")
     // Open day files and sealed segments alike (gunzipped).
-    for (const file of fs.existsSync(eventsDir) ? fs.readdirSync(eventsDir).sort() : []) {
-      if (!/\.ndjson(?:\.gz)?$/.test(file)) continue
-      const rl = readline.createInterface({ input: await openContent(path.join(eventsDir, file)), crlfDelay: Infinity })
-      for await (const line of rl) {
-        if (line === "") continue
+    for (const { file } of await listEventFiles(path.join(dir, "events"))) {
+      for await (const line of eventLines(file)) {
         const id = (JSON.parse(line) as { id: string }).id
         lines.set(id, [...(lines.get(id) ?? []), line])
       }

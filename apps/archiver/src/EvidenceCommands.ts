@@ -15,8 +15,9 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { ArchiveReadError, ArchiveWriteError } from "./ArchiveError.js"
+import { ArchiveWriteError } from "./ArchiveError.js"
 import * as ArchiveLock from "./ArchiveLock.js"
+import { noArchive } from "./ArchiveStatus.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis, gapsOf } from "./Gaps.js"
 import * as Manifest from "./Manifest.js"
@@ -32,19 +33,13 @@ export class KeygenError extends Schema.TaggedError<KeygenError>()("KeygenError"
 
 /**
  * The archive `--out` names, which must exist: `seal` would otherwise create an empty archive
- * where a mistyped path points, and `gaps` report nothing for it. Same words as `status`.
+ * where a mistyped path points, and `gaps` report nothing for it. The same failure as `status`.
  */
 const existingArchive = (out: string) =>
   Effect.gen(function*() {
     const dir = path.resolve(out)
     if (fs.existsSync(dir)) return dir
-    return yield* new ArchiveReadError({
-      path: dir,
-      operation: "opening the archive",
-      code: "ENOENT",
-      message: `There is no archive at ${dir} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
-        "or create one with backfill, run or demo"
-    })
+    return yield* noArchive(dir)
   })
 
 export const seal = (c: { readonly out: string; readonly settle: Duration.Duration; readonly signingKey: Option.Option<string> }) =>

@@ -28,10 +28,9 @@ export const gapsOf = (
   from: number | undefined,
   to: number
 ): ReadonlyArray<Gap> => {
-  const covered = Option.match(state, { onNone: () => [], onSome: coveredMillis })
-  const start = from ?? covered[0]?.[0] ?? to
+  const covered = Option.match(state, { onNone: (): ReadonlyArray<Coverage.Interval> => [], onSome: (s) => s.covered })
+  const start = from ?? covered[0]?.from ?? to
   if (start >= to) return []
-  const intervals = covered.map(([a, b]) => ({ from: a, through: b }))
-  return Coverage.gaps(intervals, start, to)
+  return Coverage.gaps(covered, start, to)
     .map((g) => ({ start: new Date(g.from).toISOString(), end: new Date(g.through).toISOString() }))
 }

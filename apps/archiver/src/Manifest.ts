@@ -19,8 +19,7 @@ import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
-import { ArchiveReadError } from "./ArchiveError.js"
-import { appendLines, layout, readIfExists, repairTail, tryRead } from "./internal/archiveFs.js"
+import { appendLines, layout, readIfExists, repairTail } from "./internal/archiveFs.js"
 
 export const GENESIS = "0".repeat(64)
 
@@ -156,10 +155,6 @@ export const readEntries = async (dir: string): Promise<ReadonlyArray<ChainedLin
   }
   return out
 }
-
-/** {@link readEntries} as an Effect. */
-export const readManifest = (dir: string): Effect.Effect<ReadonlyArray<ChainedLine>, ArchiveReadError> =>
-  tryRead(manifestPath(dir), "reading", () => readEntries(dir))
 
 /** The head hash of a manifest whose last line is `lastLine` (GENESIS when empty). */
 export const headOf = (lastLine: string | undefined): string => lastLine === undefined ? GENESIS : hashLine(lastLine)

@@ -40,10 +40,7 @@ import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type { ArchiveUnsafe, ArchiveWriteError, CheckpointError } from "./ArchiveError.js"
-import { loadCheckpoint } from "./Checkpoint.js"
-import { coveredMillis } from "./Gaps.js"
+import type { ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
 import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
@@ -174,16 +171,6 @@ const statsOfSegment = async (file: string) => {
 }
 
 /**
- * {@link sealSettled} with the coverage read from the archive's checkpoint: what the archiver
- * calls after each window or poll and at the end of a back-fill (under its lock).
- */
-export const sealFromCheckpoint = (
-  options: Omit<SealOptions, "coverage">
-): Effect.Effect<SealResult, ArchiveWriteError | ArchiveUnsafe | CheckpointError> =>
-  Effect.flatMap(loadCheckpoint(options.dir), (state) =>
-    sealSettled({ ...options, coverage: Option.match(state, { onNone: () => [], onSome: coveredMillis }) }))
-
-/**
  * Seals every settled day (see the module comment); returns what it did. Safe to call at any
  * time under the archive lock; repairs what an interrupted call left.
  *
@@ -251,11 +238,11 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
     const openRemoved = new Set<string>()
 
     for (const [day, files] of [...filesByDay].sort(([a], [b]) => a < b ? -1 : 1)) {
+      const open = files.find((f) => f.segment === 0)
+      if (open === undefined || !settled(day)) continue
       const entries = entriesByDay.get(day) ?? []
       const recorded = new Set(entries.flatMap((e) => e.kind === "segment" ? [e.path] : []))
-      const open = files.find((f) => f.segment === 0)
       const orphans = files.filter((f) => f.segment > 0 && !recorded.has(`events/${f.name}`))
-      if (open === undefined || !settled(day)) continue
       const h = await at(open.file, "opening", () => openRead(open.file))
       let size: number
       try {

@@ -16,12 +16,9 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { errnoCode, isDay, openNoFollow, UnsafePath } from "./internal/archiveFs.js"
+import { DAY_FILE, errnoCode, isDay, openNoFollow, SEGMENT_FILE, UnsafePath } from "./internal/archiveFs.js"
 
 export const DAY_MS = 86_400_000
-
-const OPEN = /^(\d{4}-\d{2}-\d{2})\.ndjson$/
-const SEALED = /^(\d{4}-\d{2}-\d{2})(?:\.([1-9]\d*))?\.ndjson\.gz$/
 
 export interface EventFile {
   readonly day: string
@@ -38,9 +35,9 @@ export const segmentName = (day: string, n: number): string => n === 1 ? `${day}
 
 /** Parses an `events/` file name; `undefined` for anything that is not an event file. */
 export const parseName = (name: string): Omit<EventFile, "file"> | undefined => {
-  const open = OPEN.exec(name)
+  const open = DAY_FILE.exec(name)
   if (open !== null && isDay(open[1]!)) return { day: open[1]!, name, segment: 0 }
-  const sealed = SEALED.exec(name)
+  const sealed = SEGMENT_FILE.exec(name)
   if (sealed !== null && isDay(sealed[1]!)) {
     const n = sealed[2] === undefined ? 1 : Number(sealed[2])
     // `D.1.ndjson.gz` is not a name the archive writes: the first segment has no number.
