@@ -69,7 +69,7 @@ export const withArchive = <A, E>(
         : undefined
       const api = yield* Layer.build(
         EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(NodeHttpClient.layer)
         )
       )
       if (options.probeFirst === true && !fs.existsSync(dir)) yield* probe(Context.get(api, EventsApi.EventsApi))

@@ -43,42 +43,56 @@ const dayOk = (day: string): boolean => {
   return true
 }
 
+/** A page sorted for the sink: what to file, what to quarantine. Holds no parsed event. */
+export interface SortedPage {
+  readonly records: ReadonlyArray<NdjsonSink.ArchiveRecord>
+  readonly quarantine: ReadonlyArray<NdjsonSink.QuarantineRecord>
+  /** Items the page listed. */
+  readonly listed: number
+}
+
 /**
- * Splits pages into events to file and items to quarantine, and writes both durably in one batch
- * of the sink: one append and one fsync per file touched, however many pages.
+ * Splits a page into events to file and items to quarantine, as it arrives: each record keeps the
+ * event's id, day and exact bytes (a view into the response body), nothing of the parsed event. A
+ * page waiting to be written then costs its body's bytes, not a heap of decoded objects that would
+ * survive into the old generation (issue 8: memory flat and small).
+ */
+export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
+  const records: Array<NdjsonSink.ArchiveRecord> = []
+  const quarantine: Array<NdjsonSink.QuarantineRecord> = []
+  for (const item of page.items) {
+    if (item._tag === "Decoded") {
+      const day = Event.utcDay(item.event)
+      const bytes = item.bytes
+      const problem = unfileable(item.event.id, day, bytes)
+      // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink
+      // decodes them to text only for a variant it keeps in quarantine.
+      if (problem === undefined) records.push({ id: item.event.id, day, bytes })
+      else quarantine.push({ raw: item.raw, bytes, reason: problem, id: item.event.id })
+      continue
+    }
+    quarantine.push({ raw: item.raw, bytes: item.bytes, reason: item.reason, ...(Option.isSome(item.id) ? { id: item.id.value } : {}) })
+  }
+  return { records, quarantine, listed: page.items.length }
+}
+
+/**
+ * Writes sorted pages durably in one batch of the sink: one append and one fsync per file
+ * touched, however many pages.
  */
 export const archivePages = Effect.fn("Archiver.pages")(function*(
   sink: NdjsonSink.Service,
-  pages: ReadonlyArray<EventsPage.EventsPage>
+  pages: ReadonlyArray<SortedPage>
 ) {
-  const records = []
-  const quarantine = []
+  const records = pages.length === 1 ? pages[0]!.records : pages.flatMap((p) => p.records)
+  const quarantine = pages.length === 1 ? pages[0]!.quarantine : pages.flatMap((p) => p.quarantine)
   let listed = 0
-  for (const page of pages) {
-    listed += page.items.length
-    for (const item of page.items) {
-      const day = item._tag === "Decoded" ? Event.utcDay(item.event) : ""
-      const problem = item._tag === "Decoded" ? unfileable(item.event.id, day, item.bytes) : item.reason
-      if (item._tag === "Decoded" && problem === undefined) {
-        // The exact bytes the server sent are what is archived (invalid UTF-8 included). The text
-        // is only read if the sink needs it (a variant kept in quarantine): a getter, not a copy.
-        records.push({
-          id: item.event.id,
-          day,
-          get raw() {
-            return item.raw
-          },
-          bytes: item.bytes
-        })
-        continue
-      }
-      const id = item._tag === "Decoded" ? Option.some(item.event.id) : item.id
-      quarantine.push({ raw: item.raw, bytes: item.bytes, reason: problem!, ...(Option.isSome(id) ? { id: id.value } : {}) })
-      // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
-      yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
-        Effect.annotateLogs({ id: Option.getOrElse(id, () => "none") })
-      )
-    }
+  for (const page of pages) listed += page.listed
+  for (const q of quarantine) {
+    // The reason can quote the event's content: it goes to the (0600) quarantine file, not the log.
+    yield* Effect.logWarning("An item that cannot be archived as an event is kept in quarantine").pipe(
+      Effect.annotateLogs({ id: q.id ?? "none" })
+    )
   }
   // Each file's append is itself uninterruptible inside the sink; leaving the rest
   // interruptible lets a stop signal cut short the loading of a large day's id index.
@@ -117,7 +131,7 @@ const PREFETCH_PAGES = 2
 const BATCH_ITEMS = 2000
 
 type Step =
-  | { readonly _tag: "Page"; readonly page: EventsPage.EventsPage }
+  | { readonly _tag: "Page"; readonly page: SortedPage }
   | { readonly _tag: "End"; readonly window: number }
   | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
 
@@ -146,7 +160,7 @@ export const archiveWindows = <E, R>(
   // Suspended: each run of the effect starts with nothing held.
   Effect.suspend(() => {
     // The pages of the current window not yet written, and their item count.
-    let held: Array<EventsPage.EventsPage> = []
+    let held: Array<SortedPage> = []
     let heldItems = 0
     const flush = (totals: Totals.Totals) => {
       if (held.length === 0) return Effect.succeed(totals)
@@ -158,7 +172,8 @@ export const archiveWindows = <E, R>(
     return Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
       Stream.flatMap(([i, w]) =>
         api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
-          Stream.map((page): Step => ({ _tag: "Page", page })),
+          // Sorted on arrival, before the buffer: the parsed page is garbage at once.
+          Stream.map((page): Step => ({ _tag: "Page", page: sortPage(page) })),
           Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
         )
       ),
@@ -176,7 +191,7 @@ export const archiveWindows = <E, R>(
         }
         if (step._tag === "Failed") return Effect.zipRight(flush(totals), Effect.fail(step.error))
         held.push(step.page)
-        heldItems += step.page.items.length
+        heldItems += step.page.listed
         return heldItems >= BATCH_ITEMS ? flush(totals) : Effect.succeed(totals)
       }),
       Effect.asVoid

@@ -71,19 +71,31 @@ import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
 import { sha256Text } from "./internal/sha256.js"
 
-/** An event to archive. */
-export interface ArchiveRecord {
-  /** The event's `id`; must equal the top-level `id` inside `raw`. */
+/**
+ * An event to archive: its exact bytes, or its text (or both; the bytes then are what is written,
+ * digested and compared, and the text only what a quarantined variant shows).
+ */
+export type ArchiveRecord = RecordKey & (
+  | {
+    /** The event's JSON text as received, on a single line (no `\n` or `\r`). */
+    readonly raw: string
+    readonly bytes?: Uint8Array | undefined
+  }
+  | {
+    readonly raw?: string | undefined
+    /**
+     * The event's exact bytes as the server sent them, on a single line (a view into the response
+     * body is fine: they are only read). Invalid UTF-8 stays as it came.
+     */
+    readonly bytes: Uint8Array
+  }
+)
+
+interface RecordKey {
+  /** The event's `id`; must equal the top-level `id` inside its bytes. */
   readonly id: string
   /** The UTC day of the event's `created`, `YYYY-MM-DD`: the day file it belongs to. */
   readonly day: string
-  /** The event's JSON text as received, on a single line (no `\n` or `\r`). */
-  readonly raw: string
-  /**
-   * The event's exact bytes as the server sent them (CONTRACTS C1). When present these are
-   * written, digested and compared, not `raw` (which may be a lossy decoding of invalid UTF-8).
-   */
-  readonly bytes?: Uint8Array | undefined
 }
 
 /** An item that could not be decoded as an event, kept so nothing the API sent is lost. */
@@ -181,13 +193,23 @@ export const repairTornTails = (dir: string): Effect.Effect<ReadonlyArray<TailRe
 
 const utf8 = (text: string) => Buffer.from(text, "utf8")
 const view = (b: Uint8Array) => Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
+const decoder = new TextDecoder()
 
 /** The bytes a record's line holds. */
 const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefined }): Buffer =>
   r.bytes !== undefined ? view(r.bytes) : utf8(r.raw)
 
-/** A record's line: its exact bytes when given, else its text (encoded once per file, at append). */
-const lineOf = (r: ArchiveRecord): string | Buffer => r.bytes !== undefined ? view(r.bytes) : r.raw
+/**
+ * A record's line: its exact bytes when given (as they are: no Buffer made per event), else its
+ * text (encoded once per file, at append).
+ */
+const lineOf = (r: ArchiveRecord): string | Uint8Array => r.bytes ?? (r as { readonly raw: string }).raw
+
+/** A record's text, for a variant kept in quarantine (a lossy decoding of invalid UTF-8; the bytes stay exact). */
+const rawOf = (r: ArchiveRecord): string => r.raw ?? decoder.decode(r.bytes!)
+
+/** Buffer's native byte search, on any Uint8Array (a plain one's `includes` is many times slower). */
+const indexOfByte = (bytes: Uint8Array, byte: number): number => Buffer.prototype.indexOf.call(bytes, byte)
 
 const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
@@ -200,7 +222,7 @@ const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 const digest = (line: string | Uint8Array) => sha256Text(line, "base64")
 
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
-const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Buffer) => r.bytes === undefined || isUtf8(line)
+const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Uint8Array) => r.bytes === undefined || isUtf8(line)
 
 const illegal = (message: string) => Effect.die(new Cause.IllegalArgumentException(message))
 
@@ -215,9 +237,8 @@ const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> =>
       if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
       days.add(r.day)
     }
-    // Bytes as a Buffer: its indexOf is a native scan, a plain Uint8Array's `includes` is not.
-    const line = r.bytes !== undefined ? view(r.bytes) : r.raw
-    if (typeof line === "string" ? /[\r\n]/.test(line) : line.indexOf(LF) >= 0 || line.indexOf(CR) >= 0) {
+    const line = lineOf(r)
+    if (typeof line === "string" ? /[\r\n]/.test(line) : indexOfByte(line, LF) >= 0 || indexOfByte(line, CR) >= 0) {
       return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
     }
     if (r.id.length === 0 || !hasId(line, r.id)) {
@@ -376,7 +397,7 @@ const open = (dir: string, options: Options) =>
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
         const ids = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: string | Buffer; readonly digest: string; readonly key: Buffer }>()
+        const fresh = new Map<string, { readonly line: string | Uint8Array; readonly digest: string; readonly key: Buffer }>()
         for (const r of group) {
           const line = lineOf(r)
           const d = digest(line)
@@ -387,7 +408,7 @@ const open = (dir: string, options: Options) =>
           }
           if (known !== undefined) {
             variants.push({
-              raw: r.raw,
+              raw: rawOf(r),
               ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
               id: r.id,
               kind: "variant",
@@ -402,7 +423,7 @@ const open = (dir: string, options: Options) =>
           if (elsewhere !== undefined && elsewhere !== day) {
             movedDay++
             variants.push({
-              raw: r.raw,
+              raw: rawOf(r),
               ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
               id: r.id,
               kind: "movedDay",
@@ -518,24 +539,21 @@ const open = (dir: string, options: Options) =>
     return { service: NdjsonSink.of({ dir: l.root, writeBatch }), close }
   })
 
-/** One buffer for one append: runs of text lines are encoded together, byte lines copied as they are. */
+/** One buffer for one append: text lines encoded, byte lines copied as they are, each ended by a newline. */
 const joinLines = (lines: ReadonlyArray<string | Uint8Array>): Buffer => {
-  const parts: Array<Uint8Array> = []
-  let text = ""
-  for (const line of lines) {
-    if (typeof line === "string") {
-      text += `${line}\n`
-      continue
-    }
-    if (text !== "") parts.push(utf8(text))
-    text = ""
-    parts.push(line, NEWLINE)
+  const encoded = lines.map((line) => (typeof line === "string" ? utf8(line) : line))
+  let total = 0
+  for (const line of encoded) total += line.length + 1
+  const out = Buffer.allocUnsafe(total)
+  let at = 0
+  for (const line of encoded) {
+    out.set(line, at)
+    at += line.length
+    out[at++] = LF
   }
-  if (text !== "") parts.push(utf8(text))
-  return parts.length === 1 ? view(parts[0]!) : Buffer.concat(parts)
+  return out
 }
 
-const NEWLINE = Buffer.from("\n")
 
 /** The sink as a layer; see {@link make}. Closing it ends with a sync point of the id index. */
 export const layer = (dir: string, options: Options = {}): Layer.Layer<NdjsonSink, ArchiveWriteError | ArchiveUnsafe> =>
