@@ -1,4 +1,13 @@
 /**
+ * The HTTP client: Node's own `http`/`https` (its C++ parser), connections kept alive between
+ * pages (a TLS handshake per page otherwise). Not undici: its WebAssembly parser alone costs
+ * ~40 MB of resident memory at start (issue 8: a small fixed footprint).
+ */
+const httpClient = NodeHttpClient.layerWithoutAgent.pipe(
+  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))
+)
+
+/**
  * One session with an archive: the directory locked, every layer built, the last failure kept.
  * Every command that writes (`backfill`, `run`, `demo`) goes through here, so they share one
  * code path.
@@ -69,7 +78,7 @@ export const withArchive = <A, E>(
         : undefined
       const api = yield* Layer.build(
         EventsApi.layer({ ...options.credentials, baseUrl: options.baseUrl, retry: options.retry }).pipe(
-          Layer.provide(NodeHttpClient.layer)
+          Layer.provide(httpClient)
         )
       )
       if (options.probeFirst === true && !fs.existsSync(dir)) yield* probe(Context.get(api, EventsApi.EventsApi))
