@@ -64,6 +64,7 @@ import {
   isDay,
   layout,
   openArchiveLayout,
+  openNoFollow,
   repairTail,
   trySafeWrite
 } from "./internal/archiveFs.js"
@@ -221,6 +222,60 @@ const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
  */
 const digest = (line: string | Uint8Array) => sha256Text(line, "base64")
 
+/**
+ * What the sink remembers of an archived line, to tell a repeat from a variant: the digest of its
+ * bytes (a line read from disk), or where this process appended it in the day's open file, offset
+ * and length packed into one number. Hashing every line as it is written cost more than anything
+ * else the sink does, and a repeat is the rare case: it is compared with the line's bytes on disk.
+ */
+type Seen = string | number
+
+/** Positions pack a length below 1 MiB with an offset below 8 GiB: under 2^53, exact as a number. */
+const LENGTH_RANGE = 2 ** 20
+const OFFSET_RANGE = 2 ** 33
+
+const seenAt = (offset: number, bytes: Uint8Array): Seen =>
+  bytes.length < LENGTH_RANGE && offset < OFFSET_RANGE ? offset * LENGTH_RANGE + bytes.length : digest(bytes)
+
+/** A day's archived ids, and the inode of the open file their positions point into. */
+interface DayIds {
+  readonly ids: Map<string, Seen>
+  ino: number | undefined
+}
+
+/** A line of the batch whose id the day holds at a position: decided once that line is read back. */
+interface Pending {
+  readonly record: ArchiveRecord
+  readonly line: Uint8Array
+  readonly position: number
+}
+
+const O_RDONLY = 0
+
+/**
+ * The lines at `positions` of `file`, read back to compare with a repeat; `undefined` when the file
+ * is no longer the one they were appended to (sealed away meanwhile).
+ */
+const readBack = async (file: string, ino: number | undefined, positions: ReadonlyArray<number>) => {
+  const h = await openNoFollow(file, O_RDONLY).catch(() => undefined)
+  if (h === undefined) return undefined
+  try {
+    if ((await h.stat()).ino !== ino) return undefined
+    const out: Array<Buffer> = []
+    for (const p of positions) {
+      const length = p % LENGTH_RANGE
+      const buffer = Buffer.allocUnsafe(length)
+      const { bytesRead } = await h.read(buffer, 0, length, (p - length) / LENGTH_RANGE)
+      out.push(buffer.subarray(0, bytesRead))
+    }
+    return out
+  } finally {
+    await h.close().catch(() => undefined)
+  }
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0
+
 /** Whether the record's bytes are valid UTF-8 (a record given as text always is). */
 const validUtf8 = (r: { readonly bytes?: Uint8Array | undefined }, line: Uint8Array) => r.bytes === undefined || isUtf8(line)
 
@@ -278,7 +333,7 @@ const open = (dir: string, options: Options) =>
     const lock = yield* Effect.makeSemaphore(1)
     // day -> (id -> digest of its line) over the day's segments and open file. Map order is
     // recency order: re-inserted on each use.
-    const days = new Map<string, Map<string, string>>()
+    const days = new Map<string, DayIds>()
     // sha256 of every quarantined item's bytes; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
     let batchesSinceSync = 0
@@ -287,7 +342,7 @@ const open = (dir: string, options: Options) =>
 
     const eventsFile = (day: string) => path.join(l.events, `${day}.ndjson`)
 
-    const dayIds = (day: string): Effect.Effect<Map<string, string>, ArchiveWriteError | ArchiveUnsafe> => {
+    const dayIds = (day: string): Effect.Effect<DayIds, ArchiveWriteError | ArchiveUnsafe> => {
       const cached = days.get(day)
       if (cached !== undefined) {
         days.delete(day)
@@ -298,7 +353,7 @@ const open = (dir: string, options: Options) =>
       return trySafeWrite(file, "reading", async (signal) => {
         // A torn tail must not count as archived: cut it before reading.
         const bytesRemoved = await repairTail(file)
-        const ids = new Map<string, string>()
+        const ids = new Map<string, Seen>()
         let unreadable = 0
         const onLine = (line: Buffer) => {
           const id = extractId(line)
@@ -321,7 +376,7 @@ const open = (dir: string, options: Options) =>
             ).pipe(Effect.annotateLogs({ day, unreadable }))
             : Effect.void
         ),
-        Effect.map(({ ids }) => ids),
+        Effect.map(({ ids }): DayIds => ({ ids, ino: undefined })),
         Effect.tap((ids) =>
           Effect.sync(() => {
             days.set(day, ids)
@@ -359,11 +414,11 @@ const open = (dir: string, options: Options) =>
     // them (success) or be dropped so it is reloaded from disk (failure), never left behind.
     const append = (
       file: string,
-      lines: ReadonlyArray<string | Uint8Array>,
+      data: Uint8Array,
       onSuccess: (appended: { readonly ino: number; readonly size: number }) => void,
       onFailure: () => void
     ) =>
-      trySafeWrite(file, "appending to", () => appendLines(file, joinLines(lines), appended.get(file))).pipe(
+      trySafeWrite(file, "appending to", () => appendLines(file, data, appended.get(file))).pipe(
         Effect.tapBoth({
           onFailure: () =>
             Effect.sync(() => {
@@ -393,29 +448,37 @@ const open = (dir: string, options: Options) =>
       let duplicates = 0
       let movedDay = 0
       const variants: Array<QuarantineRecord & { readonly kind: "variant" | "movedDay"; readonly firstDay: string }> = []
+      const variant = (r: ArchiveRecord, day: string) =>
+        variants.push({
+          raw: rawOf(r),
+          ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
+          id: r.id,
+          kind: "variant",
+          firstDay: day,
+          reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
+            `events/${day}.ndjson and this one is kept here`
+        })
       // Ids first filed in this batch, by day: a batch can hold one id under two days.
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
-        const ids = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: string | Uint8Array; readonly digest: string; readonly key: Buffer }>()
+        let state = yield* dayIds(day)
+        const fresh = new Map<string, { readonly line: Uint8Array; readonly key: Buffer }>()
+        const pending: Array<Pending> = []
         for (const r of group) {
-          const line = lineOf(r)
-          const d = digest(line)
-          const known = ids.get(r.id) ?? fresh.get(r.id)?.digest
-          if (known === d) {
-            duplicates++
+          const text = lineOf(r)
+          const line = typeof text === "string" ? utf8(text) : text
+          const known = state.ids.get(r.id)
+          if (known !== undefined) {
+            // Archived before: a repeat if the bytes are the same, else a variant.
+            if (typeof known === "number") pending.push({ record: r, line, position: known })
+            else if (known === digest(line)) duplicates++
+            else variant(r, day)
             continue
           }
-          if (known !== undefined) {
-            variants.push({
-              raw: rawOf(r),
-              ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
-              id: r.id,
-              kind: "variant",
-              firstDay: day,
-              reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
-                `events/${day}.ndjson and this one is kept here`
-            })
+          const inBatch = fresh.get(r.id)
+          if (inBatch !== undefined) {
+            if (sameBytes(inBatch.line, line)) duplicates++
+            else variant(r, day)
             continue
           }
           const key = IdIndex.keyOf(r.id)
@@ -434,23 +497,48 @@ const open = (dir: string, options: Options) =>
             })
             continue
           }
-          if (typeof line !== "string" && !isUtf8(line)) {
+          if (r.bytes !== undefined && !isUtf8(line)) {
             yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
               Effect.annotateLogs({ id: r.id, day })
             )
           }
-          fresh.set(r.id, { line, digest: d, key })
+          fresh.set(r.id, { line, key })
           batchDay.set(r.id, day)
         }
+        if (pending.length > 0) {
+          const file = eventsFile(day)
+          const archived = yield* trySafeWrite(file, "reading", () => readBack(file, state.ino, pending.map((p) => p.position)))
+          if (archived === undefined) {
+            // The open file was sealed away since: the day's lines are read again, with digests.
+            days.delete(day)
+            state = yield* dayIds(day)
+          }
+          pending.forEach(({ line, record }, k) => {
+            const same = archived !== undefined ? sameBytes(archived[k]!, line) : state.ids.get(record.id) === digest(line)
+            if (same) duplicates++
+            else variant(record, day)
+          })
+        }
         if (fresh.size === 0) continue
+        const data = joinLines([...fresh.values()].map((f) => f.line))
+        const ids = state.ids
         yield* append(
           eventsFile(day),
-          [...fresh.values()].map((f) => f.line),
+          data,
           ({ ino, size }) => {
-            for (const [id, f] of fresh) {
-              ids.set(id, f.digest)
-              index.add(f.key, day)
+            if (state.ino !== undefined && state.ino !== ino) {
+              // A new open file (the old one was sealed away): positions in the old one mean
+              // nothing now; the day is read again when next needed.
+              days.delete(day)
+            } else {
+              state.ino = ino
+              let offset = size - data.length
+              for (const [id, f] of fresh) {
+                ids.set(id, seenAt(offset, f.line))
+                offset += f.line.length + 1
+              }
             }
+            for (const f of fresh.values()) index.add(f.key, day)
             index.setMark(day, { segments: index.mark(day)?.segments ?? [], open: { ino, size } })
           },
           () => days.delete(day)
@@ -496,7 +584,7 @@ const open = (dir: string, options: Options) =>
       if (fresh.size > 0) {
         yield* append(
           path.join(l.quarantine, `${quarantinedAt.slice(0, 10)}.ndjson`),
-          [...fresh.values()],
+          joinLines([...fresh.values()]),
           () => {
             for (const h of fresh.keys()) hashes.add(h)
           },

@@ -2,6 +2,7 @@ import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as zlib from "node:zlib"
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
@@ -90,6 +91,37 @@ describe("NdjsonSink: exactly once", () => {
       // Served once more: nothing new anywhere.
       const again = yield* sink.writeBatch([{ id: "v1", day: "2024-01-01", raw: altered }], [])
       assert.deepStrictEqual([again.written, again.quarantined, again.quarantineDuplicates, again.variants], [0, 0, 1, 1])
+    }))
+
+  it.effect("within one process, a repeat is judged on the archived bytes read back: equal is a duplicate, any change a variant", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const line = (text: string) => `{"id":"p1","created":"2024-01-01T10:00:00.000Z","data":{"text":"${text}"}}`
+      const bytes = (text: string) => new TextEncoder().encode(line(text))
+      const sink = yield* NdjsonSink.make(dir)
+      yield* sink.writeBatch([rec("a", "2024-01-01"), { id: "p1", day: "2024-01-01", bytes: bytes("aaaa") }], [])
+      const same = yield* sink.writeBatch([{ id: "p1", day: "2024-01-01", bytes: bytes("aaaa") }], [])
+      assert.deepStrictEqual([same.written, same.duplicates, same.variants], [0, 1, 0])
+      // The same length, one byte changed; then a different length: both variants, never dropped.
+      const changed = yield* sink.writeBatch([{ id: "p1", day: "2024-01-01", bytes: bytes("aaab") }], [])
+      assert.deepStrictEqual([changed.written, changed.duplicates, changed.variants, changed.quarantined], [0, 0, 1, 1])
+      const longer = yield* sink.writeBatch([{ id: "p1", day: "2024-01-01", bytes: bytes("aaaaa") }], [])
+      assert.deepStrictEqual([longer.written, longer.duplicates, longer.variants, longer.quarantined], [0, 0, 1, 1])
+      assert.deepStrictEqual(read(path.join(dir, "events/2024-01-01.ndjson")), `${rec("a", "2024-01-01").raw}\n${line("aaaa")}\n`)
+    }))
+
+  it.effect("a day whose open file was sealed away meanwhile is read again: a repeat stays a duplicate", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const sink = yield* NdjsonSink.make(dir)
+      yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01")], [])
+      // What sealing does to the day, done by hand: its lines now live in a gzip segment only.
+      const open = path.join(dir, "events/2024-01-01.ndjson")
+      fs.writeFileSync(path.join(dir, "events/2024-01-01.ndjson.gz"), zlib.gzipSync(fs.readFileSync(open)), { mode: 0o600 })
+      fs.rmSync(open)
+      const r = yield* sink.writeBatch([rec("b", "2024-01-01"), rec("c", "2024-01-01")], [])
+      assert.deepStrictEqual([r.written, r.duplicates, r.variants], [1, 1, 0])
+      assert.deepStrictEqual(idsIn(open), ["c"])
     }))
 
   it.effect("skips ids already archived by an earlier sink (restart, re-run)", () =>
