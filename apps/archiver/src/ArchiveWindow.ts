@@ -43,6 +43,8 @@ const dayOk = (day: string): boolean => {
   return true
 }
 
+const DAY_MS = 86_400_000
+
 /** A page sorted for the sink: what to file, what to quarantine. Holds no parsed event. */
 export interface SortedPage {
   readonly records: ReadonlyArray<NdjsonSink.ArchiveRecord>
@@ -58,11 +60,21 @@ export interface SortedPage {
  * survive into the old generation (issue 8: memory flat and small).
  */
 export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
+  // The events of a page fall on a day or two: each day's text is made once, and shared.
+  let dayFrom = 1
+  let dayTo = 0
+  let dayText = ""
   const records: Array<NdjsonSink.ArchiveRecord> = []
   const quarantine: Array<NdjsonSink.QuarantineRecord> = []
   for (const item of page.items) {
     if (item._tag === "Decoded") {
-      const day = Event.utcDay(item.event)
+      const millis = item.event.created.epochMillis
+      if (!(millis >= dayFrom && millis < dayTo)) {
+        dayFrom = Math.floor(millis / DAY_MS) * DAY_MS
+        dayTo = dayFrom + DAY_MS
+        dayText = Event.utcDayOfMillis(millis)
+      }
+      const day = dayText
       const bytes = item.bytes
       const problem = unfileable(item.event.id, day, bytes)
       // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink

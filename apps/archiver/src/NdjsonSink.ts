@@ -497,11 +497,6 @@ const open = (dir: string, options: Options) =>
             })
             continue
           }
-          if (r.bytes !== undefined && !isUtf8(line)) {
-            yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
-              Effect.annotateLogs({ id: r.id, day })
-            )
-          }
           fresh.set(r.id, { line, key })
           batchDay.set(r.id, day)
         }
@@ -521,6 +516,15 @@ const open = (dir: string, options: Options) =>
         }
         if (fresh.size === 0) continue
         const data = joinLines([...fresh.values()].map((f) => f.line))
+        // One check of the whole append; only when it fails are the lines looked at one by one.
+        if (!isUtf8(data)) {
+          for (const [id, f] of fresh) {
+            if (isUtf8(f.line)) continue
+            yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
+              Effect.annotateLogs({ id, day })
+            )
+          }
+        }
         const ids = state.ids
         yield* append(
           eventsFile(day),
