@@ -224,6 +224,31 @@ const contestants = {
   }
 }
 
+/** An empty second: just before the server's first event. */
+const emptyRange = (server) => {
+  const to = new Date(server.info.from)
+  return { from: new Date(to.getTime() - 1000).toISOString(), to: to.toISOString() }
+}
+
+/** Median wall, CPU and peak RSS of each contestant over an empty range (three runs each, alternated). */
+const measureStartup = async (server, o, tmp) => {
+  const { from, to } = emptyRange(server)
+  const env = { WEBEX_TOKEN: server.info.token }
+  const runs = {
+    floor: () => measure("floor start-up", [path.join(here, "floor.mjs"), `${server.info.baseUrl}/events?from=${from}&to=${to}&max=${o.max}`, "--no-disk"], env, tmp),
+    archiver: async () => {
+      const out = path.join(tmp, `startup-${++usageSerial}`)
+      const r = await measure("archiver start-up", [archiverBin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", from, "--to", to, "--max", String(o.max), "--settle", "36500d"], env, tmp)
+      fs.rmSync(out, { recursive: true, force: true })
+      return r
+    },
+    list: () => measure("list start-up", [path.join(here, "list.mjs"), server.info.baseUrl, from, to, String(o.max)], env, tmp)
+  }
+  const all = { floor: [], archiver: [], list: [] }
+  for (let k = 0; k < 3; k++) for (const [name, run] of Object.entries(runs)) all[name].push(await run())
+  return Object.fromEntries(Object.entries(all).map(([name, rs]) => [name, summarise(rs)]))
+}
+
 /** The archive of the latest archiver round: sealed afterwards, to measure sealing alone. */
 let lastArchive
 
@@ -298,6 +323,12 @@ const markdown = (r) => {
     `| --- | --- | --- | --- | --- | --- |`,
     ...rows,
     ``,
+    r.startup === undefined
+      ? `Start-up not measured.`
+      : `Fixed costs (each over an empty second: loading its code, one request): floor ${sec(r.startup.floor.wallMs)} wall ` +
+        `(${r.startup.floor.peakRssMiB} MiB), archiver backfill ${sec(r.startup.archiver.wallMs)} (${r.startup.archiver.peakRssMiB} MiB), ` +
+        `\`list()\` ${sec(r.startup.list.wallMs)} (${r.startup.list.peakRssMiB} MiB; loading Effect and the library from node_modules).`,
+    ``,
     r.big === undefined
       ? `Large run skipped (--big 0).`
       : `At ${r.big.events} events: archiver backfill ${sec(r.big.archiver.wallMs)} wall, ${sec(r.big.archiver.cpuMs)} CPU, ` +
@@ -370,6 +401,10 @@ const main = async () => {
           log(`round ${round} ${name}: ${r.events} events, ${r.wallMs} ms wall, ${r.cpuMs} ms CPU, ${r.peakRssMiB} MiB`)
         }
       }
+      // Fixed costs, to read the ratios by: each contestant over a second with no events (before
+      // the server's first one), so what is measured is start-up (loading code) and one request.
+      results.startup = await measureStartup(server, o, tmp)
+      log(`start-up: ${Object.entries(results.startup).map(([k, v]) => `${k} ${v.wallMs} ms`).join(", ")}`)
     } finally {
       await server.stop()
     }
