@@ -231,7 +231,7 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
      * One HTTP exchange (with the token refresh it may need), no retries: the caller's retry
      * policy covers the token endpoint too. The origin check sits here so no code path can skip it.
      */
-    const attempt = (url: string, eventId?: string): Effect.Effect<Response, EventsApiError> =>
+    const attempt = (url: string, eventId?: string, into?: Http.BodyBuffer): Effect.Effect<Response, EventsApiError> =>
       Effect.gen(function*() {
         if (!Pagination.sameOrigin(url, origin)) {
           return yield* new Errors.UnsafeNextLink({ url, nextUrl: url, expectedOrigin: origin })
@@ -241,7 +241,8 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
             client,
             HttpClientRequest.get(url).pipe(HttpClientRequest.bearerToken(token), HttpClientRequest.acceptJson),
             url,
-            http
+            http,
+            into
           )
         const token = yield* tokens.current
         let response = yield* send(token)
@@ -254,8 +255,8 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
       })
 
     /** One page's response, retries included, and the URL that answered (it may have shrunk after 504s). */
-    const fetchPage = Effect.fn("EventsApi.fetchPage")(function*(url: string) {
-      const { url: used, value: response } = yield* Retry.run(policy, gate, url, (u) => attempt(u), {
+    const fetchPage = Effect.fn("EventsApi.fetchPage")(function*(url: string, into: Http.BodyBuffer | undefined) {
+      const { url: used, value: response } = yield* Retry.run(policy, gate, url, (u) => attempt(u, undefined, into), {
         shrinkable: true
       })
       return { url, used, response }
@@ -327,8 +328,15 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
      * The pages of a listing, each decoded by `decoding`. The next page is fetched while the
      * current one is consumed, one page ahead and never more; it is kept as bytes until its turn
      * (bytes live outside the JavaScript heap), so at most one decoded page is alive at a time.
+     *
+     * `reuseBody`: for a `decoding` that keeps nothing of the body it is given, every page is read
+     * into one buffer. It is safe because a page is decoded before the next one is requested.
      */
-    const pages = <A>(params: ListParams.ListParams | undefined, decoding: Decoding<A>): Stream.Stream<A, EventsApiError> =>
+    const pages = <A>(
+      params: ListParams.ListParams | undefined,
+      decoding: Decoding<A>,
+      reuseBody: boolean
+    ): Stream.Stream<A, EventsApiError> =>
       Stream.unwrapScoped(
         Effect.gen(function*() {
           const normalized = yield* ListParams.normalize(params)
@@ -340,7 +348,8 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
           const scope = yield* Effect.scope
           // Each page is fetched in a fiber of the stream's scope: stopping the stream early
           // interrupts a fetch in flight.
-          const start = (url: string) => Effect.forkIn(fetchPage(url), scope)
+          const into = reuseBody ? Http.bodyBuffer() : undefined
+          const start = (url: string) => Effect.forkIn(fetchPage(url, into), scope)
           type Pending = Either.Either<Fiber.Fiber<Fetched, EventsApiError>, EventsApiError>
           return Stream.paginateChunkEffect(
             Either.right(yield* start(first.toString())) as Pending,
@@ -365,16 +374,18 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
         Either.map(PageDecoder.decodeBody(body), (items) => ({
           count: items.length,
           page: (next) => new Page({ url, items, next, trackingId })
-        })))
+        })), false)
 
     // Events straight from the body, with no per-item `EventsPage.Item` built and dropped; an
     // undecodable item fails the listing where its page comes, as it would through `listPages`.
+    // The events hold strings and values parsed from the body, never a view of it: its buffer is
+    // reused for the next page.
     const list: Service["list"] = (params) =>
       pages(params, (body, url, trackingId) =>
         Either.map(PageDecoder.decodeEvents(body), ({ count, events }) => ({
           count,
           page: () => Either.mapLeft(events, (bad) => PageDecoder.badItemError(url, trackingId, bad))
-        }))).pipe(
+        })), true).pipe(
           Stream.mapConcatEffect((events) => events),
           Stream.withSpan("EventsApi.list")
         )

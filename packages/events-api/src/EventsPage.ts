@@ -21,6 +21,24 @@ const utf8 = new TextDecoder("utf-8")
  */
 export type BytesSource = Uint8Array | (() => Uint8Array)
 
+/**
+ * The bytes of the items of one page, found when first asked for and shared by all its items: an
+ * item built with `bytes: page, index: k` reads `page.itemBytes(k)`. One object per page where a
+ * {@link BytesSource} function would be one closure per item.
+ *
+ * @since 0.2.0
+ */
+export interface PageBytes {
+  readonly itemBytes: (index: number) => Uint8Array
+}
+
+/** What an item is built with: its bytes, or where to get them (a page's with an `index`). */
+interface BytesArgs {
+  readonly bytes: BytesSource | PageBytes
+  /** The item's index in `bytes` when that is a {@link PageBytes}. */
+  readonly index?: number
+}
+
 /** What every item carries besides its fields: the item exactly as the server sent it. */
 interface ItemFields {
   /** True when the item's bytes are not valid UTF-8: `raw` is then a lossy decoding (U+FFFD) and `bytes` the truth. */
@@ -34,8 +52,9 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
   return true
 }
 
-/** `bytes`, resolving a lazy source once. */
-const resolve = (source: BytesSource): Uint8Array => (typeof source === "function" ? source() : source)
+/** The bytes of a source that is not bytes yet. */
+const resolve = (source: (() => Uint8Array) | PageBytes, index: number): Uint8Array =>
+  typeof source === "function" ? source() : source.itemBytes(index)
 
 /** The fields of an item that did not decode. */
 interface UndecodableFields extends ItemFields {
@@ -53,11 +72,13 @@ interface UndecodableFields extends ItemFields {
 
 /** An item that decoded. */
 export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly event: EventT }> {
-  #bytes: BytesSource
+  #bytes: BytesSource | PageBytes
+  #index: number
   #raw: string | undefined
-  constructor(args: ItemFields & { readonly event: EventT; readonly bytes: BytesSource }) {
+  constructor(args: ItemFields & { readonly event: EventT } & BytesArgs) {
     super({ event: args.event, invalidUtf8: args.invalidUtf8 })
     this.#bytes = args.bytes
+    this.#index = args.index ?? 0
   }
   /**
    * The item's bytes as the server sent them, on one line: a view into the response body (do not
@@ -65,7 +86,8 @@ export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly
    * whitespace between its tokens; every token keeps its exact bytes.
    */
   get bytes(): Uint8Array {
-    return typeof this.#bytes === "function" ? (this.#bytes = resolve(this.#bytes)) : this.#bytes
+    const source = this.#bytes
+    return ArrayBuffer.isView(source) ? source : (this.#bytes = resolve(source, this.#index))
   }
   /** The item's JSON text: `bytes` decoded as UTF-8 (lossily when `invalidUtf8`). */
   get raw(): string {
@@ -79,15 +101,18 @@ export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly
 
 /** An item that did not decode. Nothing is dropped: `bytes` is the item as the server sent it. */
 export class Undecodable extends Data.TaggedClass("Undecodable")<UndecodableFields> {
-  #bytes: BytesSource
+  #bytes: BytesSource | PageBytes
+  #index: number
   #raw: string | undefined
-  constructor(args: UndecodableFields & { readonly bytes: BytesSource }) {
+  constructor(args: UndecodableFields & BytesArgs) {
     super({ invalidUtf8: args.invalidUtf8, reason: args.reason, id: args.id, created: args.created })
     this.#bytes = args.bytes
+    this.#index = args.index ?? 0
   }
   /** The item's bytes as the server sent them, on one line (see {@link Decoded.bytes}). */
   get bytes(): Uint8Array {
-    return typeof this.#bytes === "function" ? (this.#bytes = resolve(this.#bytes)) : this.#bytes
+    const source = this.#bytes
+    return ArrayBuffer.isView(source) ? source : (this.#bytes = resolve(source, this.#index))
   }
   /** The item's JSON text: `bytes` decoded as UTF-8 (lossily when `invalidUtf8`). */
   get raw(): string {

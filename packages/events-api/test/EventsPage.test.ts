@@ -114,3 +114,44 @@ describe("EventsPage", () => {
       expect((yield* PageDecoder.eventsOrFail(ok)).map((e) => e.id)).toEqual(["e1", "e2"])
     }))
 })
+
+describe("PageBytes", () => {
+  it("items built on a page read their bytes from it by index, once each, only when asked", () => {
+    const raws = [good("p0"), good("p1", `,"n":1.0`)].map((s) => new TextEncoder().encode(s))
+    const asked: Array<number> = []
+    const page: EventsPage.PageBytes = {
+      itemBytes: (index) => {
+        asked.push(index)
+        return raws[index]!
+      }
+    }
+    const decoded = itemsOf(`{"items":[${good("p0")},${good("p1", `,"n":1.0`)}]}`)
+    const events = decoded.map((item) => (item as EventsPage.Decoded).event)
+    const items = [
+      new EventsPage.Decoded({ event: events[0]!, invalidUtf8: false, bytes: page, index: 0 }),
+      new EventsPage.Undecodable({
+        invalidUtf8: false,
+        reason: "r",
+        id: Option.some("p1"),
+        created: Option.none(),
+        bytes: page,
+        index: 1
+      })
+    ]
+    expect(asked).toEqual([])
+    expect(items[1]!.raw).toBe(good("p1", `,"n":1.0`))
+    expect(items[0]!.bytes).toBe(raws[0])
+    expect(items[0]!.bytes).toBe(raws[0])
+    expect(items[1]!.bytes).toBe(raws[1])
+    expect(asked).toEqual([1, 0])
+  })
+
+  it("decodeBody's items share one scan of the body: every item's bytes are views of it", () => {
+    const body = new TextEncoder().encode(`{"items":[${good("a")},${good("b")},${good("c")}]}`)
+    const result = PageDecoder.decodeBody(body)
+    if (Either.isLeft(result)) throw new Error(result.left)
+    const views = result.right.map((item) => item.bytes)
+    expect(views.map((v) => new TextDecoder().decode(v))).toEqual([good("a"), good("b"), good("c")])
+    expect(views.every((v) => v.buffer === body.buffer)).toBe(true)
+  })
+})

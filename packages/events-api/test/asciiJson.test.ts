@@ -1,13 +1,19 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
-import { asciiJsonText } from "../src/internal/asciiJson.js"
+import { asciiJsonText as chosen, portableAsciiJsonText, usesNodeBuffer } from "../src/internal/asciiJson.js"
 import * as PageDecoder from "../src/internal/pageDecoder.js"
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
 const decoded = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
-describe("asciiJsonText", () => {
+it("runs on node:buffer on this Node", () => {
+  // Node ≥ 20.16 has process.getBuiltinModule; the suite runs on such a Node.
+  expect(usesNodeBuffer).toBe(typeof process.getBuiltinModule === "function")
+})
+
+// The same properties of both implementations: the one this runtime picked, and the portable one.
+describe.each([["asciiJsonText", chosen], ["portableAsciiJsonText", portableAsciiJsonText]] as const)("%s", (_, asciiJsonText) => {
   it.prop(
     "is ASCII, and JSON.parse reads it as the UTF-8 decoding of the bytes",
     {
@@ -29,6 +35,35 @@ describe("asciiJsonText", () => {
       expect(JSON.parse(ascii!)).toEqual(JSON.parse(decoded(bytes)))
     },
     { fastCheck: { numRuns: 500 } }
+  )
+
+  it.prop(
+    "finds sparse non-ASCII characters in long ASCII stretches, at any distance apart",
+    {
+      // Gaps of ASCII from none to far beyond the spans the native search starts with (512 bytes,
+      // doubling), each followed by a non-ASCII character, maybe after backslashes.
+      pieces: FastCheck.array(
+        FastCheck.tuple(
+          FastCheck.integer({ min: 0, max: 70_000 }),
+          FastCheck.constantFrom("é", "€", "\u{1F600}", "\uFEFF", "\u07FF", "\u0800", "\uFFFF", "é€\u{10FFFF}"),
+          // Backslashes in the value: escaped in the body, so each char follows an even run of them.
+          FastCheck.integer({ min: 0, max: 3 })
+        ),
+        { maxLength: 12 }
+      ),
+      offset: FastCheck.integer({ min: 0, max: 7 })
+    },
+    ({ offset, pieces }) => {
+      const items = pieces.map(([gap, char, slashes]) => "a".repeat(gap) + "\\".repeat(slashes) + char)
+      const encoded = utf8(JSON.stringify({ items }))
+      const bytes = new Uint8Array(encoded.length + offset).subarray(offset)
+      bytes.set(encoded)
+      const ascii = asciiJsonText(bytes)
+      expect(ascii).toBeDefined()
+      expect(/^[\x00-\x7f]*$/.test(ascii!)).toBe(true)
+      expect(JSON.parse(ascii!)).toEqual({ items })
+    },
+    { fastCheck: { numRuns: 60 } }
   )
 
   it("keeps a U+FEFF inside a string, drops only a leading byte-order mark", () => {

@@ -18,6 +18,7 @@ import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import * as Http from "node:http"
@@ -308,6 +309,32 @@ describe("pagination property", () => {
         assert.strictEqual(Chunk.size(listed), n)
         assert.strictEqual((yield* listRequests(fake)).length, pages, `${n} events in pages of ${size}`)
       }
+    }))
+})
+
+describe("list reads every page into one buffer", () => {
+  it.scopedLive("the events of earlier pages do not change as longer and shorter pages overwrite it", () =>
+    Effect.gen(function*() {
+      // Pages of very different lengths (a long non-ASCII text now and then), so later bodies
+      // both outgrow the buffer and leave stale bytes of earlier ones past their end.
+      const events = org(90, 5).map((raw, i) => {
+        if (i % 7 !== 3) return raw
+        const json = JSON.parse(raw)
+        return JSON.stringify({ ...json, data: { ...json.data, text: `é€😀 ${"x".repeat(2_000 * (i % 3))}` } })
+      })
+      const fake = yield* FakeWebex.make({ events, order: "shuffled", seed: 3 })
+      const encode = (e: Event.Event) => JSON.stringify(Schema.encodeSync(Event.Event)(e))
+      const { listed, pages } = yield* withApi(fake, { retry: false }, (api) =>
+        Effect.all({
+          listed: Effect.map(Stream.runCollect(api.list({ max: 4 })), (c) => Chunk.toReadonlyArray(c).map(encode)),
+          // listPages keeps a buffer per page (its items view it): the reference.
+          pages: Effect.map(Stream.runCollect(api.listPages({ max: 4 })), (c) =>
+            Chunk.toReadonlyArray(c).flatMap((p) => p.events.map(encode)))
+        }))
+      assert.strictEqual(listed.length, 90)
+      assert.deepStrictEqual(listed, pages)
+      const requests = yield* listRequests(fake)
+      assert.isTrue(requests.every((r) => r.status === 200))
     }))
 })
 

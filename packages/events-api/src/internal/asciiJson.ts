@@ -9,7 +9,13 @@
  * JSON a non-ASCII character can only sit inside a string literal, where it and its escape mean
  * the same; one right after an odd number of backslashes (an invalid escape) is not transcoded,
  * since `\` + `\u00e9` would turn that invalid escape into a valid one.
+ *
+ * On Node (≥ 20.16, which has `process.getBuiltinModule`), `node:buffer`'s native `isUtf8` and
+ * `isAscii` (SIMD) do the validation and the search for non-ASCII bytes, and a latin1 slice the
+ * decoding of the ASCII stretches; elsewhere a portable JavaScript scan does the same.
  */
+
+import { type NodeBuffer, nodeBuffer, view } from "./nodeBuffer.js"
 
 /** For the runs: fatal (so invalid UTF-8 is seen), and a U+FEFF inside a string kept, not taken for a BOM. */
 const runDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -17,6 +23,8 @@ const runDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
 const asciiDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
 const BACKSLASH = 0x5c
+
+const BOM0 = 0xef, BOM1 = 0xbb, BOM2 = 0xbf
 
 const hex = (code: number): string => (code < 0x1000 ? (code < 0x100 ? "\\u00" : "\\u0") : "\\u") + code.toString(16)
 
@@ -49,15 +57,10 @@ const highFinder = (b: Uint8Array): (from: number) => number => {
   }
 }
 
-/**
- * `bytes` as ASCII JSON text with the value `JSON.parse` would read from their UTF-8 decoding (a
- * leading byte-order mark dropped, as `TextDecoder` drops it), or undefined when the bytes are not
- * valid UTF-8 or a non-ASCII byte follows an odd run of backslashes (the caller then decodes the
- * whole body the ordinary way, and its verdict stands).
- */
-export const asciiJsonText = (bytes: Uint8Array): string | undefined => {
+/** {@link asciiJsonText} in plain JavaScript, for runtimes without `node:buffer`. */
+export const portableAsciiJsonText = (bytes: Uint8Array): string | undefined => {
   const n = bytes.length
-  const start = n >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0
+  const start = n >= 3 && bytes[0] === BOM0 && bytes[1] === BOM1 && bytes[2] === BOM2 ? 3 : 0
   let parts: Array<string> | undefined
   let from = start
   const nextHigh = highFinder(bytes)
@@ -85,3 +88,89 @@ export const asciiJsonText = (bytes: Uint8Array): string | undefined => {
   parts.push(asciiDecoder.decode(bytes.subarray(from)))
   return parts.join("")
 }
+
+/** The `\uXXXX` escapes of the characters of `b[i, end)`, which the caller knows to be whole, valid UTF-8. */
+const escapeUtf8 = (b: Uint8Array, i: number, end: number): string => {
+  let out = ""
+  while (i < end) {
+    const b0 = b[i]!
+    let code: number
+    if (b0 < 0xe0) {
+      code = ((b0 & 0x1f) << 6) | (b[i + 1]! & 0x3f)
+      i += 2
+    } else if (b0 < 0xf0) {
+      code = ((b0 & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f)
+      i += 3
+    } else {
+      code = ((b0 & 0x07) << 18) | ((b[i + 1]! & 0x3f) << 12) | ((b[i + 2]! & 0x3f) << 6) | (b[i + 3]! & 0x3f)
+      i += 4
+    }
+    if (code >= 0x10000) {
+      // Beyond the BMP: the UTF-16 surrogate pair, as JavaScript strings hold it.
+      code -= 0x10000
+      out += hex(0xd800 + (code >> 10)) + hex(0xdc00 + (code & 0x3ff))
+    } else {
+      out += hex(code)
+    }
+  }
+  return out
+}
+
+/** Below this many bytes a non-ASCII byte is looked for in JavaScript rather than by halving. */
+const SCAN = 64
+
+/**
+ * {@link portableAsciiJsonText} on `node:buffer`. The whole body is validated at once (the runs
+ * are then whole characters, escaped without a decoder), and each next non-ASCII byte found by
+ * `isAscii` over spans that double while they stay ASCII, halved down to a few bytes around it.
+ */
+const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | undefined => {
+  if (!native.isUtf8(bytes)) return undefined
+  const n = bytes.length
+  const start = n >= 3 && bytes[0] === BOM0 && bytes[1] === BOM1 && bytes[2] === BOM2 ? 3 : 0
+  const text = view(native, bytes)
+  let parts: Array<string> | undefined
+  let from = start
+  let i = start
+  let span = 512
+  while (i < n) {
+    let end = Math.min(n, i + span)
+    if (native.isAscii(bytes.subarray(i, end))) {
+      i = end
+      if (span < 65536) span *= 2
+      continue
+    }
+    // A non-ASCII byte in [i, end): halve down to a few bytes, then look at them.
+    while (end - i > SCAN) {
+      const mid = (i + end) >>> 1
+      if (native.isAscii(bytes.subarray(i, mid))) i = mid
+      else end = mid
+    }
+    while (bytes[i]! < 0x80) i++
+    span = 512
+    let runEnd = i + 1
+    while (runEnd < n && bytes[runEnd]! >= 0x80) runEnd++
+    let slashes = 0
+    while (i - slashes - 1 >= from && bytes[i - slashes - 1] === BACKSLASH) slashes++
+    if (slashes % 2 === 1) return undefined
+    parts ??= []
+    parts.push(text.toString("latin1", from, i), escapeUtf8(bytes, i, runEnd))
+    from = runEnd
+    i = runEnd
+  }
+  if (parts === undefined) return text.toString("latin1", start, n)
+  parts.push(text.toString("latin1", from, n))
+  return parts.join("")
+}
+
+/**
+ * `bytes` as ASCII JSON text with the value `JSON.parse` would read from their UTF-8 decoding (a
+ * leading byte-order mark dropped, as `TextDecoder` drops it), or undefined when the bytes are not
+ * valid UTF-8 or a non-ASCII byte follows an odd run of backslashes (the caller then decodes the
+ * whole body the ordinary way, and its verdict stands).
+ */
+export const asciiJsonText: (bytes: Uint8Array) => string | undefined = ((native) =>
+  native !== undefined ? (bytes: Uint8Array) => nativeAsciiJsonText(native, bytes) : portableAsciiJsonText)(nodeBuffer)
+
+/** Whether {@link asciiJsonText} runs on `node:buffer` here (for the tests). */
+export const usesNodeBuffer = nodeBuffer !== undefined

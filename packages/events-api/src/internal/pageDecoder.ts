@@ -20,7 +20,8 @@ import * as Event from "../Event.js"
 import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import { asciiJsonText } from "./asciiJson.js"
-import { compactBytes, itemSpans, trimBytes } from "./rawJson.js"
+import { nodeBuffer } from "./nodeBuffer.js"
+import { compactBytes, hasLineBreak, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -318,16 +319,22 @@ const explain = (json: unknown, error: ParseResult.ParseError): string => {
   return ParseResult.TreeFormatter.formatErrorSync(error)
 }
 
-/** Decodes one parsed item whose bytes are `bytes`. */
-const decodeParsed = (json: unknown, bytes: EventsPage.BytesSource, invalidUtf8: boolean): EventsPage.Item => {
+/** Decodes one parsed item whose bytes are `bytes` (the `index`-th of a page's, when a {@link EventsPage.PageBytes}). */
+const decodeParsed = (
+  json: unknown,
+  bytes: EventsPage.BytesSource | EventsPage.PageBytes,
+  index: number,
+  invalidUtf8: boolean
+): EventsPage.Item => {
   // Every caller passes a value it just parsed and holds alone.
   const fast = fastDecodeOwned(json)
-  if (fast !== undefined) return new EventsPage.Decoded({ event: fast, bytes, invalidUtf8 })
+  if (fast !== undefined) return new EventsPage.Decoded({ event: fast, bytes, index, invalidUtf8 })
   const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
   return Either.isRight(result)
-    ? new EventsPage.Decoded({ event: result.right, bytes, invalidUtf8 })
+    ? new EventsPage.Decoded({ event: result.right, bytes, index, invalidUtf8 })
     : new EventsPage.Undecodable({
       bytes,
+      index,
       invalidUtf8,
       reason: explain(json, result.left),
       id: stringField(json, "id"),
@@ -396,6 +403,8 @@ const itemsOf = (json: Either.Either<unknown, string>): Either.Either<ReadonlyAr
 }
 
 const isValidUtf8 = (bytes: Uint8Array): boolean => {
+  // Native (no string built) where the runtime has it; the same verdict as the strict decoder's.
+  if (nodeBuffer !== undefined) return nodeBuffer.isUtf8(bytes)
   try {
     strict.decode(bytes)
     return true
@@ -425,7 +434,7 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
       created: Option.none()
     })
   }
-  return decodeParsed(json, bytes, invalidUtf8)
+  return decodeParsed(json, bytes, 0, invalidUtf8)
 }
 
 /**
@@ -433,8 +442,8 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  * the body is not JSON or has no `items` array (the whole response is then unusable).
  *
  * For a valid UTF-8 body the item boundaries are found only when some item's `bytes` or `raw` is
- * first read: `JSON.parse` has vouched for the body, so the scan cannot disagree with it, and a
- * `list()` caller, who never reads them, does not pay for it. A body that is not valid UTF-8 is
+ * first read (one scan for the whole page, shared by its items): `JSON.parse` has vouched for the
+ * body, so the scan cannot disagree with it, and a caller who never reads them does not pay for it. A body that is not valid UTF-8 is
  * scanned at once, since each item must be judged on its own bytes.
  *
  * The items view `body` (now or later): the caller hands it over and must not reuse or mutate it.
@@ -447,32 +456,54 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
   const count = items.length
   const out: Array<EventsPage.Item> = new Array(count)
   if (valid) {
-    // The thunks hold the body, not the parsed page: a kept item keeps only the bytes it views.
-    let spans: Array<number> | undefined
-    let all: Uint8Array | undefined
-    const spanOf = (k: number) => (): Uint8Array => {
-      all ??= bytes()
-      if (spans === undefined) {
-        const found = itemSpans(all)
-        // Cannot happen for a body JSON.parse accepted; a defect in the scanner if it does.
-        if (found === undefined || found.length !== count * 2) {
-          throw new Error("pageDecoder: the byte scan of a valid JSON body disagrees with JSON.parse")
-        }
-        spans = found
-      }
-      return compactBytes(all.subarray(spans[2 * k]!, spans[2 * k + 1]!))
-    }
-    for (let k = 0; k < count; k++) out[k] = decodeParsed(items[k], spanOf(k), false)
+    const page = new LazyPageBytes(bytes, count)
+    for (let k = 0; k < count; k++) out[k] = decodeParsed(items[k], page, k, false)
     return Either.right(out)
   }
   const all = bytes()
   const spans = itemSpans(all)
   if (spans === undefined || spans.length !== count * 2) return Either.left("the body has no \"items\" array")
+  const multiline = hasLineBreak(all)
   for (let k = 0; k < count; k++) {
-    const itemBytes = compactBytes(all.subarray(spans[2 * k]!, spans[2 * k + 1]!))
-    out[k] = decodeParsed(items[k], itemBytes, !isValidUtf8(itemBytes))
+    const view = all.subarray(spans[2 * k]!, spans[2 * k + 1]!)
+    const itemBytes = multiline ? compactBytes(view) : view
+    out[k] = decodeParsed(items[k], itemBytes, 0, !isValidUtf8(itemBytes))
   }
   return Either.right(out)
+}
+
+/**
+ * The items' bytes of a valid UTF-8 body: one scan of the body for every item's span when the
+ * first is asked for, and a copy only of an item that spans lines. It holds the body, not the
+ * parsed page: a kept item keeps only the bytes it views (and this page's spans).
+ */
+class LazyPageBytes implements EventsPage.PageBytes {
+  #body: () => Uint8Array
+  #count: number
+  #all: Uint8Array | undefined
+  #spans: Array<number> | undefined
+  #multiline = false
+  constructor(body: () => Uint8Array, count: number) {
+    this.#body = body
+    this.#count = count
+  }
+  itemBytes(index: number): Uint8Array {
+    let spans = this.#spans
+    if (spans === undefined) {
+      const all = this.#all = this.#body()
+      const found = itemSpans(all)
+      // Cannot happen for a body JSON.parse accepted; a defect in the scanner if it does.
+      if (found === undefined || found.length !== this.#count * 2) {
+        throw new Error("pageDecoder: the byte scan of a valid JSON body disagrees with JSON.parse")
+      }
+      // In JSON a line break can only be whitespace between tokens: a body without any (the
+      // usual, compact one) has no item to compact, and this one check spares one per item.
+      this.#multiline = hasLineBreak(all)
+      spans = this.#spans = found
+    }
+    const view = this.#all!.subarray(spans[2 * index]!, spans[2 * index + 1]!)
+    return this.#multiline ? compactBytes(view) : view
+  }
 }
 
 /** Why a page's events cannot be listed: its first item that does not decode. */

@@ -14,6 +14,8 @@
  * keeps this scanner small: it only has to find boundaries, not validate.
  */
 
+import { nodeBuffer, view } from "./nodeBuffer.js"
+
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 
@@ -129,12 +131,25 @@ export const itemSpans = (b: Uint8Array): Array<number> | undefined => {
 }
 
 /**
+ * Whether `b` holds a line feed or a carriage return. In JSON they can only be whitespace between
+ * tokens (a string literal must escape them), so a body without any has no item to compact.
+ * `Buffer.indexOf` is a native byte search, ~50x a typed array's `includes` on a page.
+ */
+export const hasLineBreak: (b: Uint8Array) => boolean = ((native) =>
+  native !== undefined
+    ? (b: Uint8Array) => {
+      const v = view(native, b)
+      return v.indexOf(0x0a) !== -1 || v.indexOf(0x0d) !== -1
+    }
+    : (b: Uint8Array) => b.includes(0x0a) || b.includes(0x0d))(nodeBuffer)
+
+/**
  * Removes insignificant whitespace outside string literals when an item spans lines (a
  * pretty-printed body): NDJSON needs one line per item. Every token keeps its exact bytes; an
  * item on one line is returned as is (the same view, no copy).
  */
 export const compactBytes = (raw: Uint8Array): Uint8Array => {
-  if (!raw.includes(0x0a) && !raw.includes(0x0d)) return raw
+  if (!hasLineBreak(raw)) return raw
   const out = new Uint8Array(raw.length)
   let n = 0
   let i = 0
