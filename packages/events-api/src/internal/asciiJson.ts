@@ -124,12 +124,20 @@ const SCAN = 64
  * are then whole characters, escaped without a decoder), and each next non-ASCII byte found by
  * `isAscii` over spans that double while they stay ASCII, halved down to a few bytes around it.
  */
+/**
+ * Where a transcoded body is assembled before it becomes one string: kept between pages (a body is
+ * most of a MiB), dropped when an unusually large one has grown it past {@link SCRATCH_KEPT}.
+ */
+let scratch = new Uint8Array(0)
+const SCRATCH_KEPT = 4 * 1024 * 1024
+
 const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | undefined => {
   if (!native.isUtf8(bytes)) return undefined
   const n = bytes.length
   const start = n >= 3 && bytes[0] === BOM0 && bytes[1] === BOM1 && bytes[2] === BOM2 ? 3 : 0
-  const text = view(native, bytes)
-  let parts: Array<string> | undefined
+  // The runs of non-ASCII bytes and their escapes: a page has a few hundred at most.
+  let runs: Array<number> | undefined
+  let escapes: Array<string> | undefined
   let from = start
   let i = start
   let span = 512
@@ -153,14 +161,32 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | un
     let slashes = 0
     while (i - slashes - 1 >= from && bytes[i - slashes - 1] === BACKSLASH) slashes++
     if (slashes % 2 === 1) return undefined
-    parts ??= []
-    parts.push(text.toString("latin1", from, i), escapeUtf8(bytes, i, runEnd))
+    ;(runs ??= []).push(i, runEnd)
+    ;(escapes ??= []).push(escapeUtf8(bytes, i, runEnd))
     from = runEnd
     i = runEnd
   }
-  if (parts === undefined) return text.toString("latin1", start, n)
-  parts.push(text.toString("latin1", from, n))
-  return parts.join("")
+  if (runs === undefined || escapes === undefined) return view(native, bytes).toString("latin1", start, n)
+  // One string for the whole body, made once from bytes: decoding the ASCII stretches one by one
+  // and joining them made the body's text twice (issue 8: a page's worth of garbage per page).
+  let length = n - start
+  for (let k = 0; k < escapes.length; k++) length += escapes[k]!.length - (runs[2 * k + 1]! - runs[2 * k]!)
+  if (scratch.length < length) scratch = new Uint8Array(Math.max(length, scratch.length * 2))
+  let at = 0
+  from = start
+  for (let k = 0; k < escapes.length; k++) {
+    const runStart = runs[2 * k]!
+    scratch.set(bytes.subarray(from, runStart), at)
+    at += runStart - from
+    const escape = escapes[k]!
+    for (let c = 0; c < escape.length; c++) scratch[at++] = escape.charCodeAt(c)
+    from = runs[2 * k + 1]!
+  }
+  scratch.set(bytes.subarray(from, n), at)
+  at += n - from
+  const text = view(native, scratch).toString("latin1", 0, at)
+  if (scratch.length > SCRATCH_KEPT) scratch = new Uint8Array(0)
+  return text
 }
 
 /**
