@@ -71,6 +71,10 @@ describe.concurrent("webex-archiver for operators", () => {
       expect(r.stdout).toBe("")
       expect(errorLine(r.stderr)).toMatch(message)
     })
+    // The heap setting the launcher reads from the environment is checked like any other input.
+    const heap = await cli(base, { token: fake.token, env: { WEBEX_ARCHIVER_HEAP_GROWING_PERCENT: "lots" } })
+    expect(heap.code).toBe(78)
+    expect(errorLine(heap.stderr)).toMatch(/^webex-archiver: WEBEX_ARCHIVER_HEAP_GROWING_PERCENT must be a whole number from 0 to 1000, got "lots"$/)
     expect(fs.existsSync(out)).toBe(false)
     expect(await fake.requests()).toHaveLength(0)
   }, 600_000)
