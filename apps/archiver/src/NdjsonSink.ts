@@ -376,7 +376,7 @@ const open = (dir: string, options: Options) =>
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
         const ids = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: string | Buffer; readonly digest: string; readonly key: Buffer }>()
+        const fresh = new Map<string, { readonly line: string | Buffer; readonly digest: string }>()
         for (const r of group) {
           const line = lineOf(r)
           const d = digest(line)
@@ -397,8 +397,7 @@ const open = (dir: string, options: Options) =>
             })
             continue
           }
-          const key = IdIndex.keyOf(r.id)
-          const elsewhere = batchDay.get(r.id) ?? index.lookup(key)
+          const elsewhere = batchDay.get(r.id) ?? index.lookup(r.id)
           if (elsewhere !== undefined && elsewhere !== day) {
             movedDay++
             variants.push({
@@ -418,19 +417,21 @@ const open = (dir: string, options: Options) =>
               Effect.annotateLogs({ id: r.id, day })
             )
           }
-          fresh.set(r.id, { line, digest: d, key })
+          fresh.set(r.id, { line, digest: d })
           batchDay.set(r.id, day)
         }
         if (fresh.size === 0) continue
+        const lines = [...fresh.values()].map((f) => f.line)
         yield* append(
           eventsFile(day),
-          [...fresh.values()].map((f) => f.line),
-          ({ ino, size }) => {
+          lines,
+          (after) => {
             for (const [id, f] of fresh) {
               ids.set(id, f.digest)
-              index.add(f.key, day)
+              index.add(id, day)
             }
-            index.setMark(day, { segments: index.mark(day)?.segments ?? [], open: { ino, size } })
+            const mark = index.mark(day)
+            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines) })
           },
           () => days.delete(day)
         )
