@@ -147,15 +147,21 @@ const fields = (t: Tally, b: Buffer, parsed?: unknown) => {
 let foundResource: string | undefined
 let foundCreated: string | undefined
 
-const PREFIX = 1024
+/** How much of a line is searched first (the keys come early in the API's events), then 8 times as much. */
+const PREFIX = 512
 
 /**
  * The common case, with a few string searches: both keys, compact (`,"key":"`), with plain ASCII
- * string values, in the line's first KB, and no `{` or `[` before them (so they are at the top
+ * string values, in the line's first 512 bytes (or 4 KB), and no `{` or `[` before them (so they are at the top
  * level: in valid JSON, `,"key":` cannot occur inside a string, whose quotes are escaped).
  */
 const prefixFields = (b: Buffer): boolean => {
-  const s = b.toString("latin1", 0, Math.min(b.length, PREFIX))
+  if (b.length > PREFIX && prefixOf(b, PREFIX)) return true
+  return prefixOf(b, Math.min(b.length, 8 * PREFIX))
+}
+
+const prefixOf = (b: Buffer, length: number): boolean => {
+  const s = b.toString("latin1", 0, length)
   const r = valueAt(s, s.indexOf("\"resource\":\""), 12)
   if (r < 0) return false
   const c = valueAt(s, s.indexOf("\"created\":\""), 11)

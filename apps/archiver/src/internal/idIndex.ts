@@ -183,10 +183,12 @@ const cmpAt = (w: Uint32Array, at: number): number => {
 // The key's words are independent hashes: double hashing over the first two.
 const bloomBitsFor = (count: number) => Math.max(64, count * BLOOM_BITS_PER_KEY)
 
+// A 32-bit hash scaled to [0, bits) by a multiplication (exact in a double), not a division.
+const TWO_32 = 4294967296
 const bloomAdd = (bloom: Uint8Array, bits: number, h1: number, h2: number) => {
   h2 |= 1
   for (let i = 0; i < BLOOM_HASHES; i++) {
-    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
+    const b = Math.floor(((h1 + Math.imul(i, h2)) >>> 0) * bits / TWO_32)
     bloom[b >>> 3]! |= 1 << (b & 7)
   }
 }
@@ -195,7 +197,7 @@ const bloomHas = (bloom: Uint8Array, bits: number): boolean => {
   const h1 = K[0]!
   const h2 = K[1]! | 1
   for (let i = 0; i < BLOOM_HASHES; i++) {
-    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
+    const b = Math.floor(((h1 + Math.imul(i, h2)) >>> 0) * bits / TWO_32)
     if ((bloom[b >>> 3]! & (1 << (b & 7))) === 0) return false
   }
   return true
@@ -470,9 +472,14 @@ class Memtable {
       order.sort((a, b) => r[a * W]! - r[b * W]!)
     }
     const out = new Uint32Array(n * W)
-    for (let j = 0; j < n; j++) {
-      const i = shift <= 2 ** 21 ? order[j]! % shift : order[j]!
-      out.set(r.subarray(i * W, i * W + W), j * W)
+    const packed = shift <= 2 ** 21
+    for (let j = 0, o = 0; j < n; j++, o += W) {
+      const i = (packed ? order[j]! % shift : order[j]!) * W
+      out[o] = r[i]!
+      out[o + 1] = r[i + 1]!
+      out[o + 2] = r[i + 2]!
+      out[o + 3] = r[i + 3]!
+      out[o + 4] = r[i + 4]!
     }
     for (let j = 1; j < n; j++) {
       if (out[j * W] !== out[(j - 1) * W]) continue
@@ -551,6 +558,8 @@ export interface IdIndex {
 }
 
 const RUN_FILE = /^ids-\d+\.run$/
+/** Keys remembered from lookups for the adds that follow (a power of two, above a batch's events). */
+const RING = 8192
 const SEED = /^[0-9a-f]{32}$/
 
 const isMark = (v: unknown): v is DayMark => {
@@ -662,6 +671,35 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     return 0
   }
 
+  // Keys `lookup` computed, in order: the sink adds the fresh ids of a batch in the order it
+  // looked them up, so `add` finds each key here instead of hashing the id again.
+  const ringIds: Array<string | undefined> = new Array(RING)
+  const ringKeys = new Uint32Array(RING * 4)
+  let ringHead = 0
+  let ringTail = 0
+  const remember = (id: string) => {
+    ringIds[ringHead] = id
+    ringKeys.set(K, ringHead * 4)
+    ringHead = (ringHead + 1) & (RING - 1)
+    if (ringHead === ringTail) {
+      ringIds[ringTail] = undefined
+      ringTail = (ringTail + 1) & (RING - 1)
+    }
+  }
+  /** Sets K to the key of `id`: remembered from a lookup a few entries ahead, or hashed. */
+  const keyFor = (id: string) => {
+    for (let t = ringTail, steps = 0; t !== ringHead && steps < 64; t = (t + 1) & (RING - 1), steps++) {
+      if (ringIds[t] !== id) continue
+      setKey(ringKeys, t * 4)
+      // Skipped entries were looked up and not added (copies kept in quarantine): dropped.
+      for (let u = ringTail; u !== t; u = (u + 1) & (RING - 1)) ringIds[u] = undefined
+      ringIds[t] = undefined
+      ringTail = (t + 1) & (RING - 1)
+      return
+    }
+    hashKey(id, seed)
+  }
+
   const adding = () => {
     if (syncing) throw new Error("IdIndex: an entry was added during a sync point")
   }
@@ -679,56 +717,53 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     const builder = new RunBuilder(older.count + newer.count)
     return writeRun(builder, async (h) => {
       const cursors = [older, newer].map((run) => ({ run, pos: 0, buf: wordBuffer(CHUNK), at: 0, len: 0 }))
-      const ready = async (c: (typeof cursors)[number]): Promise<boolean> => {
-        if (c.pos >= c.run.count) return false
-        if (c.at >= c.len) {
-          const n = Math.min(CHUNK, c.run.count - c.pos)
-          if (await readAtAsync(c.run.fd, c.buf.bytes.subarray(0, n * REC), c.pos * REC) !== n * REC) {
-            throw new Error(`${c.run.file} is short`)
-          }
-          c.len = n * W
-          c.at = 0
+      type Cursor = (typeof cursors)[number]
+      /** Reads the cursor's next chunk once it has used up the last (the only await per chunk). */
+      const refill = async (c: Cursor) => {
+        const n = Math.min(CHUNK, c.run.count - c.pos)
+        if (await readAtAsync(c.run.fd, c.buf.bytes.subarray(0, n * REC), c.pos * REC) !== n * REC) {
+          throw new Error(`${c.run.file} is short`)
         }
-        return true
+        c.len = n * W
+        c.at = 0
       }
       const out = wordBuffer(CHUNK)
       let used = 0
-      const emit = async (w: Uint32Array, at: number) => {
-        out.words.set(w.subarray(at, at + W), used * W)
+      const [a, b] = cursors as [Cursor, Cursor]
+      for (;;) {
+        if (a.at >= a.len && a.pos < a.run.count) await refill(a)
+        if (b.at >= b.len && b.pos < b.run.count) await refill(b)
+        const ra = a.pos < a.run.count
+        const rb = b.pos < b.run.count
+        if (!ra && !rb) break
+        let from: Cursor
+        if (ra && rb) {
+          setKey(b.buf.words, b.at)
+          const c = cmpAt(a.buf.words, a.at)
+          from = c <= 0 ? a : b
+          // The same key in the newer run (an entry re-added after a crash): skipped.
+          if (c === 0) {
+            b.pos++
+            b.at += W
+          }
+        } else {
+          from = ra ? a : b
+        }
+        const src = from.buf.words
+        const o = used * W
+        const i = from.at
+        out.words[o] = src[i]!
+        out.words[o + 1] = src[i + 1]!
+        out.words[o + 2] = src[i + 2]!
+        out.words[o + 3] = src[i + 3]!
+        out.words[o + 4] = src[i + 4]!
+        from.pos++
+        from.at += W
         if (++used === CHUNK) {
           builder.push(out.words, 0, used)
           await writeAll(h, out.bytes)
           used = 0
         }
-      }
-      const [a, b] = cursors as [(typeof cursors)[number], (typeof cursors)[number]]
-      for (;;) {
-        const ra = await ready(a)
-        const rb = await ready(b)
-        if (!ra && !rb) break
-        if (ra && rb) {
-          setKey(b.buf.words, b.at)
-          const c = cmpAt(a.buf.words, a.at)
-          if (c <= 0) {
-            await emit(a.buf.words, a.at)
-            a.pos++
-            a.at += W
-            // The same key in the newer run (an entry re-added after a crash): skipped.
-            if (c === 0) {
-              b.pos++
-              b.at += W
-            }
-          } else {
-            await emit(b.buf.words, b.at)
-            b.pos++
-            b.at += W
-          }
-          continue
-        }
-        const c = ra ? a : b
-        await emit(c.buf.words, c.at)
-        c.pos++
-        c.at += W
       }
       if (used > 0) {
         builder.push(out.words, 0, used)
@@ -796,6 +831,7 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
   const index: IdIndex = {
     lookup: (id) => {
       hashKey(id, seed)
+      remember(id)
       const d = lookupDay()
       return d === 0 ? undefined : dayOfNumber(d)
     },
@@ -809,7 +845,7 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     },
     add: (id, day) => {
       adding()
-      hashKey(id, seed)
+      keyFor(id)
       memtable.set(dayNumber(day))
     },
     mark: (day) => days[day],
