@@ -88,6 +88,58 @@ describe("IdIndex", () => {
     expect(() => IdIndex.open(dir)).toThrow(/is a symbolic link/)
   })
 
+  it("adds what was looked up, in order or not, with ids skipped between, and ids never looked up", async () => {
+    const dir = stateDir()
+    const { index } = IdIndex.open(dir)
+    const ids = Array.from({ length: 300 }, (_, i) => `page-${i}`)
+    for (const id of ids) expect(index.lookup(id)).toBeUndefined()
+    // Most were looked up and not added (copies kept in quarantine); some are added out of order.
+    const added = [ids[0]!, ids[1]!, ids[100]!, ids[299]!, ids[5]!, "never-looked-up", ids[2]!]
+    added.forEach((id, i) => index.add(id, day(i)))
+    const check = () => {
+      added.forEach((id, i) => expect(index.lookup(id)).toBe(day(i)))
+      for (const id of ids) if (!added.includes(id)) expect(index.lookup(id)).toBeUndefined()
+    }
+    check()
+    await index.sync()
+    check()
+    index.close()
+  })
+
+  it("an index of an older version is discarded, and its runs removed", async () => {
+    const dir = stateDir()
+    fs.writeFileSync(path.join(dir, "ids.json"), JSON.stringify({ version: 2, seq: 1, runs: [{ file: "ids-1.run", count: 1 }], days: {} }))
+    fs.writeFileSync(path.join(dir, "ids-1.run"), Buffer.alloc(20))
+    const { index, rebuilt } = IdIndex.open(dir)
+    expect(rebuilt).toBe(true)
+    expect(fs.existsSync(path.join(dir, "ids-1.run"))).toBe(false)
+    expect(index.size()).toBe(0)
+    index.close()
+  })
+
+  it("keys depend on the index's seed, kept across reopening", async () => {
+    const seed = Uint32Array.of(1, 2, 3, 4)
+    expect(IdIndex.keyOf("abc", seed)).toEqual(IdIndex.keyOf("abc", Uint32Array.of(1, 2, 3, 4)))
+    expect(IdIndex.keyOf("abc", seed)).not.toEqual(IdIndex.keyOf("abc", Uint32Array.of(1, 2, 3, 5)))
+    expect(IdIndex.keyOf("abc", seed)).not.toEqual(IdIndex.keyOf("abc\u0000", seed))
+    const dir = stateDir()
+    const first = IdIndex.open(dir)
+    const meta = () => JSON.parse(fs.readFileSync(path.join(dir, "ids.json"), "utf8")) as { seed: string }
+    const s1 = meta().seed
+    expect(s1).toMatch(/^[0-9a-f]{32}$/)
+    first.index.add("x", "2024-01-01")
+    await first.index.sync()
+    first.index.close()
+    const again = IdIndex.open(dir)
+    expect(meta().seed).toBe(s1)
+    expect(again.index.lookup("x")).toBe("2024-01-01")
+    again.index.close()
+    // Another index, another seed.
+    const other = stateDir()
+    IdIndex.open(other).index.close()
+    expect((JSON.parse(fs.readFileSync(path.join(other, "ids.json"), "utf8")) as { seed: string }).seed).not.toBe(s1)
+  })
+
   it("holds about a byte and a half per id in memory, not the ids", async () => {
     const dir = stateDir()
     const { index } = IdIndex.open(dir)

@@ -697,6 +697,9 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
       ringTail = (t + 1) & (RING - 1)
       return
     }
+    // Not looked up just before (or many lookups since were not added): forget the ring, so that
+    // the next adds do not scan stale entries in vain.
+    for (; ringTail !== ringHead; ringTail = (ringTail + 1) & (RING - 1)) ringIds[ringTail] = undefined
     hashKey(id, seed)
   }
 
