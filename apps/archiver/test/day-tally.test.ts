@@ -83,7 +83,18 @@ const created = FastCheck.oneof(
       String(s % 60).padStart(2, "0")
     }+00:00`
   ),
-  FastCheck.constantFrom(`${DAY}T25:00:00.000Z`, "not a date", `${DAY}T10:00:00.000\\u005a`),
+  FastCheck.constantFrom(
+    `${DAY}T25:00:00.000Z`,
+    `${DAY}T24:00:00.000Z`,
+    `${DAY}T23:60:00.000Z`,
+    `${DAY}T23:59:60.000Z`,
+    `${DAY}T1a:00:00.000Z`,
+    `${DAY}T10:00:00.0000`,
+    "2024-05-07T00:00:00.000Z",
+    "2024-02-30T00:00:00.000Z",
+    "not a date",
+    `${DAY}T10:00:00.000\\u005a`
+  ),
   FastCheck.integer(),
   FastCheck.constant(null)
 )

@@ -72,26 +72,45 @@ export const done = (t: Tally): DayTally => ({
   latest: t.latest
 })
 
-/** `YYYY-MM-DDTHH:MM:SS.sssZ`: texts of this layout sort as their instants do. */
-const canonical = (text: string) =>
-  text.length === 24 && text.charCodeAt(23) === 0x5a && text.charCodeAt(10) === 0x54 && text.charCodeAt(4) === 0x2d &&
-  text.charCodeAt(7) === 0x2d && text.charCodeAt(13) === 0x3a && text.charCodeAt(16) === 0x3a && text.charCodeAt(19) === 0x2e
+const digits = (s: string, at: number, n: number): number => {
+  let v = 0
+  for (let i = at; i < at + n; i++) {
+    const c = s.charCodeAt(i) - 0x30
+    if (c < 0 || c > 9) return -1
+    v = v * 10 + c
+  }
+  return v
+}
+
+/**
+ * The instant of a `created` in the API's usual layout on the file's own day
+ * (`DAYTHH:MM:SS.sssZ`), by arithmetic: what `Date.parse` gives for it, without its cost. NaN for
+ * any other text (which `Date.parse` then judges).
+ */
+const onDayMs = (t: Tally, s: string): number => {
+  if (
+    s.length !== 24 || s.charCodeAt(23) !== 0x5a || s.charCodeAt(10) !== 0x54 || s.charCodeAt(13) !== 0x3a ||
+    s.charCodeAt(16) !== 0x3a || s.charCodeAt(19) !== 0x2e || !s.startsWith(t.day)
+  ) return NaN
+  const h = digits(s, 11, 2)
+  const m = digits(s, 14, 2)
+  const sec = digits(s, 17, 2)
+  const milli = digits(s, 20, 3)
+  // Hour 24 is a valid instant of the next day for Date.parse: left to it.
+  if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 59 || milli < 0) return NaN
+  return t.dayStart + h * 3_600_000 + m * 60_000 + sec * 1000 + milli
+}
 
 const see = (t: Tally, resource: string, created: string | undefined) => {
   t.events++
   t.byResource[resource] = (t.byResource[resource] ?? 0) + 1
   if (created === undefined) return
-  // Most events change neither end of the range and are on the file's day: for the API's usual
-  // layout that is two string comparisons, no Date.parse (a text of that layout that is not a
-  // real instant is ignored either way).
-  const { earliest, latest } = t
-  if (
-    earliest !== null && latest !== null && created.startsWith(t.day) && canonical(created) &&
-    canonical(earliest.text) && canonical(latest.text) && created >= earliest.text && created <= latest.text
-  ) return
-  const ms = Date.parse(created)
-  if (Number.isNaN(ms)) return
-  if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
+  let ms = onDayMs(t, created)
+  if (Number.isNaN(ms)) {
+    ms = Date.parse(created)
+    if (Number.isNaN(ms)) return
+    if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
+  }
   if (t.earliest === null || ms < t.earliest.ms) t.earliest = { ms, text: created }
   if (t.latest === null || ms > t.latest.ms) t.latest = { ms, text: created }
 }
@@ -175,8 +194,15 @@ const prefixFields = (b: Buffer): boolean => {
   return prefixOf(b, Math.min(b.length, 8 * PREFIX))
 }
 
+// Buffer's own latin1Slice: `toString("latin1", …)` is the same call behind argument checks
+// that cost as much as the copy for a short prefix.
+const latin1: (b: Buffer, end: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === "function"
+    ? (b, end) => (b as unknown as { latin1Slice: (start: number, end: number) => string }).latin1Slice(0, end)
+    : (b, end) => b.toString("latin1", 0, end)
+
 const prefixOf = (b: Buffer, length: number): boolean => {
-  const s = b.toString("latin1", 0, length)
+  const s = latin1(b, length)
   const r = valueAt(s, s.indexOf("\"resource\":\""), 12)
   if (r < 0) return false
   const c = valueAt(s, s.indexOf("\"created\":\""), 11)
@@ -186,8 +212,7 @@ const prefixOf = (b: Buffer, length: number): boolean => {
   if (re < 0 || ce < 0) return false
   const last = re > ce ? re : ce
   const brace = s.indexOf("{", 1)
-  const bracket = s.indexOf("[")
-  if ((brace >= 0 && brace < last) || (bracket >= 0 && bracket < last)) return false
+  if ((brace >= 0 && brace < last) || s.lastIndexOf("[", last) >= 0) return false
   if (!plain(s, r, re) || !plain(s, c, ce)) return false
   foundResource = s.slice(r, re)
   foundCreated = s.slice(c, ce)
