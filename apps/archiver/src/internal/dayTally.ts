@@ -83,37 +83,49 @@ const digits = (s: string, at: number, n: number): number => {
 }
 
 /**
- * The instant of a `created` in the API's usual layout on the file's own day
- * (`DAYTHH:MM:SS.sssZ`), by arithmetic: what `Date.parse` gives for it, without its cost. NaN for
- * any other text (which `Date.parse` then judges).
+ * The instant of the `created` text `s[at, end)` when it is in the API's usual layout on the
+ * file's own day (`DAYTHH:MM:SS.sssZ`), by arithmetic: what `Date.parse` gives for it, without
+ * its cost. NaN for any other text (which `Date.parse` then judges).
  */
-const onDayMs = (t: Tally, s: string): number => {
+const onDayMs = (t: Tally, s: string, at: number, end: number): number => {
   if (
-    s.length !== 24 || s.charCodeAt(23) !== 0x5a || s.charCodeAt(10) !== 0x54 || s.charCodeAt(13) !== 0x3a ||
-    s.charCodeAt(16) !== 0x3a || s.charCodeAt(19) !== 0x2e || !s.startsWith(t.day)
+    end - at !== 24 || s.charCodeAt(at + 23) !== 0x5a || s.charCodeAt(at + 10) !== 0x54 ||
+    s.charCodeAt(at + 13) !== 0x3a || s.charCodeAt(at + 16) !== 0x3a || s.charCodeAt(at + 19) !== 0x2e ||
+    !s.startsWith(t.day, at)
   ) return NaN
-  const h = digits(s, 11, 2)
-  const m = digits(s, 14, 2)
-  const sec = digits(s, 17, 2)
-  const milli = digits(s, 20, 3)
+  const h = digits(s, at + 11, 2)
+  const m = digits(s, at + 14, 2)
+  const sec = digits(s, at + 17, 2)
+  const milli = digits(s, at + 20, 3)
   // Hour 24 is a valid instant of the next day for Date.parse: left to it.
   if (h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec > 59 || milli < 0) return NaN
   return t.dayStart + h * 3_600_000 + m * 60_000 + sec * 1000 + milli
 }
 
-const see = (t: Tally, resource: string, created: string | undefined) => {
+/**
+ * Counts an event of `resource` created at the text `s[at, end)` (`end` < 0: no string
+ * `created`). The text is only copied out when it becomes an end of the range.
+ */
+const see = (t: Tally, resource: string, s: string, at: number, end: number) => {
   t.events++
   t.byResource[resource] = (t.byResource[resource] ?? 0) + 1
-  if (created === undefined) return
-  let ms = onDayMs(t, created)
+  if (end < 0) return
+  let ms = onDayMs(t, s, at, end)
   if (Number.isNaN(ms)) {
-    ms = Date.parse(created)
+    ms = Date.parse(at === 0 && end === s.length ? s : s.slice(at, end))
     if (Number.isNaN(ms)) return
     if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
   }
-  if (t.earliest === null || ms < t.earliest.ms) t.earliest = { ms, text: created }
-  if (t.latest === null || ms > t.latest.ms) t.latest = { ms, text: created }
+  const newEarliest = t.earliest === null || ms < t.earliest.ms
+  const newLatest = t.latest === null || ms > t.latest.ms
+  if (!newEarliest && !newLatest) return
+  const created = at === 0 && end === s.length ? s : s.slice(at, end)
+  if (newEarliest) t.earliest = { ms, text: created }
+  if (newLatest) t.latest = { ms, text: created }
 }
+
+const seeText = (t: Tally, resource: string, created: string | undefined) =>
+  see(t, resource, created ?? "", 0, created === undefined ? -1 : created.length)
 
 /**
  * Counts one line read from a file: parsed in full, so that damage is seen. `ids` holds the ids
@@ -157,7 +169,7 @@ export const appended = (t: Tally, raw: string | Uint8Array) =>
  */
 const fields = (t: Tally, b: Buffer, parsed?: unknown) => {
   if (prefixFields(b) || walkFields(b)) {
-    see(t, foundResource ?? UNKNOWN_RESOURCE, foundCreated)
+    see(t, foundResource ?? UNKNOWN_RESOURCE, foundIn, foundAt, foundEnd)
     return
   }
   let e = parsed
@@ -173,13 +185,16 @@ const fields = (t: Tally, b: Buffer, parsed?: unknown) => {
     }
   }
   const { created, resource } = e as { resource?: unknown; created?: unknown }
-  see(t, typeof resource === "string" ? resource : UNKNOWN_RESOURCE, typeof created === "string" ? created : undefined)
+  seeText(t, typeof resource === "string" ? resource : UNKNOWN_RESOURCE, typeof created === "string" ? created : undefined)
 }
 
 // What the last extraction found: the values of the first top-level `resource` and `created`,
 // `undefined` when absent or not a string.
 let foundResource: string | undefined
-let foundCreated: string | undefined
+// The text of `created` is foundIn[foundAt, foundEnd); foundEnd < 0 when there is none.
+let foundIn = ""
+let foundAt = 0
+let foundEnd = -1
 
 /** How much of a line is searched first (the keys come early in the API's events), then 8 times as much. */
 const PREFIX = 512
@@ -212,11 +227,24 @@ const prefixOf = (b: Buffer, length: number): boolean => {
   if (re < 0 || ce < 0) return false
   const last = re > ce ? re : ce
   const brace = s.indexOf("{", 1)
-  if ((brace >= 0 && brace < last) || s.lastIndexOf("[", last) >= 0) return false
+  const bracket = s.indexOf("[")
+  if ((brace >= 0 && brace < last) || (bracket >= 0 && bracket < last)) return false
   if (!plain(s, r, re) || !plain(s, c, ce)) return false
-  foundResource = s.slice(r, re)
-  foundCreated = s.slice(c, ce)
+  foundResource = resourceAt(s, r, re)
+  foundIn = s
+  foundAt = c
+  foundEnd = ce
   return true
+}
+
+// The few resource names recur on every line: found again in place, not copied out each time.
+const names: Array<string> = []
+const resourceAt = (s: string, at: number, end: number): string => {
+  for (const name of names) if (name.length === end - at && s.startsWith(name, at)) return name
+  const name = s.slice(at, end)
+  if (names.length >= 32) names.shift()
+  names.push(name)
+  return name
 }
 
 /** Where the value of the key found at `at` (the key's text `len` long) starts, or -1. */
@@ -333,7 +361,9 @@ const walkFields = (b: Buffer): boolean => {
     }
   }
   foundResource = res ?? undefined
-  foundCreated = cre ?? undefined
+  foundIn = cre ?? ""
+  foundAt = 0
+  foundEnd = cre === null || cre === undefined ? -1 : cre.length
   return true
 }
 
