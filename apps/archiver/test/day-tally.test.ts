@@ -114,7 +114,12 @@ const event = FastCheck.record({
   type: FastCheck.constantFrom("created", "deleted"),
   created,
   data,
-  extra: tricky
+  // Keys of interest nested in arrays of objects, before or after the top-level ones.
+  extra: FastCheck.oneof(
+    tricky,
+    FastCheck.constant([1, { resource: "nested", created: "2000-01-01T00:00:00.000Z" }]),
+    FastCheck.constant([["[", "{"], { x: [{ created: `${DAY}T12:00:00.000Z`, resource: "deep" }] }])
+  )
 }, { requiredKeys: ["id"] })
 // Keys in any order, with or without spaces.
 const line = FastCheck.tuple(event, FastCheck.array(FastCheck.nat(), { minLength: 6, maxLength: 6 }), FastCheck.boolean())

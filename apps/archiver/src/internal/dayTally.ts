@@ -201,7 +201,7 @@ const PREFIX = 512
 
 /**
  * The common case, with a few string searches: both keys, compact (`,"key":"`), with plain ASCII
- * string values, in the line's first 512 bytes (or 4 KB), and no `{` or `[` before them (so they are at the top
+ * string values, in the line's first 512 bytes (or 4 KB), and no `{` before them (so they are at the top
  * level: in valid JSON, `,"key":` cannot occur inside a string, whose quotes are escaped).
  */
 const prefixFields = (b: Buffer): boolean => {
@@ -226,9 +226,10 @@ const prefixOf = (b: Buffer, length: number): boolean => {
   const ce = s.indexOf("\"", c)
   if (re < 0 || ce < 0) return false
   const last = re > ce ? re : ce
+  // A key inside a nested value has that object's `{` before it (an array holds keys only in
+  // objects), so one search tells whether both are at the top level.
   const brace = s.indexOf("{", 1)
-  const bracket = s.indexOf("[")
-  if ((brace >= 0 && brace < last) || (bracket >= 0 && bracket < last)) return false
+  if (brace >= 0 && brace < last) return false
   if (!plain(s, r, re) || !plain(s, c, ce)) return false
   foundResource = resourceAt(s, r, re)
   foundIn = s
