@@ -97,9 +97,7 @@ export interface ArchiveStatus {
   readonly sizeBytes: number
 }
 
-const increment = (counts: Record<string, number>, key: string, by = 1) => {
-  counts[key] = (counts[key] ?? 0) + by
-}
+const increment = (counts: Record<string, number>, key: string, by = 1) => DayTally.bump(counts, key, by)
 
 const sizeOf = async (dir: string): Promise<number> => {
   let total = 0
@@ -431,7 +429,7 @@ export const formatStatus = (s: ArchiveStatus): string => {
     out.push("")
     const rows = [
       ["Day", "Total", ...resources],
-      ...s.byDay.map((d) => [d.day, `${d.total}`, ...resources.map((r) => `${d.byResource[r] ?? 0}`)])
+      ...s.byDay.map((d) => [d.day, `${d.total}`, ...resources.map((r) => `${Object.hasOwn(d.byResource, r) ? d.byResource[r] : 0}`)])
     ]
     out.push(...table(rows))
   }

@@ -48,6 +48,15 @@ export interface Tally {
 
 const DAY_MS = 86_400_000
 
+/**
+ * Adds `by` to `counts[key]`. Own properties only: a resource named like an `Object.prototype`
+ * member (`valueOf`, `__proto__`) is a count like any other.
+ */
+export const bump = (counts: Record<string, number>, key: string, by: number) => {
+  if (Object.hasOwn(counts, key)) counts[key]! += by
+  else Object.defineProperty(counts, key, { value: by, writable: true, enumerable: true, configurable: true })
+}
+
 /** An empty tally for a file of `day` (`YYYY-MM-DD`), or one continuing `from`. */
 export const start = (day: string, from?: DayTally): Tally => ({
   events: from?.events ?? 0,
@@ -108,7 +117,7 @@ const onDayMs = (t: Tally, s: string, at: number, end: number): number => {
  */
 const see = (t: Tally, resource: string, s: string, at: number, end: number) => {
   t.events++
-  t.byResource[resource] = (t.byResource[resource] ?? 0) + 1
+  bump(t.byResource, resource, 1)
   if (end < 0) return
   let ms = onDayMs(t, s, at, end)
   if (Number.isNaN(ms)) {
@@ -371,7 +380,7 @@ const walkFields = (b: Buffer): boolean => {
 /** Adds tally `b` (a later part of the same file) to `a`. */
 export const combine = (a: DayTally, b: DayTally): DayTally => {
   const byResource: Record<string, number> = { ...a.byResource }
-  for (const [r, n] of Object.entries(b.byResource)) byResource[r] = (byResource[r] ?? 0) + n
+  for (const [r, n] of Object.entries(b.byResource)) bump(byResource, r, n)
   return {
     events: a.events + b.events,
     byResource,
