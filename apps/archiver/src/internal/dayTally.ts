@@ -167,7 +167,14 @@ export const lineBytes = (t: Tally, bytes: Buffer, ids: Set<string> | undefined)
  * day did not hold. Once per archived event, so not parsed: see {@link fields}.
  */
 export const appended = (t: Tally, raw: string | Uint8Array) =>
-  fields(t, typeof raw === "string" ? Buffer.from(raw, "utf8") : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength))
+  fields(
+    t,
+    typeof raw === "string"
+      ? Buffer.from(raw, "utf8")
+      : Buffer.isBuffer(raw)
+      ? raw
+      : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+  )
 
 /**
  * Counts the event of a JSON object line by its top-level `resource` and `created`. Found without
