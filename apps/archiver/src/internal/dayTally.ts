@@ -234,7 +234,7 @@ const latin1: (b: Buffer, end: number) => string =
 
 const prefixOf = (b: Buffer, length: number): boolean => {
   const s = latin1(b, length)
-  const r = valueAt(s, s.indexOf("\"resource\":\""), 12)
+  const r = resourceValue(s)
   if (r < 0) return false
   const c = valueAt(s, s.indexOf("\"created\":\""), 11)
   if (c < 0) return false
@@ -262,6 +262,20 @@ const resourceAt = (s: string, at: number, end: number): string => {
   if (names.length >= 32) names.shift()
   names.push(name)
   return name
+}
+
+/**
+ * Where the value of the first `"resource":"` key starts, or -1. The API sends it right after the
+ * id (`{"id":"…","resource":"`), found there without a search; else searched for.
+ */
+const resourceValue = (s: string): number => {
+  if (s.startsWith("{\"id\":\"")) {
+    const q = s.indexOf("\"", 7)
+    // No quote in a string is unescaped, so this is the id's end unless the id has an escaped
+    // quote, and then the test below fails on its backslash.
+    if (q > 0 && s.charCodeAt(q + 1) === 0x2c && s.startsWith("\"resource\":\"", q + 2)) return q + 14
+  }
+  return valueAt(s, s.indexOf("\"resource\":\""), 12)
 }
 
 /** Where the value of the key found at `at` (the key's text `len` long) starts, or -1. */
