@@ -1,10 +1,13 @@
 /**
  * What an archive holds, read from disk: the report behind `webex-archiver status`.
  *
- * Sealed days are answered from `manifest.ndjson` (counts per resource, `created` range), so only
- * the open day files are streamed line by line (constant memory; one day's ids at a time, to count
- * duplicates): the cost follows what is still open, not the archive's size. Checking the sealed
- * files themselves is `verify`'s job. Reading never changes the archive, so it
+ * Sealed days are answered from `manifest.ndjson` (counts per resource, `created` range), and open
+ * day files from the id index's per-day marks (`state/ids.json`: what the first `size` bytes of
+ * the file with that inode hold, kept by the archiver as it appends), so no event file is read
+ * but the part of an open file past its mark (appended since the archiver's last sync point) and
+ * a file without a usable mark (streamed line by line, constant memory; one day's ids at a time,
+ * to count duplicates). Checking the files themselves is `verify`'s job. An event's resource and
+ * `created` are the first top-level ones in its line. Reading never changes the archive, so it
  * is safe while an archiver is running. Damage is reported, not thrown: unreadable lines, events
  * filed under the wrong day, duplicate ids and an invalid checkpoint all show up in the status.
  *
@@ -20,11 +23,22 @@ import * as Option from "effect/Option"
 import { ArchiveReadError } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
-import { dayFiles, errnoCode, forEachLine, layout, lstatIfExists, StepFailure, tryRead, UnsafePath } from "./internal/archiveFs.js"
+import {
+  dayFiles,
+  errnoCode,
+  forEachLine,
+  forEachLineBytes,
+  layout,
+  lstatIfExists,
+  StepFailure,
+  tryRead,
+  UnsafePath
+} from "./internal/archiveFs.js"
+import * as DayTally from "./internal/dayTally.js"
+import * as IdIndex from "./internal/idIndex.js"
 import { toIso } from "./Instant.js"
 import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
-import { dayOf } from "./Segments.js"
 
 /** Events of one day file. */
 export interface DayCount {
@@ -83,11 +97,7 @@ export interface ArchiveStatus {
   readonly sizeBytes: number
 }
 
-const UNKNOWN_RESOURCE = "(no resource)"
-
-const increment = (counts: Record<string, number>, key: string, by = 1) => {
-  counts[key] = (counts[key] ?? 0) + by
-}
+const increment = (counts: Record<string, number>, key: string, by = 1) => DayTally.bump(counts, key, by)
 
 const sizeOf = async (dir: string): Promise<number> => {
   let total = 0
@@ -99,8 +109,32 @@ const sizeOf = async (dir: string): Promise<number> => {
   return total
 }
 
+/**
+ * What an open day file holds. From the id index's mark when it covers this file (same inode, not
+ * shorter), reading only what was appended past it (after a crash, or while an archiver runs,
+ * since its last sync point); otherwise the whole file. A planted link is an {@link UnsafePath}.
+ */
+const openDayTally = async (
+  day: string,
+  file: string,
+  mark: IdIndex.OpenMark | undefined,
+  signal: AbortSignal
+): Promise<DayTally.DayTally> => {
+  const st = mark?.tally !== undefined ? await lstatIfExists(file) : undefined
+  const usable = mark?.tally !== undefined && st !== undefined && st.isFile() && st.ino === mark.ino &&
+    st.size >= mark.size
+  if (usable && st.size === mark.size) return mark.tally!
+  const from = usable ? mark.size : 0
+  const t = DayTally.start(day)
+  // Duplicates are counted within the part read (the archive never appends one).
+  const ids = new Set<string>()
+  await forEachLineBytes(file, (line) => DayTally.lineBytes(t, line, ids), { signal, start: from })
+  return usable ? DayTally.combine(mark.tally!, DayTally.done(t)) : DayTally.done(t)
+}
+
 const scanEvents = (
   eventsDir: string,
+  marks: Readonly<Record<string, IdIndex.DayMark>>,
   sealed: ReadonlyArray<Manifest.SegmentEntry>,
   onUnsafe: (u: UnsafePath) => void,
   signal: AbortSignal
@@ -127,46 +161,24 @@ const scanEvents = (
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
     for (const { day, file } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayFiles(eventsDir)) {
-      const prior = perDay.get(day)
-      const dayByResource: Record<string, number> = { ...prior?.byResource }
-      const ids = new Set<string>()
-      let total = prior?.total ?? 0
-      const linesOf = forEachLine(file, (line) => {
-        let v: unknown
-        try {
-          v = JSON.parse(line)
-        } catch {
-          unreadableLines++
-          return
-        }
-        if (typeof v !== "object" || v === null || Array.isArray(v)) {
-          unreadableLines++
-          return
-        }
-        const e = v as { id?: unknown; resource?: unknown; created?: unknown }
-        total++
-        increment(dayByResource, typeof e.resource === "string" ? e.resource : UNKNOWN_RESOURCE)
-        if (typeof e.id === "string") {
-          if (ids.has(e.id)) duplicateIds++
-          else ids.add(e.id)
-        }
-        if (typeof e.created === "string") {
-          const ms = Date.parse(e.created)
-          if (!Number.isNaN(ms)) {
-            if (dayOf(ms) !== day) misfiledEvents++
-            see(ms, e.created)
-          }
-        }
-      }, signal)
+      let tally: DayTally.DayTally
       try {
-        await linesOf
+        tally = await openDayTally(day, file, marks[day]?.open, signal)
       } catch (e) {
         if (!(e instanceof UnsafePath)) throw e
         // Refused at the open (a link): not one line of it was counted.
         onUnsafe(e)
         continue
       }
-      perDay.set(day, { day, total, byResource: dayByResource })
+      const prior = perDay.get(day)
+      const dayByResource: Record<string, number> = { ...prior?.byResource }
+      for (const [r, n] of Object.entries(tally.byResource)) increment(dayByResource, r, n)
+      unreadableLines += tally.unreadable
+      misfiledEvents += tally.misfiled
+      duplicateIds += tally.duplicates
+      if (tally.earliest !== null) see(tally.earliest.ms, tally.earliest.text)
+      if (tally.latest !== null) see(tally.latest.ms, tally.latest.text)
+      perDay.set(day, { day, total: (prior?.total ?? 0) + tally.events, byResource: dayByResource })
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
       totalEvents += d.total
@@ -278,7 +290,17 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
       }
     })
     const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
-    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, segments, onUnsafe, signal))
+    // The index's marks say what the open day files hold, so that they need not be read.
+    const marks = yield* tryRead(l.idIndex, "reading", async () => {
+      try {
+        return await IdIndex.readMarks(l.state)
+      } catch (e) {
+        if (!(e instanceof UnsafePath)) throw e
+        onUnsafe(e)
+        return {}
+      }
+    })
+    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, marks, segments, onUnsafe, signal))
     const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, onUnsafe, signal))
     const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))
@@ -407,7 +429,7 @@ export const formatStatus = (s: ArchiveStatus): string => {
     out.push("")
     const rows = [
       ["Day", "Total", ...resources],
-      ...s.byDay.map((d) => [d.day, `${d.total}`, ...resources.map((r) => `${d.byResource[r] ?? 0}`)])
+      ...s.byDay.map((d) => [d.day, `${d.total}`, ...resources.map((r) => `${Object.hasOwn(d.byResource, r) ? d.byResource[r] : 0}`)])
     ]
     out.push(...table(rows))
   }

@@ -79,7 +79,9 @@ export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
       const problem = unfileable(item.event.id, day, bytes)
       // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink
       // decodes them to text only for a variant it keeps in quarantine.
-      if (problem === undefined) records.push({ id: item.event.id, day, bytes })
+      if (problem === undefined) {
+        records.push({ id: item.event.id, day, bytes, known: { resource: item.event.resource, createdMillis: millis } })
+      }
       else quarantine.push({ raw: item.raw, bytes, reason: problem, id: item.event.id })
       continue
     }

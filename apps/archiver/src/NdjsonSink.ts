@@ -68,6 +68,7 @@ import {
   repairTail,
   trySafeWrite
 } from "./internal/archiveFs.js"
+import type * as DayTally from "./internal/dayTally.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
 import { sha256Text } from "./internal/sha256.js"
@@ -97,6 +98,11 @@ interface RecordKey {
   readonly id: string
   /** The UTC day of the event's `created`, `YYYY-MM-DD`: the day file it belongs to. */
   readonly day: string
+  /**
+   * The event's decoded `resource` and `created` instant, when the caller has them: the day's
+   * counts for `status` are then kept without reading them out of the bytes again.
+   */
+  readonly known?: DayTally.Known | undefined
 }
 
 /** An item that could not be decoded as an event, kept so nothing the API sent is lost. */
@@ -462,7 +468,7 @@ const open = (dir: string, options: Options) =>
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
         let state = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: Uint8Array; readonly key: Buffer }>()
+        const fresh = new Map<string, { readonly line: Uint8Array; readonly known: DayTally.Known | undefined }>()
         const pending: Array<Pending> = []
         for (const r of group) {
           const text = lineOf(r)
@@ -481,8 +487,7 @@ const open = (dir: string, options: Options) =>
             else variant(r, day)
             continue
           }
-          const key = IdIndex.keyOf(r.id)
-          const elsewhere = batchDay.get(r.id) ?? index.lookup(key)
+          const elsewhere = batchDay.get(r.id) ?? index.lookup(r.id)
           if (elsewhere !== undefined && elsewhere !== day) {
             movedDay++
             variants.push({
@@ -497,7 +502,7 @@ const open = (dir: string, options: Options) =>
             })
             continue
           }
-          fresh.set(r.id, { line, key })
+          fresh.set(r.id, { line, known: r.known })
           batchDay.set(r.id, day)
         }
         if (pending.length > 0) {
@@ -515,7 +520,8 @@ const open = (dir: string, options: Options) =>
           })
         }
         if (fresh.size === 0) continue
-        const data = joinLines([...fresh.values()].map((f) => f.line))
+        const lines = [...fresh.values()].map((f) => f.line)
+        const data = joinLines(lines)
         // One check of the whole append; only when it fails are the lines looked at one by one.
         if (!isUtf8(data)) {
           for (const [id, f] of fresh) {
@@ -529,21 +535,22 @@ const open = (dir: string, options: Options) =>
         yield* append(
           eventsFile(day),
           data,
-          ({ ino, size }) => {
-            if (state.ino !== undefined && state.ino !== ino) {
+          (after) => {
+            if (state.ino !== undefined && state.ino !== after.ino) {
               // A new open file (the old one was sealed away): positions in the old one mean
               // nothing now; the day is read again when next needed.
               days.delete(day)
             } else {
-              state.ino = ino
-              let offset = size - data.length
+              state.ino = after.ino
+              let offset = after.size - data.length
               for (const [id, f] of fresh) {
                 ids.set(id, seenAt(offset, f.line))
                 offset += f.line.length + 1
               }
             }
-            for (const f of fresh.values()) index.add(f.key, day)
-            index.setMark(day, { segments: index.mark(day)?.segments ?? [], open: { ino, size } })
+            for (const id of fresh.keys()) index.add(id, day)
+            const mark = index.mark(day)
+            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines, [...fresh.values()].map((f) => f.known)) })
           },
           () => days.delete(day)
         )

@@ -3,40 +3,70 @@
  * under another day (the service moved its `created`) is recognised without keeping every id in
  * memory.
  *
- * A small log-structured index. New entries go to a bounded in-memory table; at each sync point
- * that table is written out as an immutable sorted run (`state/ids-N.run`: 20-byte records, the
- * first 16 bytes of sha256(id) then the day as days since 1970 + 1), and runs of similar size are
- * merged, so there are O(log n) of them. Per run, memory holds only a Bloom filter (10 bits per
- * id) and every 128th key: about 1.3 bytes per archived id, against ~100 for a set of the ids.
- * A lookup of an absent id (the common case: a fresh event) touches no disk; a present one reads
- * one 2.5 KB block. Per page the cost is one hash and a few bit tests per event.
+ * A small log-structured index. An id's key is 128 bits of a fast hash of its UTF-16 code units
+ * (four 32-bit multiply-rotate lanes, MurmurHash3's x86_128 rounds), seeded with a random 128-bit
+ * seed made when the index is created and kept in `state/ids.json`. New entries go to a bounded
+ * in-memory table (typed arrays: about 40 bytes per entry, no strings); at each sync point that
+ * table is sorted and written out as an immutable run (`state/ids-N.run`: 20-byte records, the
+ * key as four 32-bit words then the day as days since 1970 + 1, in the byte order `ids.json`
+ * names), and runs of similar size are merged, so there are O(log n) of them. Per run, memory
+ * holds only a Bloom filter (10 bits per id) and every 128th key, built as the run is written:
+ * about 1.3 bytes per archived id, against ~100 for a set of the ids. A lookup of an absent id
+ * (the common case: a fresh event) touches no disk; a present one reads one 2.5 KB block.
+ *
+ * Collisions: two ids with one key would make the second look archived under the first one's
+ * day. The sink then keeps it in quarantine as a `movedDay` copy (or, same day, archives it: the
+ * day's own id set decides duplicates), so a collision never drops an event. The seed makes keys
+ * unpredictable to whoever chooses ids, and 128 bits make an accidental one negligible.
  *
  * The index is derived data: the day files are the truth. `state/ids.json` lists the runs and
  * records, per day, what has been indexed (sealed segments by name, the open file by inode and
- * length). It is written only at sync points, after the runs it names are fsync'd, so after a
- * crash the index is behind by at most the batches since, and the sink's reconcile re-reads just
- * those files' tails. Entries are added only after their lines are durably appended, so the index
- * never claims an id the archive does not hold. A damaged index is rebuilt from the archive.
+ * length, with what that length holds: {@link DayTally}, which lets `status` answer without
+ * reading the file). It is written only at sync points, after the runs it names are fsync'd, so
+ * after a crash the index is behind by at most the batches since, and the sink's reconcile
+ * re-reads just those files' tails. Entries are added only after their lines are durably
+ * appended, so the index never claims an id the archive does not hold. A damaged index, or one
+ * of an older version, is rebuilt from the archive.
  *
- * File I/O here is synchronous: sequential writes of whole runs and the odd 2.5 KB block read,
- * cheaper than an async round trip each.
+ * A sync point's writes (runs, merges, the list) are asynchronous, so the event loop keeps
+ * fetching while they reach the disk; the caller holds off adding entries until it completes.
+ * Lookups stay synchronous: they read one block, rarely.
+ *
+ * Keys and the in-memory table are in `idKey.ts`, run files in `idRun.ts`.
  *
  * @internal
  */
 import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
+import * as fsp from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
+import * as DayTally from "./dayTally.js"
 import { UnsafePath } from "./errors.js"
+import { cmpAt, hashKey, K, Memtable, setKey, W } from "./idKey.js"
+import {
+  CHUNK,
+  findInRun,
+  fsyncDir,
+  loadRun,
+  openNoFollowSync,
+  readAtAsync,
+  REC,
+  type Run,
+  RunBuilder,
+  wordBuffer,
+  writeAll,
+  writeDurably
+} from "./idRun.js"
 import { FILE_MODE } from "./layout.js"
-import { sha256Bytes } from "./sha256.js"
 
-const REC = 20
-const KEY = 16
-const FENCE_EVERY = 128
-const BLOOM_BITS_PER_KEY = 10
-const BLOOM_HASHES = 7
-/** Entries kept in memory before a sync point is forced, whatever the batch count. */
+export { keyOf } from "./idKey.js"
+
+/** Entries kept in memory before a sync point is due, whatever the batch count. */
 const MAX_MEMTABLE = 100_000
+const VERSION = 3
+/** The byte order the runs' words are written in (this machine's; another one rebuilds). */
+const ENDIAN = os.endianness()
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 
@@ -55,233 +85,108 @@ let lastDay = ""
 let lastDayNumber = NaN
 export const dayOfNumber = (n: number): string => new Date((n - 1) * DAY_MS).toISOString().slice(0, 10)
 
-/** The index key of an id: 128 bits of its sha256 (a collision only quarantines, never drops). */
-export const keyOf = (id: string): Buffer => sha256Bytes(id).subarray(0, KEY)
-
-const openNoFollowSync = (file: string, flags: number, mode?: number): number => {
-  let fd: number
-  try {
-    // O_NONBLOCK: a planted FIFO must not hang the open; no effect on a regular file.
-    fd = fs.openSync(file, flags | O_NOFOLLOW | fs.constants.O_NONBLOCK, mode)
-  } catch (e) {
-    const code = typeof e === "object" && e !== null && "code" in e ? e.code : undefined
-    if (code === "ELOOP" || code === "EMLINK") throw new UnsafePath(file, "is a symbolic link")
-    throw e
-  }
-  if (!fs.fstatSync(fd).isFile()) {
-    fs.closeSync(fd)
-    throw new UnsafePath(file, "is not a regular file")
-  }
-  return fd
-}
-
-const readAt = (fd: number, buf: Buffer, pos: number): number => {
-  let off = 0
-  while (off < buf.length) {
-    const n = fs.readSync(fd, buf, off, buf.length - off, pos + off)
-    if (n === 0) break
-    off += n
-  }
-  return off
-}
-
-const writeAll = (fd: number, buf: Uint8Array) => {
-  let off = 0
-  while (off < buf.length) off += fs.writeSync(fd, buf, off, buf.length - off)
-}
-
-/** Writes a new file durably (random temporary name, O_EXCL, fsync, rename). */
-const writeDurably = (target: string, write: (fd: number) => void) => {
-  const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`
-  const fd = openNoFollowSync(tmp, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
-  try {
-    fs.fchmodSync(fd, FILE_MODE)
-    write(fd)
-    fs.fsyncSync(fd)
-  } catch (e) {
-    fs.closeSync(fd)
-    fs.rmSync(tmp, { force: true })
-    throw e
-  }
-  fs.closeSync(fd)
-  fs.renameSync(tmp, target)
-}
-
-const fsyncDir = (dir: string) => {
-  const fd = fs.openSync(dir, O_RDONLY | fs.constants.O_DIRECTORY)
-  try {
-    fs.fsyncSync(fd)
-  } catch {
-    // A few file systems refuse fsync on directories.
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
 /** What is indexed of one day (see the module comment). */
 export interface DayMark {
   readonly segments: ReadonlyArray<string>
-  readonly open?: { readonly ino: number; readonly size: number } | undefined
+  readonly open?: OpenMark | undefined
+}
+
+/**
+ * The open day file as far as it is indexed: its inode, its length, and (when known) what those
+ * bytes hold. A file with this inode and at least this length starts with exactly those bytes
+ * (the archive only appends to it; sealing replaces it).
+ */
+export interface OpenMark {
+  readonly ino: number
+  readonly size: number
+  readonly tally?: DayTally.DayTally | undefined
 }
 
 interface Meta {
-  readonly version: 2
+  readonly version: typeof VERSION
+  readonly endian: string
+  readonly seed: string
   readonly seq: number
   readonly runs: ReadonlyArray<{ readonly file: string; readonly count: number }>
   readonly days: Record<string, DayMark>
 }
 
-/** One immutable sorted run: its file, and in memory its Bloom filter and sparse keys. */
-interface Run {
-  readonly file: string
-  readonly count: number
-  readonly fd: number
-  readonly bloom: Uint8Array
-  readonly fences: Buffer
-}
-
-// The key is a slice of a sha256: its words are independent hashes (double hashing).
-const bloomAdd = (bloom: Uint8Array, bits: number, buf: Buffer, at: number) => {
-  const h1 = buf.readUInt32LE(at)
-  const h2 = buf.readUInt32LE(at + 4) | 1
-  for (let i = 0; i < BLOOM_HASHES; i++) {
-    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
-    bloom[b >>> 3]! |= 1 << (b & 7)
-  }
-}
-
-const bloomHas = (bloom: Uint8Array, bits: number, key: Buffer): boolean => {
-  const h1 = key.readUInt32LE(0)
-  const h2 = key.readUInt32LE(4) | 1
-  for (let i = 0; i < BLOOM_HASHES; i++) {
-    const b = ((h1 + Math.imul(i, h2)) >>> 0) % bits
-    if ((bloom[b >>> 3]! & (1 << (b & 7))) === 0) return false
-  }
-  return true
-}
-
-const loadRun = (dir: string, file: string, count: number): Run => {
-  const full = path.join(dir, file)
-  const fd = openNoFollowSync(full, O_RDONLY)
-  if (fs.fstatSync(fd).size !== count * REC) {
-    fs.closeSync(fd)
-    throw new Error(`${full} is not ${count} records long`)
-  }
-  const bits = Math.max(64, count * BLOOM_BITS_PER_KEY)
-  const bloom = new Uint8Array(Math.ceil(bits / 8))
-  const fences = Buffer.alloc(Math.ceil(count / FENCE_EVERY) * KEY)
-  const chunk = Buffer.alloc(FENCE_EVERY * REC * 64)
-  for (let start = 0; start < count; start += FENCE_EVERY * 64) {
-    const n = Math.min(FENCE_EVERY * 64, count - start)
-    readAt(fd, chunk.subarray(0, n * REC), start * REC)
-    for (let i = 0; i < n; i++) {
-      bloomAdd(bloom, bits, chunk, i * REC)
-      if ((start + i) % FENCE_EVERY === 0) chunk.copy(fences, ((start + i) / FENCE_EVERY) * KEY, i * REC, i * REC + KEY)
-    }
-  }
-  return { file, count, fd, bloom, fences }
-}
-
-const block = Buffer.alloc(FENCE_EVERY * REC)
-
-/** The day recorded for `key` in `run`, or 0. */
-const findInRun = (run: Run, key: Buffer): number => {
-  if (!bloomHas(run.bloom, Math.max(64, run.count * BLOOM_BITS_PER_KEY), key)) return 0
-  // The last fence not after the key: its block is the only one that can hold it.
-  let lo = 0
-  let hi = run.fences.length / KEY - 1
-  while (lo < hi) {
-    const mid = (lo + hi + 1) >>> 1
-    if (run.fences.compare(key, 0, KEY, mid * KEY, mid * KEY + KEY) <= 0) lo = mid
-    else hi = mid - 1
-  }
-  const first = lo * FENCE_EVERY
-  const n = Math.min(FENCE_EVERY, run.count - first)
-  readAt(run.fd, block.subarray(0, n * REC), first * REC)
-  let a = 0
-  let b = n - 1
-  while (a <= b) {
-    const mid = (a + b) >>> 1
-    const c = block.compare(key, 0, KEY, mid * REC, mid * REC + KEY)
-    if (c === 0) return block.readUInt32LE(mid * REC + KEY)
-    if (c < 0) a = mid + 1
-    else b = mid - 1
-  }
-  return 0
-}
-
-/** Streams the records of runs, merged by key (the oldest run's entry wins), into `fd`. */
-const mergeRuns = (runs: ReadonlyArray<Run>, fd: number): number => {
-  const CH = 4096
-  const cursors = runs.map((run) => ({ run, pos: 0, buf: Buffer.alloc(CH * REC), at: 0, len: 0 }))
-  /** Whether the cursor has a record, refilling its chunk when it is used up. */
-  const ready = (c: (typeof cursors)[number]): boolean => {
-    if (c.pos >= c.run.count) return false
-    if (c.at >= c.len) {
-      const n = Math.min(CH, c.run.count - c.pos)
-      c.len = readAt(c.run.fd, c.buf.subarray(0, n * REC), c.pos * REC)
-      c.at = 0
-    }
-    return true
-  }
-  const out = Buffer.alloc(CH * REC)
-  let used = 0
-  let count = 0
-  for (;;) {
-    let best: (typeof cursors)[number] | undefined
-    for (const c of cursors) {
-      if (!ready(c)) continue
-      // Strictly smaller only: on a tie the earlier (older) run's record is kept.
-      if (best === undefined || c.buf.compare(best.buf, best.at, best.at + KEY, c.at, c.at + KEY) < 0) best = c
-    }
-    if (best === undefined) break
-    best.buf.copy(out, used * REC, best.at, best.at + REC)
-    // Skip the same key in every other run (an entry re-added after a crash).
-    for (const c of cursors) {
-      if (c !== best && ready(c) && c.buf.compare(out, used * REC, used * REC + KEY, c.at, c.at + KEY) === 0) {
-        c.pos++
-        c.at += REC
-      }
-    }
-    best.pos++
-    best.at += REC
-    used++
-    count++
-    if (used === CH) {
-      writeAll(fd, out)
-      used = 0
-    }
-  }
-  if (used > 0) writeAll(fd, out.subarray(0, used * REC))
-  return count
-}
-
 export interface IdIndex {
-  /** The day holding `key`, or `undefined`. */
-  readonly lookup: (key: Buffer) => string | undefined
+  /** The day holding `id`, or `undefined`. */
+  readonly lookup: (id: string) => string | undefined
   /**
-   * Records `key` under `day` unless it is there already; returns the day it was already under
+   * Records `id` under `day` unless it is there already; returns the day it was already under
    * (so a caller indexing the archive learns of ids held by two days).
    */
-  readonly insert: (key: Buffer, day: string) => string | undefined
-  /** Records `key` under `day`, known to be absent (just looked up, under the same lock). */
-  readonly add: (key: Buffer, day: string) => void
+  readonly insert: (id: string, day: string) => string | undefined
+  /** Records `id` under `day`, known to be absent (just looked up, under the same lock). */
+  readonly add: (id: string, day: string) => void
   /** What is recorded as indexed for `day`. */
   readonly mark: (day: string) => DayMark | undefined
   /** Records what is now indexed for `day` (persisted at the next sync point). */
   readonly setMark: (day: string, mark: DayMark) => void
   /** Whether enough is held in memory that a sync point is due. */
   readonly full: () => boolean
-  /** A sync point: writes what is in memory as a run and persists the marks. */
-  readonly sync: () => void
-  /** Number of entries. */
+  /**
+   * A sync point: writes what is in memory as a run, merges runs, persists the marks. Entries
+   * must not be added until it completes (the sink holds its lock across it).
+   */
+  readonly sync: () => Promise<void>
+  /** Number of entries (an id re-added after a crash counts until its runs merge). */
   readonly size: () => number
   readonly close: () => void
 }
 
 const RUN_FILE = /^ids-\d+\.run$/
+/** Keys remembered from lookups for the adds that follow (a power of two, above a batch's events). */
+const RING = 8192
+const SEED = /^[0-9a-f]{32}$/
 
-/** Opens (or creates) the index in `stateDir`; a damaged one is discarded and started afresh. */
+const isMark = (v: unknown): v is DayMark => {
+  if (typeof v !== "object" || v === null) return false
+  const m = v as { segments?: unknown; open?: unknown }
+  if (!Array.isArray(m.segments) || !m.segments.every((s) => typeof s === "string")) return false
+  if (m.open === undefined) return true
+  const o = m.open as { ino?: unknown; size?: unknown; tally?: unknown }
+  return typeof o === "object" && o !== null && typeof o.ino === "number" && typeof o.size === "number" &&
+    (o.tally === undefined || DayTally.isDayTally(o.tally))
+}
+
+const parseMeta = (text: string): Meta | undefined => {
+  const v = JSON.parse(text) as Meta
+  return typeof v === "object" && v !== null && v.version === VERSION && v.endian === ENDIAN &&
+      typeof v.seed === "string" && SEED.test(v.seed) && typeof v.seq === "number" && Array.isArray(v.runs) &&
+      typeof v.days === "object" && v.days !== null && Object.values(v.days).every(isMark)
+    ? v
+    : undefined
+}
+
+/**
+ * The per-day marks of the index in `stateDir`, read-only (for `status`): empty when there is
+ * no index or it is damaged or of another version. A link at `ids.json` is an {@link UnsafePath}.
+ */
+export const readMarks = async (stateDir: string): Promise<Readonly<Record<string, DayMark>>> => {
+  const file = path.join(stateDir, "ids.json")
+  let h: fsp.FileHandle
+  try {
+    h = await fsp.open(file, O_RDONLY | O_NOFOLLOW | fs.constants.O_NONBLOCK)
+  } catch (e) {
+    const code = typeof e === "object" && e !== null && "code" in e ? e.code : undefined
+    if (code === "ELOOP" || code === "EMLINK") throw new UnsafePath(file, "is a symbolic link")
+    return {}
+  }
+  try {
+    if (!(await h.stat()).isFile()) throw new UnsafePath(file, "is not a regular file")
+    return parseMeta(await h.readFile("utf8"))?.days ?? {}
+  } catch (e) {
+    if (e instanceof UnsafePath) throw e
+    return {}
+  } finally {
+    await h.close()
+  }
+}
+
+/** Opens (or creates) the index in `stateDir`; a damaged or older one is discarded and started afresh. */
 export const open = (stateDir: string): { readonly index: IdIndex; readonly rebuilt: boolean } => {
   const metaFile = path.join(stateDir, "ids.json")
   let rebuilt = false
@@ -295,10 +200,9 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
       return undefined
     }
     try {
-      const v = JSON.parse(fs.readFileSync(fd, "utf8")) as Meta
-      return v.version === 2 && Array.isArray(v.runs) && typeof v.days === "object" && typeof v.seq === "number"
-        ? v
-        : (rebuilt = true, undefined)
+      const meta = parseMeta(fs.readFileSync(fd, "utf8"))
+      if (meta === undefined) rebuilt = true
+      return meta
     } catch {
       rebuilt = true
       return undefined
@@ -311,97 +215,221 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
   let runs: Array<Run> = []
   if (meta !== undefined) {
     try {
-      runs = meta.runs.map((r) => loadRun(stateDir, r.file, r.count))
+      for (const r of meta.runs) runs.push(loadRun(stateDir, r.file, r.count))
     } catch (e) {
-      if (e instanceof UnsafePath) throw e
       for (const r of runs) fs.closeSync(r.fd)
+      if (e instanceof UnsafePath) throw e
       runs = []
       meta = undefined
       rebuilt = true
     }
   }
+  const seedText = meta?.seed ?? randomBytes(16).toString("hex")
+  const seed = new Uint32Array(4)
+  for (let i = 0; i < 4; i++) seed[i] = Number.parseInt(seedText.slice(i * 8, i * 8 + 8), 16)
   let seq = meta?.seq ?? 0
   const days: Record<string, DayMark> = { ...(meta?.days ?? {}) }
-  const memtable = new Map<string, number>()
+  const memtable = new Memtable(1024)
   let marksChanged = meta === undefined
+  let syncing = false
 
-  // Runs no list names: left by a crash between writing a run and recording it.
+  // Runs no list names: left by a crash between writing a run and recording it (or an older index).
   const named = new Set(runs.map((r) => r.file))
   for (const name of fs.readdirSync(stateDir)) {
     if (RUN_FILE.test(name) && !named.has(name)) fs.rmSync(path.join(stateDir, name), { force: true })
   }
 
-  const lookupDay = (key: Buffer): number => {
-    const m = memtable.get(key.toString("latin1"))
-    if (m !== undefined) return m
+  /** The day of the current key K, or 0. */
+  const lookupDay = (): number => {
+    const m = memtable.get()
+    if (m !== 0) return m
     // Newest first: a key is in at most one run, unless re-added after a crash (same day then).
     for (let i = runs.length - 1; i >= 0; i--) {
-      const d = findInRun(runs[i]!, key)
+      const d = findInRun(runs[i]!)
       if (d !== 0) return d
     }
     return 0
   }
 
-  const writeRun = (write: (fd: number) => number): Run => {
-    const file = `ids-${++seq}.run`
-    let count = 0
-    writeDurably(path.join(stateDir, file), (fd) => {
-      count = write(fd)
-    })
-    return loadRun(stateDir, file, count)
-  }
-
-  const persistMeta = () => {
-    const m: Meta = { version: 2, seq, runs: runs.map((r) => ({ file: r.file, count: r.count })), days }
-    writeDurably(metaFile, (fd) => writeAll(fd, Buffer.from(JSON.stringify(m))))
-    fsyncDir(stateDir)
-    marksChanged = false
-  }
-
-  const sync = () => {
-    const dropped: Array<Run> = []
-    if (memtable.size > 0) {
-      // Latin-1 strings compare by code unit, i.e. byte by byte: the runs' key order.
-      const keys = [...memtable.keys()].sort()
-      runs.push(writeRun((fd) => {
-        const buf = Buffer.alloc(keys.length * REC)
-        keys.forEach((k, i) => {
-          buf.write(k, i * REC, KEY, "latin1")
-          buf.writeUInt32LE(memtable.get(k)!, i * REC + KEY)
-        })
-        writeAll(fd, buf)
-        return keys.length
-      }))
-      memtable.clear()
-      // Like a binary counter: merge while the newest run is at least half its predecessor.
-      while (runs.length >= 2 && runs[runs.length - 1]!.count * 2 >= runs[runs.length - 2]!.count) {
-        const pair = runs.splice(runs.length - 2, 2)
-        runs.push(writeRun((fd) => mergeRuns(pair, fd)))
-        dropped.push(...pair)
-      }
-      marksChanged = true
+  // Keys `lookup` computed, in order: the sink adds the fresh ids of a batch in the order it
+  // looked them up, so `add` finds each key here instead of hashing the id again.
+  const ringIds: Array<string | undefined> = new Array(RING)
+  const ringKeys = new Uint32Array(RING * 4)
+  let ringHead = 0
+  let ringTail = 0
+  const remember = (id: string) => {
+    ringIds[ringHead] = id
+    ringKeys.set(K, ringHead * 4)
+    ringHead = (ringHead + 1) & (RING - 1)
+    if (ringHead === ringTail) {
+      ringIds[ringTail] = undefined
+      ringTail = (ringTail + 1) & (RING - 1)
     }
-    if (marksChanged) persistMeta()
+  }
+  /** Sets K to the key of `id`: remembered from a lookup a few entries ahead, or hashed. */
+  const keyFor = (id: string) => {
+    for (let t = ringTail, steps = 0; t !== ringHead && steps < 64; t = (t + 1) & (RING - 1), steps++) {
+      if (ringIds[t] !== id) continue
+      setKey(ringKeys, t * 4)
+      // Skipped entries were looked up and not added (copies kept in quarantine): dropped.
+      for (let u = ringTail; u !== t; u = (u + 1) & (RING - 1)) ringIds[u] = undefined
+      ringIds[t] = undefined
+      ringTail = (t + 1) & (RING - 1)
+      return
+    }
+    // Not looked up just before (or many lookups since were not added): forget the ring, so that
+    // the next adds do not scan stale entries in vain.
+    for (; ringTail !== ringHead; ringTail = (ringTail + 1) & (RING - 1)) ringIds[ringTail] = undefined
+    hashKey(id, seed)
+  }
+
+  const adding = () => {
+    if (syncing) throw new Error("IdIndex: an entry was added during a sync point")
+  }
+
+  /** Writes a new run file from `write` and opens it for lookups. */
+  const writeRun = async (builder: RunBuilder, write: (h: fsp.FileHandle) => Promise<void>): Promise<Run> => {
+    const file = `ids-${++seq}.run`
+    const full = path.join(stateDir, file)
+    await writeDurably(full, write)
+    return builder.run(file, openNoFollowSync(full, O_RDONLY))
+  }
+
+  /** Streams the records of two runs, merged by key (the older run's entry wins a tie), into a new run. */
+  const merge = (older: Run, newer: Run): Promise<Run> => {
+    const builder = new RunBuilder(older.count + newer.count)
+    return writeRun(builder, async (h) => {
+      const cursors = [older, newer].map((run) => ({ run, pos: 0, buf: wordBuffer(CHUNK), at: 0, len: 0 }))
+      type Cursor = (typeof cursors)[number]
+      /** Reads the cursor's next chunk once it has used up the last (the only await per chunk). */
+      const refill = async (c: Cursor) => {
+        const n = Math.min(CHUNK, c.run.count - c.pos)
+        if (await readAtAsync(c.run.fd, c.buf.bytes.subarray(0, n * REC), c.pos * REC) !== n * REC) {
+          throw new Error(`${c.run.file} is short`)
+        }
+        c.len = n * W
+        c.at = 0
+      }
+      const out = wordBuffer(CHUNK)
+      let used = 0
+      const [a, b] = cursors as [Cursor, Cursor]
+      for (;;) {
+        if (a.at >= a.len && a.pos < a.run.count) await refill(a)
+        if (b.at >= b.len && b.pos < b.run.count) await refill(b)
+        const ra = a.pos < a.run.count
+        const rb = b.pos < b.run.count
+        if (!ra && !rb) break
+        let from: Cursor
+        if (ra && rb) {
+          setKey(b.buf.words, b.at)
+          const c = cmpAt(a.buf.words, a.at)
+          from = c <= 0 ? a : b
+          // The same key in the newer run (an entry re-added after a crash): skipped.
+          if (c === 0) {
+            b.pos++
+            b.at += W
+          }
+        } else {
+          from = ra ? a : b
+        }
+        const src = from.buf.words
+        const o = used * W
+        const i = from.at
+        out.words[o] = src[i]!
+        out.words[o + 1] = src[i + 1]!
+        out.words[o + 2] = src[i + 2]!
+        out.words[o + 3] = src[i + 3]!
+        out.words[o + 4] = src[i + 4]!
+        from.pos++
+        from.at += W
+        if (++used === CHUNK) {
+          builder.push(out.words, 0, used)
+          await writeAll(h, out.bytes)
+          used = 0
+        }
+      }
+      if (used > 0) {
+        builder.push(out.words, 0, used)
+        await writeAll(h, out.bytes.subarray(0, used * REC))
+      }
+    })
+  }
+
+  const persistMeta = async () => {
+    const m: Meta = {
+      version: VERSION,
+      endian: ENDIAN,
+      seed: seedText,
+      seq,
+      runs: runs.map((r) => ({ file: r.file, count: r.count })),
+      days
+    }
+    marksChanged = false
+    try {
+      await writeDurably(metaFile, (h) => writeAll(h, Buffer.from(JSON.stringify(m))))
+      await fsyncDir(stateDir)
+    } catch (e) {
+      marksChanged = true
+      throw e
+    }
+  }
+
+  const sync = async () => {
+    if (syncing) throw new Error("IdIndex: sync points must not overlap")
+    syncing = true
+    const dropped: Array<Run> = []
+    try {
+      if (memtable.size > 0) {
+        const records = memtable.sorted()
+        const builder = new RunBuilder(memtable.size)
+        builder.push(records, 0, memtable.size)
+        const run = await writeRun(
+          builder,
+          (h) => writeAll(h, Buffer.from(records.buffer, records.byteOffset, records.byteLength))
+        )
+        // Lookups find these entries in the run from here on.
+        runs.push(run)
+        memtable.clear()
+        marksChanged = true
+        // Like a binary counter: merge while the newest run is at least half its predecessor.
+        while (runs.length >= 2 && runs[runs.length - 1]!.count * 2 >= runs[runs.length - 2]!.count) {
+          const older = runs[runs.length - 2]!
+          const newer = runs[runs.length - 1]!
+          const merged = await merge(older, newer)
+          runs.splice(runs.length - 2, 2, merged)
+          dropped.push(older, newer)
+        }
+      }
+      if (marksChanged) await persistMeta()
+    } finally {
+      syncing = false
+    }
     // Only once the list no longer names them.
     for (const r of dropped) {
       fs.closeSync(r.fd)
-      fs.rmSync(path.join(stateDir, r.file), { force: true })
+      await fsp.rm(path.join(stateDir, r.file), { force: true })
     }
   }
 
   const index: IdIndex = {
-    lookup: (key) => {
-      const d = lookupDay(key)
+    lookup: (id) => {
+      hashKey(id, seed)
+      remember(id)
+      const d = lookupDay()
       return d === 0 ? undefined : dayOfNumber(d)
     },
-    insert: (key, day) => {
-      const d = lookupDay(key)
+    insert: (id, day) => {
+      adding()
+      hashKey(id, seed)
+      const d = lookupDay()
       if (d !== 0) return dayOfNumber(d)
-      memtable.set(key.toString("latin1"), dayNumber(day))
+      memtable.set(dayNumber(day))
       return undefined
     },
-    add: (key, day) => {
-      memtable.set(key.toString("latin1"), dayNumber(day))
+    add: (id, day) => {
+      adding()
+      keyFor(id)
+      memtable.set(dayNumber(day))
     },
     mark: (day) => days[day],
     setMark: (day, mark) => {
@@ -422,6 +450,52 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     }
   }
   // A new index is described at once, so that the next open does not take it for a damaged one.
-  if (meta === undefined) persistMeta()
+  if (meta === undefined) persistMetaSync()
   return { index, rebuilt }
+
+  function persistMetaSync() {
+    const m: Meta = { version: VERSION, endian: ENDIAN, seed: seedText, seq, runs: [], days }
+    const tmp = `${metaFile}.${randomBytes(6).toString("hex")}.tmp`
+    const fd = openNoFollowSync(tmp, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
+    try {
+      fs.fchmodSync(fd, FILE_MODE)
+      fs.writeSync(fd, JSON.stringify(m))
+      fs.fsyncSync(fd)
+    } catch (e) {
+      fs.closeSync(fd)
+      fs.rmSync(tmp, { force: true })
+      throw e
+    }
+    fs.closeSync(fd)
+    fs.renameSync(tmp, metaFile)
+    marksChanged = false
+  }
+}
+
+/**
+ * The mark of an open day file after the sink appended `lines` to it, leaving it `{ ino, size }`:
+ * the previous mark's tally plus the new lines when that mark covered exactly the bytes before
+ * them (or the file was new), else a mark without a tally (`status` then reads the file).
+ * `hints[k]`, when given, is what the caller decoded of line k (read from the line otherwise).
+ */
+export const appendedMark = (
+  previous: OpenMark | undefined,
+  day: string,
+  after: { readonly ino: number; readonly size: number },
+  lines: ReadonlyArray<string | Uint8Array>,
+  hints?: ReadonlyArray<DayTally.Known | undefined>
+): OpenMark => {
+  let bytes = 0
+  for (const l of lines) bytes += (typeof l === "string" ? Buffer.byteLength(l, "utf8") : l.byteLength) + 1
+  const before = after.size - bytes
+  const known = before === 0 ||
+    (previous !== undefined && previous.ino === after.ino && previous.size === before && previous.tally !== undefined)
+  if (!known) return { ino: after.ino, size: after.size }
+  const t = DayTally.start(day, before === 0 ? undefined : previous!.tally)
+  lines.forEach((l, k) => {
+    const hint = hints?.[k]
+    if (hint !== undefined) DayTally.appendedKnown(t, l, hint)
+    else DayTally.appended(t, l)
+  })
+  return { ino: after.ino, size: after.size, tally: DayTally.done(t) }
 }

@@ -7,52 +7,78 @@ import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import type { ArchiveUnsafe, ArchiveWriteError } from "../ArchiveError.js"
 import { dayStorage } from "./archiveFs.js"
+import * as DayTally from "./dayTally.js"
 import { trySafeWrite } from "./errors.js"
-import * as IdIndex from "./idIndex.js"
+import type * as IdIndex from "./idIndex.js"
 import { extractId, forEachLineBytes } from "./lines.js"
 import { lstatIfExists } from "./safeFs.js"
 
 /**
  * Brings the id index up to date with `events/`: every sealed segment not yet indexed, and the
  * part of each open day file past what was indexed (all of it when the file was replaced, e.g.
- * after sealing). Ids found under two days (archived before this check existed) are reported.
+ * after sealing), counting what that part holds into the day's mark (for `status`). Ids found
+ * under two days (archived before this check existed) are reported.
  */
 export const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Effect<void, ArchiveWriteError | ArchiveUnsafe> =>
   trySafeWrite(eventsDir, "indexing", async (signal) => {
     let twice = 0
     let changed = false
+    // The in-memory table stays bounded over a rebuild: a sync point between files when it is full.
+    const syncIfFull = async () => {
+      if (index.full()) await index.sync()
+    }
     for (const d of await dayStorage(eventsDir)) {
       const mark = index.mark(d.day)
-      const onLine = (line: Buffer) => {
+      const onId = (line: Buffer) => {
         const id = extractId(line)
         if (id === undefined) return
-        const other = index.insert(IdIndex.keyOf(id), d.day)
+        const other = index.insert(id, d.day)
         if (other !== undefined && other !== d.day) twice++
       }
       const known = new Set(mark?.segments ?? [])
       for (const seg of d.segments) {
         if (known.has(seg)) continue
-        await forEachLineBytes(path.join(eventsDir, seg), onLine, { signal, gzip: true })
+        await forEachLineBytes(path.join(eventsDir, seg), onId, { signal, gzip: true })
         changed = true
+        await syncIfFull()
       }
-      let open: IdIndex.DayMark["open"] = undefined
+      let open: IdIndex.OpenMark | undefined = undefined
       if (d.open !== undefined) {
         const file = path.join(eventsDir, d.open)
         const st = await lstatIfExists(file)
-        const from = st !== undefined && mark?.open !== undefined && mark.open.ino === st.ino && st.size >= mark.open.size
-          ? mark.open.size
-          : 0
+        // Read from where the mark ends; from the start when the file was replaced, or when the
+        // mark does not say what its part holds (re-inserting ids is harmless).
+        const prior = st !== undefined && mark?.open !== undefined && mark.open.ino === st.ino &&
+            st.size >= mark.open.size
+          ? mark.open.tally
+          : undefined
+        const from = prior === undefined ? 0 : mark!.open!.size
         if (st !== undefined && from < st.size) changed = true
-        const size = st === undefined ? 0 : await forEachLineBytes(file, onLine, { signal, start: from })
-        if (st !== undefined) open = { ino: st.ino, size }
+        // What the part read holds, added to what the mark says the part before holds.
+        const tally = DayTally.start(d.day, prior)
+        // Duplicates are counted within the part read (the sink never appends one).
+        const ids = new Set<string>()
+        const onLine = (line: Buffer) => {
+          onId(line)
+          DayTally.lineBytes(tally, line, ids)
+        }
+        if (st !== undefined && from > 0 && from >= st.size) open = mark!.open
+        else if (st !== undefined) {
+          const size = await forEachLineBytes(file, onLine, { signal, start: from })
+          open = { ino: st.ino, size, tally: DayTally.done(tally) }
+        }
+        await syncIfFull()
       }
       const segmentsChanged = d.segments.length !== known.size
-      if (changed || segmentsChanged || mark?.open?.ino !== open?.ino || mark?.open?.size !== open?.size) {
+      if (
+        changed || segmentsChanged || mark?.open?.ino !== open?.ino || mark?.open?.size !== open?.size ||
+        mark?.open?.tally !== open?.tally
+      ) {
         index.setMark(d.day, { segments: d.segments, open })
         changed = true
       }
     }
-    if (changed) index.sync()
+    if (changed) await index.sync()
     return twice
   }).pipe(
     Effect.tap((twice) =>
