@@ -136,7 +136,10 @@ export interface WriteResult {
 }
 
 export interface Options {
-  /** How many day id sets to keep in memory (LRU). Default 3. */
+  /**
+   * How many day id sets to keep in memory (LRU). Default 2: the day being written and the one
+   * before it (a window re-reads a second of its predecessor); each holds every id of its day.
+   */
   readonly cachedDays?: number
   /**
    * How many batches between sync points of the id index (it is derived data; see idIndex.ts).
@@ -325,7 +328,7 @@ export const make = (dir: string, options: Options = {}): Effect.Effect<Service,
 const open = (dir: string, options: Options) =>
   Effect.gen(function*() {
     const l = layout(dir)
-    const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 3))
+    const cachedDays = Math.max(1, Math.floor(options.cachedDays ?? 2))
     const syncEvery = Math.max(1, Math.floor(options.indexSyncEvery ?? 128))
     yield* openArchiveLayout(l.root)
     yield* repairTornTails(l.root)
