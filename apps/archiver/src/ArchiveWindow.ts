@@ -80,7 +80,7 @@ export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
       // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink
       // decodes them to text only for a variant it keeps in quarantine.
       if (problem === undefined) {
-        records.push({ id: item.event.id, day, bytes, known: { resource: item.event.resource, createdMillis: millis } })
+        records.push({ id: item.event.id, day, bytes, resource: item.event.resource, createdMillis: millis })
       }
       else quarantine.push({ raw: item.raw, bytes, reason: problem, id: item.event.id })
       continue

@@ -68,7 +68,6 @@ import {
   repairTail,
   trySafeWrite
 } from "./internal/archiveFs.js"
-import type * as DayTally from "./internal/dayTally.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
 import { sha256Text } from "./internal/sha256.js"
@@ -99,10 +98,11 @@ interface RecordKey {
   /** The UTC day of the event's `created`, `YYYY-MM-DD`: the day file it belongs to. */
   readonly day: string
   /**
-   * The event's decoded `resource` and `created` instant, when the caller has them: the day's
-   * counts for `status` are then kept without reading them out of the bytes again.
+   * The event's decoded `resource` and `created` instant, when the caller has them (both): the
+   * day's counts for `status` are then kept without reading them out of the bytes again.
    */
-  readonly known?: DayTally.Known | undefined
+  readonly resource?: string | undefined
+  readonly createdMillis?: number | undefined
 }
 
 /** An item that could not be decoded as an event, kept so nothing the API sent is lost. */
@@ -471,7 +471,10 @@ const open = (dir: string, options: Options) =>
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
         let state = yield* dayIds(day)
-        const fresh = new Map<string, { readonly line: Uint8Array; readonly known: DayTally.Known | undefined }>()
+        // The new events of the day, in order: their ids (to their place), lines and records.
+        const fresh = new Map<string, number>()
+        const lines: Array<Uint8Array> = []
+        const kept: Array<ArchiveRecord> = []
         const pending: Array<Pending> = []
         for (const r of group) {
           const text = lineOf(r)
@@ -486,7 +489,7 @@ const open = (dir: string, options: Options) =>
           }
           const inBatch = fresh.get(r.id)
           if (inBatch !== undefined) {
-            if (sameBytes(inBatch.line, line)) duplicates++
+            if (sameBytes(lines[inBatch]!, line)) duplicates++
             else variant(r, day)
             continue
           }
@@ -505,7 +508,9 @@ const open = (dir: string, options: Options) =>
             })
             continue
           }
-          fresh.set(r.id, { line, known: r.known })
+          fresh.set(r.id, lines.length)
+          lines.push(line)
+          kept.push(r)
           batchDay.set(r.id, day)
         }
         if (pending.length > 0) {
@@ -523,12 +528,12 @@ const open = (dir: string, options: Options) =>
           })
         }
         if (fresh.size === 0) continue
-        const lines = [...fresh.values()].map((f) => f.line)
         const data = joinLines(lines)
         // One check of the whole append; only when it fails are the lines looked at one by one.
         if (!isUtf8(data)) {
-          for (const [id, f] of fresh) {
-            if (isUtf8(f.line)) continue
+          for (let k = 0; k < lines.length; k++) {
+            if (isUtf8(lines[k]!)) continue
+            const id = kept[k]!.id
             yield* Effect.logWarning("An event's bytes are not valid UTF-8; archived byte-exact as sent").pipe(
               Effect.annotateLogs({ id, day })
             )
@@ -546,14 +551,14 @@ const open = (dir: string, options: Options) =>
             } else {
               state.ino = after.ino
               let offset = after.size - data.length
-              for (const [id, f] of fresh) {
-                ids.set(id, seenAt(offset, f.line))
-                offset += f.line.length + 1
+              for (let k = 0; k < lines.length; k++) {
+                ids.set(kept[k]!.id, seenAt(offset, lines[k]!))
+                offset += lines[k]!.length + 1
               }
             }
-            for (const id of fresh.keys()) index.add(id, day)
+            for (const r of kept) index.add(r.id, day)
             const mark = index.mark(day)
-            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines, [...fresh.values()].map((f) => f.known)) })
+            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines, kept) })
           },
           () => days.delete(day)
         )

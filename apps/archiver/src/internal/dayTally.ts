@@ -176,10 +176,10 @@ export const appended = (t: Tally, raw: string | Uint8Array) =>
       : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
   )
 
-/** What the caller already knows of an appended event (its decoded `resource` and `created`). */
+/** What the caller may already know of an appended event (its decoded `resource` and `created`). */
 export interface Known {
-  readonly resource: string
-  readonly createdMillis: number
+  readonly resource?: string | undefined
+  readonly createdMillis?: number | undefined
 }
 
 /**
@@ -188,10 +188,13 @@ export interface Known {
  * tally keeps). The same counts as reading it, for any line without duplicate keys.
  */
 export const appendedKnown = (t: Tally, raw: string | Uint8Array, known: Known) => {
-  const ms = known.createdMillis
-  if (t.earliest === null || ms < t.earliest.ms || t.latest === null || ms > t.latest.ms) return appended(t, raw)
+  const { createdMillis: ms, resource } = known
+  if (
+    ms === undefined || resource === undefined ||
+    t.earliest === null || ms < t.earliest.ms || t.latest === null || ms > t.latest.ms
+  ) return appended(t, raw)
   t.events++
-  bump(t.byResource, known.resource, 1)
+  bump(t.byResource, resource, 1)
   if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
 }
 
