@@ -143,8 +143,8 @@ export interface Options {
   readonly cachedDays?: number
   /**
    * How many batches between sync points of the id index (it is derived data; see idIndex.ts).
-   * Default 128: each sync point writes a run (and merges runs), with fsyncs, while the event
-   * loop waits; a crash costs only re-reading the tails appended since, and the index forces a
+   * Default 128: each sync point writes a run (and merges runs), with fsyncs, while the batch
+   * waits; a crash costs only re-reading the tails appended since, and the index forces a
    * sync point of its own when its in-memory table is full, so memory stays bounded either way.
    */
   readonly indexSyncEvery?: number

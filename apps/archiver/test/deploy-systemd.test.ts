@@ -1,5 +1,5 @@
 /**
- * deploy/systemd/webex-archiver.service: checked by `systemd-analyze verify` (and, where this
+ * apps/archiver/deploy/systemd/webex-archiver.service: checked by `systemd-analyze verify` (and, where this
  * systemd has it, `systemd-analyze security --offline`) on machines that have systemd-analyze;
  * the directives the operator relies on are checked everywhere.
  */
@@ -11,7 +11,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../..")
-const unitPath = path.join(repo, "deploy/systemd/webex-archiver.service")
+const unitPath = path.join(repo, "apps/archiver/deploy/systemd/webex-archiver.service")
 const unit = fs.readFileSync(unitPath, "utf8")
 const bin = path.join(repo, "apps/archiver/bin/webex-archiver.mjs")
 
@@ -29,7 +29,7 @@ const localCopy = () => {
   return file
 }
 
-describe("deploy/systemd/webex-archiver.service", () => {
+describe("apps/archiver/deploy/systemd/webex-archiver.service", () => {
   it("runs the daemon as its own user, with the token as a credential, never in the environment", () => {
     expect(values("User")).toEqual(["webex-archiver"])
     expect(values("StateDirectory")).toEqual(["webex-archiver"])
@@ -39,7 +39,7 @@ describe("deploy/systemd/webex-archiver.service", () => {
     expect(exec).toContain("--token-file %d/webex-token")
     expect(exec).toContain("--out %S/webex-archiver/archive")
     expect(unit).not.toMatch(/^Environment=.*WEBEX_TOKEN/m)
-    expect(fs.readFileSync(path.join(repo, "deploy/sysusers.d/webex-archiver.conf"), "utf8")).toMatch(/^u webex-archiver /m)
+    expect(fs.readFileSync(path.join(repo, "apps/archiver/deploy/sysusers.d/webex-archiver.conf"), "utf8")).toMatch(/^u webex-archiver /m)
   })
 
   it("is hardened, restarts only on failures a retry can fix, and gives the graceful stop time", () => {
