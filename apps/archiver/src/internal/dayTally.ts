@@ -183,19 +183,63 @@ export interface Known {
 }
 
 /**
- * {@link appended} for an event whose resource and instant the caller knows from decoding it: the
- * line is only read when its `created` becomes an end of the range (whose text, as written, the
- * tally keeps). The same counts as reading it, for any line without duplicate keys.
+ * {@link appended} for lines the sink just appended, with what the caller decoded of each
+ * (`hints[k]` for `lines[k]`): counted from the hints, and only the batch's earliest and latest
+ * lines read (for their `created` text as written, which the tally keeps). A backfill appends in
+ * `created` order, so nearly every line is a new latest: reading each one's text, as
+ * {@link appended} does, was most of the tally's cost. Lines without a complete hint send the
+ * whole batch through {@link appended}. The same counts, for any line without duplicate keys.
  */
-export const appendedKnown = (t: Tally, raw: string | Uint8Array, known: Known) => {
-  const { createdMillis: ms, resource } = known
-  if (
-    ms === undefined || resource === undefined ||
-    t.earliest === null || ms < t.earliest.ms || t.latest === null || ms > t.latest.ms
-  ) return appended(t, raw)
-  t.events++
-  bump(t.byResource, resource, 1)
-  if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
+export const appendedAll = (
+  t: Tally,
+  lines: ReadonlyArray<string | Uint8Array>,
+  hints: ReadonlyArray<Known | undefined> | undefined
+) => {
+  const complete = hints !== undefined && hints.length === lines.length &&
+    hints.every((h) => h?.resource !== undefined && h.createdMillis !== undefined)
+  if (!complete) {
+    for (const l of lines) appended(t, l)
+    return
+  }
+  let minK = -1
+  let maxK = -1
+  let minMs = Infinity
+  let maxMs = -Infinity
+  for (let k = 0; k < lines.length; k++) {
+    // Both present: checked above.
+    const ms = hints[k]!.createdMillis as number
+    const resource = hints[k]!.resource as string
+    t.events++
+    bump(t.byResource, resource, 1)
+    if (ms < t.dayStart || ms >= t.dayStart + DAY_MS) t.misfiled++
+    // Strictly: of equal instants the first seen stays, as in `see`.
+    if (ms < minMs) (minMs = ms), (minK = k)
+    if (ms > maxMs) (maxMs = ms), (maxK = k)
+  }
+  if (minK >= 0 && (t.earliest === null || minMs < t.earliest.ms)) {
+    const text = createdText(lines[minK]!)
+    if (text !== undefined) t.earliest = { ms: minMs, text }
+  }
+  if (maxK >= 0 && (t.latest === null || maxMs > t.latest.ms)) {
+    const text = createdText(lines[maxK]!)
+    if (text !== undefined) t.latest = { ms: maxMs, text }
+  }
+}
+
+/** The `created` text of a line as written (the first top-level one), found as {@link fields} finds it. */
+const createdText = (raw: string | Uint8Array): string | undefined => {
+  const b = typeof raw === "string"
+    ? Buffer.from(raw, "utf8")
+    : Buffer.isBuffer(raw)
+    ? raw
+    : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+  if (prefixFields(b) || walkFields(b)) return foundEnd < 0 ? undefined : foundIn.slice(foundAt, foundEnd)
+  try {
+    const e = JSON.parse(b.toString("utf8")) as { created?: unknown }
+    return typeof e.created === "string" ? e.created : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /**

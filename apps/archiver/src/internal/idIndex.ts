@@ -492,10 +492,6 @@ export const appendedMark = (
     (previous !== undefined && previous.ino === after.ino && previous.size === before && previous.tally !== undefined)
   if (!known) return { ino: after.ino, size: after.size }
   const t = DayTally.start(day, before === 0 ? undefined : previous!.tally)
-  lines.forEach((l, k) => {
-    const hint = hints?.[k]
-    if (hint !== undefined) DayTally.appendedKnown(t, l, hint)
-    else DayTally.appended(t, l)
-  })
+  DayTally.appendedAll(t, lines, hints)
   return { ino: after.ino, size: after.size, tally: DayTally.done(t) }
 }
