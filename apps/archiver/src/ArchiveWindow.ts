@@ -7,8 +7,7 @@ import { Event, type EventsApi, type EventsApiError, type EventsPage } from "@we
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { hasId, isDay } from "./internal/archiveFs.js"
-import type * as NdjsonSink from "./NdjsonSink.js"
+import * as NdjsonSink from "./NdjsonSink.js"
 import * as Totals from "./Totals.js"
 
 /** What the window's listing is restricted to (the archive's scope) and its page size. */
@@ -17,30 +16,6 @@ export interface Query {
   readonly type?: string | undefined
   readonly actorId?: string | undefined
   readonly max: number
-}
-
-/**
- * Where an event that decoded still cannot be filed exactly once: its id must be non-empty and
- * the one a reader of the line finds (duplicate `id` keys make them differ), and its day must be
- * a plain `YYYY-MM-DD`. Such items are kept in quarantine rather than stop the archive for good.
- * Tested on the item's bytes (what is archived): its text is never materialised for a sound event.
- */
-const unfileable = (id: string, day: string, bytes: Uint8Array): string | undefined =>
-  id === ""
-    ? "the event's id is empty"
-    : !hasId(bytes, id)
-    ? "the event's id is ambiguous (the line has more than one \"id\" key)"
-    : !dayOk(day)
-    ? `the event's created instant falls on ${day}, outside the years 0000-9999`
-    : undefined
-
-// A page spans a day or two: the calendar check (a regex and a Date round trip) runs once per day.
-let lastDay = ""
-const dayOk = (day: string): boolean => {
-  if (day === lastDay) return true
-  if (!isDay(day)) return false
-  lastDay = day
-  return true
 }
 
 const DAY_MS = 86_400_000
@@ -76,13 +51,13 @@ export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
       }
       const day = dayText
       const bytes = item.bytes
-      const problem = unfileable(item.event.id, day, bytes)
       // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink
-      // decodes them to text only for a variant it keeps in quarantine.
-      if (problem === undefined) {
-        records.push({ id: item.event.id, day, bytes, resource: item.event.resource, createdMillis: millis })
-      }
-      else quarantine.push({ raw: item.raw, bytes, reason: problem, id: item.event.id })
+      // decodes them to text only for a variant it keeps in quarantine. An event that decoded may
+      // still not be fileable exactly once (an empty or ambiguous id, a day outside 0000-9999):
+      // kept in quarantine rather than stop the archive for good.
+      const record = NdjsonSink.checkedRecord(item.event.id, day, bytes, item.event.resource, millis)
+      if (typeof record !== "string") records.push(record)
+      else quarantine.push({ raw: item.raw, bytes, reason: record, id: item.event.id })
       continue
     }
     quarantine.push({ raw: item.raw, bytes: item.bytes, reason: item.reason, ...(Option.isSome(item.id) ? { id: item.id.value } : {}) })

@@ -293,10 +293,42 @@ const illegal = (message: string) => Effect.die(new Cause.IllegalArgumentExcepti
 const CR = 0x0d
 const LF = 0x0a
 
+/** The mark of a record made by {@link checkedRecord}: module-private, so no other code can set it. */
+const CHECKED: unique symbol = Symbol("NdjsonSink.checked")
+
+// A page spans a day or two: the calendar check (a regex and a Date round trip) runs once per day.
+let lastGoodDay = ""
+
+/**
+ * An event record checked for filing, once: its id non-empty and the one a reader of its bytes
+ * finds (duplicate `id` keys make them differ), its day a plain `YYYY-MM-DD`, its bytes on one
+ * line. Returns the record, marked so that `writeBatch` does not check it again (the per-event
+ * checks would otherwise run twice on every archived event), or why it cannot be filed, for the
+ * caller to keep the item in quarantine rather than stop the archive for good.
+ */
+export const checkedRecord = (
+  id: string,
+  day: string,
+  bytes: Uint8Array,
+  resource?: string,
+  createdMillis?: number
+): ArchiveRecord | string => {
+  if (id === "") return "the event's id is empty"
+  if (!hasId(bytes, id)) return "the event's id is ambiguous (the line has more than one \"id\" key)"
+  if (day !== lastGoodDay) {
+    if (!isDay(day)) return `the event's created instant falls on ${day}, outside the years 0000-9999`
+    lastGoodDay = day
+  }
+  if (indexOfByte(bytes, LF) >= 0 || indexOfByte(bytes, CR) >= 0) return "the event's bytes hold a line break"
+  const record: ArchiveRecord & { readonly [CHECKED]: true } = { id, day, bytes, resource, createdMillis, [CHECKED]: true }
+  return record
+}
+
 const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> => {
   // A page is almost always one or two days: check each distinct day once.
   const days = new Set<string>()
   for (const r of records) {
+    if ((r as { readonly [CHECKED]?: true })[CHECKED] === true) continue
     if (!days.has(r.day)) {
       if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
       days.add(r.day)
