@@ -60,10 +60,14 @@ describe("bench/e2e", () => {
       assert.strictEqual(json.big.archiver.events, 3000)
       assert.isAbove(json.big.status.wallMs, 0)
       assert.isAbove(json.big.statusSealed.wallMs, 0)
+      // The same events at the 200k run's density: proportionally more days.
+      assert.strictEqual(json.bigSpread.archiver.events, 3000)
+      assert.strictEqual(json.bigSpread.days, 6)
+      for (const name of ["floor", "archiver", "list"]) assert.isAbove(json.startup[name].wallMs, 0, `startup.${name}`)
       assert.isAbove(json.retryAfter.samples, 0)
       assert.isNumber(json.retryAfter.meanExtraMs)
       // Every target has a measured value, so the report never hides a missing figure.
-      assert.lengthOf(json.targets, 8)
+      assert.lengthOf(json.targets, 10)
       for (const t of json.targets) assert.isNumber(t.value, t.name)
       assert.include(md, "| `webex-archiver backfill` (nothing sealed) |")
       // Sealing is measured on its own, on the last round's archive: every day file sealed.

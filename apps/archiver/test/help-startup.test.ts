@@ -32,19 +32,20 @@ const dynamicChunk = (prefix: string) => {
   return path.join(dist, "chunks", name!)
 }
 
-// Strings only the HTTP client (undici's error codes) and the events-api service carry.
-const UNDICI = "UND_ERR_SOCKET"
+// Strings only the HTTP client (@effect/platform-node's agent, over node:http) and the events-api
+// service carry.
+const HTTP_CLIENT = "@effect/platform-node/Http/NodeClient/HttpAgent"
 const EVENTS_API = "@webex-compliance/events-api/EventsApi"
 
 describe("the built CLI's start-up", () => {
   it("loads neither the HTTP client nor the Events API service for --help or a refused flag", () => {
     const help = [...staticClosure(path.join(dist, "main.mjs")).values()].join("\n")
     expect(help).toContain("Keeps a complete, exactly-once")
-    expect(help).not.toContain(UNDICI)
+    expect(help).not.toContain(HTTP_CLIENT)
     expect(help).not.toContain(EVENTS_API)
     // The implementations are there, behind import(): the markers above are real.
     const commands = [...staticClosure(dynamicChunk("Commands")).values()].join("\n")
-    expect(commands).toContain(UNDICI)
+    expect(commands).toContain(HTTP_CLIENT)
     expect(commands).toContain(EVENTS_API)
     expect(fs.readFileSync(path.join(dist, "main.mjs"), "utf8")).toMatch(/import\("\.\/chunks\/Commands-[A-Z0-9]+\.mjs"\)/)
     expect(fs.readFileSync(path.join(dist, "main.mjs"), "utf8")).toMatch(/import\("\.\/chunks\/EvidenceCommands-[A-Z0-9]+\.mjs"\)/)
