@@ -3,9 +3,8 @@
  * real sink and checkpoint on a temp directory, and `TestClock` for "now" and the daemon's polls.
  */
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { EventsApi, EventsApiError, EventsPage } from "@webex-compliance/events-api"
 import type { ListParams } from "@webex-compliance/events-api"
 import { InMemoryEventsApi, SeedOrg } from "@webex-compliance/events-api/testing"
@@ -23,20 +22,13 @@ import * as TestClock from "effect/TestClock"
 import * as Archiver from "../src/Archiver.js"
 import * as Checkpoint from "../src/Checkpoint.js"
 import * as NdjsonSink from "../src/NdjsonSink.js"
+import { tmpArchives } from "./support/tmpArchive.js"
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
 
-const made: Array<string> = []
-const tmpDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "archiver-orchestration-"))
-  made.push(dir)
-  return path.join(dir, "archive")
-}
-afterAll(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
-})
+const tmpDir = tmpArchives("archiver-orchestration-")
 
 const ms = (iso: string) => Date.parse(iso)
 const iso = (millis: number) => new Date(millis).toISOString()

@@ -10,23 +10,14 @@ import * as Effect from "effect/Effect"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
-import { afterAll } from "vitest"
 import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as DayTally from "../src/internal/dayTally.js"
 import * as IdIndex from "../src/internal/idIndex.js"
 import * as NdjsonSink from "../src/NdjsonSink.js"
+import { tmpArchives } from "./support/tmpArchive.js"
 
-const made: Array<string> = []
-const tmpDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "archiver-tally-"))
-  made.push(dir)
-  return path.join(dir, "archive")
-}
-afterAll(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
-})
+const tmpDir = tmpArchives("archiver-tally-")
 
 const DAY = "2024-05-06"
 

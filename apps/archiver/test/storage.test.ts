@@ -3,7 +3,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { afterAll, assert, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -15,16 +15,9 @@ import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as Checkpoint from "../src/Checkpoint.js"
 import * as LastError from "../src/LastError.js"
 import * as NdjsonSink from "../src/NdjsonSink.js"
+import { tmpArchives } from "./support/tmpArchive.js"
 
-const made: Array<string> = []
-const tmpDir = () => {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "archiver-storage-"))
-  made.push(dir)
-  return path.join(dir, "archive")
-}
-afterAll(() => {
-  for (const dir of made) fs.rmSync(dir, { recursive: true, force: true })
-})
+const tmpDir = tmpArchives("archiver-storage-")
 
 const raw = (id: string, created: string, resource = "messages") =>
   `{"id":"${id}","resource":"${resource}","type":"created","actorId":"a1","created":"${created}","data":{"id":"m-${id}"}}`
