@@ -372,8 +372,8 @@ const open = (dir: string, options: Options) =>
     yield* reconcile(l.events, index)
 
     const lock = yield* Effect.makeSemaphore(1)
-    // day -> (id -> digest of its line) over the day's segments and open file. Map order is
-    // recency order: re-inserted on each use.
+    // day -> (id -> what is remembered of its line: see `Seen`) over the day's segments and open
+    // file. Map order is recency order: re-inserted on each use.
     const days = new Map<string, DayIds>()
     // sha256 of every quarantined item's bytes; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
@@ -489,16 +489,17 @@ const open = (dir: string, options: Options) =>
       let duplicates = 0
       let movedDay = 0
       const variants: Array<QuarantineRecord & { readonly kind: "variant" | "movedDay"; readonly firstDay: string }> = []
+      /** Keeps a copy of an archived event in quarantine (`firstDay` holds the first copy). */
+      const keepCopy = (r: ArchiveRecord, kind: "variant" | "movedDay", firstDay: string, reason: string) =>
+        variants.push({ raw: rawOf(r), ...(r.bytes !== undefined ? { bytes: r.bytes } : {}), id: r.id, kind, firstDay, reason })
       const variant = (r: ArchiveRecord, day: string) =>
-        variants.push({
-          raw: rawOf(r),
-          ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
-          id: r.id,
-          kind: "variant",
-          firstDay: day,
-          reason: `The API served event ${r.id} again with different content; the first copy stays in ` +
+        keepCopy(
+          r,
+          "variant",
+          day,
+          `The API served event ${r.id} again with different content; the first copy stays in ` +
             `events/${day}.ndjson and this one is kept here`
-        })
+        )
       // Ids first filed in this batch, by day: a batch can hold one id under two days.
       const batchDay = new Map<string, string>()
       for (const [day, group] of byDay) {
@@ -528,16 +529,14 @@ const open = (dir: string, options: Options) =>
           const elsewhere = batchDay.get(r.id) ?? index.lookup(r.id)
           if (elsewhere !== undefined && elsewhere !== day) {
             movedDay++
-            variants.push({
-              raw: rawOf(r),
-              ...(r.bytes !== undefined ? { bytes: r.bytes } : {}),
-              id: r.id,
-              kind: "movedDay",
-              firstDay: elsewhere,
-              reason: `The API served event ${r.id} again under day ${day} (its created instant moved); the first ` +
+            keepCopy(
+              r,
+              "movedDay",
+              elsewhere,
+              `The API served event ${r.id} again under day ${day} (its created instant moved); the first ` +
                 `copy stays under day ${elsewhere} (events/${elsewhere}.ndjson or its sealed segments) and this one ` +
                 "is kept here"
-            })
+            )
             continue
           }
           fresh.set(r.id, lines.length)
@@ -678,14 +677,13 @@ const open = (dir: string, options: Options) =>
     return { service: NdjsonSink.of({ dir: l.root, writeBatch }), close }
   })
 
-/** One buffer for one append: text lines encoded, byte lines copied as they are, each ended by a newline. */
-const joinLines = (lines: ReadonlyArray<string | Uint8Array>): Buffer => {
-  const encoded = lines.map((line) => (typeof line === "string" ? utf8(line) : line))
+/** One buffer for one append: the lines' bytes, each ended by a newline. */
+const joinLines = (lines: ReadonlyArray<Uint8Array>): Buffer => {
   let total = 0
-  for (const line of encoded) total += line.length + 1
+  for (const line of lines) total += line.length + 1
   const out = Buffer.allocUnsafe(total)
   let at = 0
-  for (const line of encoded) {
+  for (const line of lines) {
     out.set(line, at)
     at += line.length
     out[at++] = LF
