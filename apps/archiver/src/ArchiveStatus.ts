@@ -97,8 +97,6 @@ export interface ArchiveStatus {
   readonly sizeBytes: number
 }
 
-const increment = (counts: Record<string, number>, key: string, by = 1) => DayTally.bump(counts, key, by)
-
 const sizeOf = async (dir: string): Promise<number> => {
   let total = 0
   for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
@@ -121,15 +119,15 @@ const openDayTally = async (
   signal: AbortSignal
 ): Promise<DayTally.DayTally> => {
   const st = mark?.tally !== undefined ? await lstatIfExists(file) : undefined
-  const usable = mark?.tally !== undefined && st !== undefined && st.isFile() && st.ino === mark.ino &&
-    st.size >= mark.size
-  if (usable && st.size === mark.size) return mark.tally!
-  const from = usable ? mark.size : 0
-  const t = DayTally.start(day)
+  const prior = st !== undefined && st.isFile() && IdIndex.markCovers(mark, st) ? mark.tally : undefined
+  if (prior !== undefined && st!.size === mark!.size) return prior
+  const from = prior !== undefined ? mark!.size : 0
+  // What the part read holds, added to what the mark says the part before holds.
+  const t = DayTally.start(day, prior)
   // Duplicates are counted within the part read (the archive never appends one).
   const ids = new Set<string>()
   await forEachLineBytes(file, (line) => DayTally.lineBytes(t, line, ids), { signal, start: from })
-  return usable ? DayTally.combine(mark.tally!, DayTally.done(t)) : DayTally.done(t)
+  return DayTally.done(t)
 }
 
 const scanEvents = (
@@ -156,7 +154,7 @@ const scanEvents = (
     for (const e of sealed) {
       const prior = perDay.get(e.day)
       const dayByResource: Record<string, number> = { ...prior?.byResource }
-      for (const [r, n] of Object.entries(e.byResource)) increment(dayByResource, r, n)
+      for (const [r, n] of Object.entries(e.byResource)) DayTally.bump(dayByResource, r, n)
       perDay.set(e.day, { day: e.day, total: (prior?.total ?? 0) + e.lines, byResource: dayByResource })
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
@@ -172,7 +170,7 @@ const scanEvents = (
       }
       const prior = perDay.get(day)
       const dayByResource: Record<string, number> = { ...prior?.byResource }
-      for (const [r, n] of Object.entries(tally.byResource)) increment(dayByResource, r, n)
+      for (const [r, n] of Object.entries(tally.byResource)) DayTally.bump(dayByResource, r, n)
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled
       duplicateIds += tally.duplicates
@@ -182,7 +180,7 @@ const scanEvents = (
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
       totalEvents += d.total
-      for (const [r, n] of Object.entries(d.byResource)) increment(byResource, r, n)
+      for (const [r, n] of Object.entries(d.byResource)) DayTally.bump(byResource, r, n)
       byDay.push(d)
     }
     return {

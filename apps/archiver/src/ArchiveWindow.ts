@@ -8,6 +8,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as NdjsonSink from "./NdjsonSink.js"
+import { DAY_MS } from "./Segments.js"
 import * as Totals from "./Totals.js"
 
 /** What the window's listing is restricted to (the archive's scope) and its page size. */
@@ -17,8 +18,6 @@ export interface Query {
   readonly actorId?: string | undefined
   readonly max: number
 }
-
-const DAY_MS = 86_400_000
 
 /** A page sorted for the sink: what to file, what to quarantine. Holds no parsed event. */
 export interface SortedPage {

@@ -589,7 +589,7 @@ const open = (dir: string, options: Options) =>
             }
             for (const r of kept) index.add(r.id, day)
             const mark = index.mark(day)
-            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines, kept) })
+            index.setMark(day, { segments: mark?.segments ?? [], open: IdIndex.appendedMark(mark?.open, day, after, lines, data.length, kept) })
           },
           () => days.delete(day)
         )

@@ -166,15 +166,10 @@ export const lineBytes = (t: Tally, bytes: Buffer, ids: Set<string> | undefined)
  * Counts one line the sink has just appended: a JSON object the library decoded, whose id the
  * day did not hold. Once per archived event, so not parsed: see {@link fields}.
  */
-export const appended = (t: Tally, raw: string | Uint8Array) =>
-  fields(
-    t,
-    typeof raw === "string"
-      ? Buffer.from(raw, "utf8")
-      : Buffer.isBuffer(raw)
-      ? raw
-      : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
-  )
+export const appended = (t: Tally, line: Uint8Array) => fields(t, asBuffer(line))
+
+/** A Buffer over the same memory (the line scanners use Buffer's latin1 and indexOf). */
+const asBuffer = (b: Uint8Array): Buffer => Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength)
 
 /** What the caller may already know of an appended event (its decoded `resource` and `created`). */
 export interface Known {
@@ -192,7 +187,7 @@ export interface Known {
  */
 export const appendedAll = (
   t: Tally,
-  lines: ReadonlyArray<string | Uint8Array>,
+  lines: ReadonlyArray<Uint8Array>,
   hints: ReadonlyArray<Known | undefined> | undefined
 ) => {
   const complete = hints !== undefined && hints.length === lines.length &&
@@ -227,12 +222,8 @@ export const appendedAll = (
 }
 
 /** The `created` text of a line as written (the first top-level one), found as {@link fields} finds it. */
-const createdText = (raw: string | Uint8Array): string | undefined => {
-  const b = typeof raw === "string"
-    ? Buffer.from(raw, "utf8")
-    : Buffer.isBuffer(raw)
-    ? raw
-    : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength)
+const createdText = (line: Uint8Array): string | undefined => {
+  const b = asBuffer(line)
   if (prefixFields(b) || walkFields(b)) return foundEnd < 0 ? undefined : foundIn.slice(foundAt, foundEnd)
   try {
     const e = JSON.parse(b.toString("utf8")) as { created?: unknown }
@@ -462,21 +453,6 @@ const walkFields = (b: Buffer): boolean => {
   foundAt = 0
   foundEnd = cre === null || cre === undefined ? -1 : cre.length
   return true
-}
-
-/** Adds tally `b` (a later part of the same file) to `a`. */
-export const combine = (a: DayTally, b: DayTally): DayTally => {
-  const byResource: Record<string, number> = { ...a.byResource }
-  for (const [r, n] of Object.entries(b.byResource)) bump(byResource, r, n)
-  return {
-    events: a.events + b.events,
-    byResource,
-    unreadable: a.unreadable + b.unreadable,
-    misfiled: a.misfiled + b.misfiled,
-    duplicates: a.duplicates + b.duplicates,
-    earliest: a.earliest === null || (b.earliest !== null && b.earliest.ms < a.earliest.ms) ? b.earliest : a.earliest,
-    latest: a.latest === null || (b.latest !== null && b.latest.ms > a.latest.ms) ? b.latest : a.latest
-  }
 }
 
 /** Whether `v` (read back from disk) has the shape of a {@link DayTally}. */

@@ -43,11 +43,11 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as DayTally from "./dayTally.js"
 import { UnsafePath } from "./errors.js"
+import { fsyncDir } from "./safeFs.js"
 import { cmpAt, hashKey, K, Memtable, setKey, W } from "./idKey.js"
 import {
   CHUNK,
   findInRun,
-  fsyncDir,
   loadRun,
   openNoFollowSync,
   readAtAsync,
@@ -73,7 +73,7 @@ const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
 const DAY_MS = 86_400_000
 
 /** `YYYY-MM-DD` as days since 1970 + 1. */
-export const dayNumber = (day: string): number => {
+const dayNumber = (day: string): number => {
   // Called once per archived event, and a page's events share a day or two: parse each day once.
   if (day !== lastDay) {
     lastDay = day
@@ -101,6 +101,12 @@ export interface OpenMark {
   readonly size: number
   readonly tally?: DayTally.DayTally | undefined
 }
+
+/** Whether `mark` covers the start of the file `st` describes: the same file, not shorter since. */
+export const markCovers = (
+  mark: OpenMark | undefined,
+  st: { readonly ino: number; readonly size: number } | undefined
+): mark is OpenMark => mark !== undefined && st !== undefined && st.ino === mark.ino && st.size >= mark.size
 
 interface Meta {
   readonly version: typeof VERSION
@@ -482,12 +488,11 @@ export const appendedMark = (
   previous: OpenMark | undefined,
   day: string,
   after: { readonly ino: number; readonly size: number },
-  lines: ReadonlyArray<string | Uint8Array>,
+  lines: ReadonlyArray<Uint8Array>,
+  appendedBytes: number,
   hints?: ReadonlyArray<DayTally.Known | undefined>
 ): OpenMark => {
-  let bytes = 0
-  for (const l of lines) bytes += (typeof l === "string" ? Buffer.byteLength(l, "utf8") : l.byteLength) + 1
-  const before = after.size - bytes
+  const before = after.size - appendedBytes
   const known = before === 0 ||
     (previous !== undefined && previous.ino === after.ino && previous.size === before && previous.tally !== undefined)
   if (!known) return { ino: after.ino, size: after.size }

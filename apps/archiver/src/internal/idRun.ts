@@ -109,17 +109,6 @@ export const writeAll = async (h: fsp.FileHandle, buf: Uint8Array) => {
   while (off < buf.length) off += (await h.write(buf, off, buf.length - off)).bytesWritten
 }
 
-export const fsyncDir = async (dir: string) => {
-  const h = await fsp.open(dir, O_RDONLY | fs.constants.O_DIRECTORY)
-  try {
-    await h.sync()
-  } catch {
-    // A few file systems refuse fsync on directories.
-  } finally {
-    await h.close()
-  }
-}
-
 /** One immutable sorted run: its file, and in memory its Bloom filter and sparse keys. */
 export interface Run {
   readonly file: string

@@ -9,7 +9,7 @@ import type { ArchiveUnsafe, ArchiveWriteError } from "../ArchiveError.js"
 import { dayStorage } from "./archiveFs.js"
 import * as DayTally from "./dayTally.js"
 import { trySafeWrite } from "./errors.js"
-import type * as IdIndex from "./idIndex.js"
+import * as IdIndex from "./idIndex.js"
 import { extractId, forEachLineBytes } from "./lines.js"
 import { lstatIfExists } from "./safeFs.js"
 
@@ -48,10 +48,7 @@ export const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Eff
         const st = await lstatIfExists(file)
         // Read from where the mark ends; from the start when the file was replaced, or when the
         // mark does not say what its part holds (re-inserting ids is harmless).
-        const prior = st !== undefined && mark?.open !== undefined && mark.open.ino === st.ino &&
-            st.size >= mark.open.size
-          ? mark.open.tally
-          : undefined
+        const prior = IdIndex.markCovers(mark?.open, st) ? mark!.open!.tally : undefined
         const from = prior === undefined ? 0 : mark!.open!.size
         if (st !== undefined && from < st.size) changed = true
         // What the part read holds, added to what the mark says the part before holds.
