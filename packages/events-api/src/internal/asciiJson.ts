@@ -16,6 +16,7 @@
  */
 
 import { type NodeBuffer, nodeBuffer, view } from "./nodeBuffer.js"
+import { bomLength } from "./rawJson.js"
 
 /** For the runs: fatal (so invalid UTF-8 is seen), and a U+FEFF inside a string kept, not taken for a BOM. */
 const runDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
@@ -24,7 +25,6 @@ const asciiDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
 const BACKSLASH = 0x5c
 
-const BOM0 = 0xef, BOM1 = 0xbb, BOM2 = 0xbf
 
 const hex = (code: number): string => (code < 0x1000 ? (code < 0x100 ? "\\u00" : "\\u0") : "\\u") + code.toString(16)
 
@@ -60,7 +60,7 @@ const highFinder = (b: Uint8Array): (from: number) => number => {
 /** {@link asciiJsonText} in plain JavaScript, for runtimes without `node:buffer`. */
 export const portableAsciiJsonText = (bytes: Uint8Array): string | undefined => {
   const n = bytes.length
-  const start = n >= 3 && bytes[0] === BOM0 && bytes[1] === BOM1 && bytes[2] === BOM2 ? 3 : 0
+  const start = bomLength(bytes)
   let parts: Array<string> | undefined
   let from = start
   const nextHigh = highFinder(bytes)
@@ -134,7 +134,7 @@ const SCRATCH_KEPT = 4 * 1024 * 1024
 const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | undefined => {
   if (!native.isUtf8(bytes)) return undefined
   const n = bytes.length
-  const start = n >= 3 && bytes[0] === BOM0 && bytes[1] === BOM1 && bytes[2] === BOM2 ? 3 : 0
+  const start = bomLength(bytes)
   // The runs of non-ASCII bytes and their escapes: a page has a few hundred at most.
   let runs: Array<number> | undefined
   let escapes: Array<string> | undefined

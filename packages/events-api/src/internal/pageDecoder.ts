@@ -326,20 +326,29 @@ const decodeParsed = (
   index: number,
   invalidUtf8: boolean
 ): EventsPage.Item => {
-  // Every caller passes a value it just parsed and holds alone.
-  const fast = fastDecodeOwned(json)
-  if (fast !== undefined) return new EventsPage.Decoded({ event: fast, bytes, index, invalidUtf8 })
-  const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
-  return Either.isRight(result)
-    ? new EventsPage.Decoded({ event: result.right, bytes, index, invalidUtf8 })
+  const event = decodeOwned(json)
+  return !(event instanceof ParseResult.ParseError)
+    ? new EventsPage.Decoded({ event, bytes, index, invalidUtf8 })
     : new EventsPage.Undecodable({
       bytes,
       index,
       invalidUtf8,
-      reason: explain(json, result.left),
+      reason: explain(json, event),
       id: stringField(json, "id"),
       created: stringField(json, "created")
     })
+}
+
+/**
+ * The event a value fresh from `JSON.parse` (that nothing else holds) decodes to, or why not: the
+ * compiled fast path, then Schema, the authority. The event or the error itself, not an `Either`
+ * around it: this runs once per listed event.
+ */
+const decodeOwned = (json: unknown): EventT | ParseResult.ParseError => {
+  const fast = fastDecodeOwned(json)
+  if (fast !== undefined) return fast
+  const result = Event.decodeUnknownEither(json, { onExcessProperty: "preserve" })
+  return Either.isRight(result) ? result.right : result.left
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -549,16 +558,11 @@ export const decodeEvents = (
   const events: Array<EventT> = new Array(count)
   for (let k = 0; k < count; k++) {
     const item: unknown = items[k]
-    const fast = fastDecodeOwned(item)
-    if (fast !== undefined) {
-      events[k] = fast
-      continue
+    const event = decodeOwned(item)
+    if (event instanceof ParseResult.ParseError) {
+      return Either.right({ count, events: Either.left({ id: stringField(item, "id"), reason: explain(item, event) }) })
     }
-    const result = Event.decodeUnknownEither(item, { onExcessProperty: "preserve" })
-    if (Either.isLeft(result)) {
-      return Either.right({ count, events: Either.left({ id: stringField(item, "id"), reason: explain(item, result.left) }) })
-    }
-    events[k] = result.right
+    events[k] = event
   }
   return Either.right({ count, events: Either.right(events) })
 }

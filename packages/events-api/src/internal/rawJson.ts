@@ -16,6 +16,9 @@
 
 import { nodeBuffer, view } from "./nodeBuffer.js"
 
+/** 3 when `b` starts with a UTF-8 byte-order mark (which `TextDecoder` drops, as JSON readers do), else 0. */
+export const bomLength = (b: Uint8Array): number => (b.length >= 3 && b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0)
+
 const QUOTE = 0x22
 const BACKSLASH = 0x5c
 
@@ -100,7 +103,7 @@ const isItemsKey = (b: Uint8Array, start: number, end: number): boolean => {
  * (`TextDecoder` drops it too, so `JSON.parse` accepted the body).
  */
 export const itemSpans = (b: Uint8Array): Array<number> | undefined => {
-  let i = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
+  let i = bomLength(b)
   i = skipWs(b, i)
   if (b[i] !== 0x7b) return undefined
   i = skipWs(b, i + 1)
@@ -170,7 +173,7 @@ export const compactBytes = (raw: Uint8Array): Uint8Array => {
 
 /** Strips leading and trailing JSON whitespace (and a leading byte-order mark). */
 export const trimBytes = (b: Uint8Array): Uint8Array => {
-  let start = b[0] === 0xef && b[1] === 0xbb && b[2] === 0xbf ? 3 : 0
+  let start = bomLength(b)
   let end = b.length
   while (start < end && isWs(b[start]!)) start++
   while (end > start && isWs(b[end - 1]!)) end--
