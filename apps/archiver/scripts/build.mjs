@@ -46,7 +46,8 @@ const old = `${dist}.${process.pid}.old`
 fs.rmSync(fresh, { recursive: true, force: true })
 await esbuild.build({
   absWorkingDir: app,
-  entryPoints: { main: "src/main.ts" },
+  // The page decoder thread (PageSorter.layerWorker) is an entry of its own, sharing chunks.
+  entryPoints: { main: "src/main.ts", sortWorker: "src/sortWorker.ts" },
   outdir: fresh,
   outExtension: { ".js": ".mjs" },
   bundle: true,

@@ -19,16 +19,21 @@ import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as ArchiveLock from "./ArchiveLock.js"
 import * as Archiver from "./Archiver.js"
+import { ArchiverConfigError } from "./ArchiverError.js"
 import * as Checkpoint from "./Checkpoint.js"
+import { DecoderScript } from "./DecoderScript.js"
 import { messageOf } from "./FailureMessage.js"
 import type * as Credentials from "./Credentials.js"
 import * as Manifest from "./Manifest.js"
 import * as NdjsonSink from "./NdjsonSink.js"
+import * as PageSorter from "./PageSorter.js"
+import { safeText } from "./Redaction.js"
 import * as Seal from "./Seal.js"
 
 /** The failures that say the credentials will never work, however often they are tried. */
@@ -51,6 +56,31 @@ const probe = (api: EventsApi.Service) =>
     Effect.withSpan("ArchiveSession.probe")
   )
 
+const DECODE_THREAD = "WEBEX_ARCHIVER_DECODE_THREAD"
+
+/**
+ * Where pages are decoded: on the main thread, or with `WEBEX_ARCHIVER_DECODE_THREAD=1` on a thread
+ * of their own (the built CLI names the decoder's script), so that a page is written while the
+ * next is decoded. The thread pays off where CPUs are spare; on the benchmark's two CPUs, shared
+ * with the fake server, it measured no faster and costs ~30 MiB of resident memory (a second heap
+ * with its own copy of the code), so it is not the default (apps/archiver/bench/README.md).
+ */
+const decoder = Effect.gen(function*() {
+  const setting = process.env[DECODE_THREAD]
+  if (setting !== undefined && setting !== "" && setting !== "0" && setting !== "1") {
+    return yield* new ArchiverConfigError({
+      setting: DECODE_THREAD,
+      problem: `must be 1 (decode pages on a thread of their own) or 0 (on the main thread, the default), got ${
+        JSON.stringify(safeText(setting.slice(0, 40)))
+      }`
+    })
+  }
+  const script = yield* Effect.serviceOption(DecoderScript)
+  if (setting !== "1" || Option.isNone(script)) return PageSorter.layer
+  yield* Effect.logDebug("Pages are decoded on a thread of their own").pipe(Effect.annotateLogs({ script: script.value.href }))
+  return PageSorter.layerWorker(script.value)
+})
+
 /**
  * Runs `use` with the archive locked and every layer built: lock first, so that the sink's
  * start-up repair never races another archiver.
@@ -72,6 +102,8 @@ export const withArchive = <A, E>(
   Effect.scoped(
     Effect.gen(function*() {
       const dir = path.resolve(options.dir)
+      // A bad setting is a configuration error found before anything is fetched or written.
+      const sorter = yield* decoder
       // A bad signing key is a configuration error found before anything is fetched or written.
       const signingKey = options.seal?.signingKeyFile !== undefined
         ? yield* Manifest.loadSigningKey(options.seal.signingKeyFile)
@@ -84,6 +116,7 @@ export const withArchive = <A, E>(
       if (options.probeFirst === true && !fs.existsSync(dir)) yield* probe(Context.get(api, EventsApi.EventsApi))
       yield* ArchiveLock.acquire(dir)
       const layers = Archiver.layer.pipe(
+        Layer.provide(sorter),
         Layer.provide(Layer.succeed(Archiver.ArchiverSettings, options.settings)),
         Layer.provide(Layer.succeedContext(api)),
         Layer.provide(NdjsonSink.layer(dir)),

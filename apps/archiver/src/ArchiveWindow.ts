@@ -3,12 +3,12 @@
  * window it belongs to is reported done, while the next page is already being fetched (so memory
  * holds a few pages, however large the range, and the network waits hide behind the disk's).
  */
-import { Event, type EventsApi, type EventsApiError, type EventsPage } from "@webex-compliance/events-api"
+import type { EventsApi, EventsApiError } from "@webex-compliance/events-api"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as NdjsonSink from "./NdjsonSink.js"
-import { DAY_MS } from "./Segments.js"
+import type * as NdjsonSink from "./NdjsonSink.js"
+import type * as PageSorter from "./PageSorter.js"
+import type { SortedPage } from "./PageSorter.js"
 import * as Totals from "./Totals.js"
 
 /** What the window's listing is restricted to (the archive's scope) and its page size. */
@@ -17,51 +17,6 @@ export interface Query {
   readonly type?: string | undefined
   readonly actorId?: string | undefined
   readonly max: number
-}
-
-/** A page sorted for the sink: what to file, what to quarantine. Holds no parsed event. */
-export interface SortedPage {
-  readonly records: ReadonlyArray<NdjsonSink.ArchiveRecord>
-  readonly quarantine: ReadonlyArray<NdjsonSink.QuarantineRecord>
-  /** Items the page listed. */
-  readonly listed: number
-}
-
-/**
- * Splits a page into events to file and items to quarantine, as it arrives: each record keeps the
- * event's id, day and exact bytes (a view into the response body), nothing of the parsed event. A
- * page waiting to be written then costs its body's bytes, not a heap of decoded objects that would
- * survive into the old generation (issue 8: memory flat and small).
- */
-export const sortPage = (page: EventsPage.EventsPage): SortedPage => {
-  // The events of a page fall on a day or two: each day's text is made once, and shared.
-  let dayFrom = 1
-  let dayTo = 0
-  let dayText = ""
-  const records: Array<NdjsonSink.ArchiveRecord> = []
-  const quarantine: Array<NdjsonSink.QuarantineRecord> = []
-  for (const item of page.items) {
-    if (item._tag === "Decoded") {
-      const millis = item.event.created.epochMillis
-      if (!(millis >= dayFrom && millis < dayTo)) {
-        dayFrom = Math.floor(millis / DAY_MS) * DAY_MS
-        dayTo = dayFrom + DAY_MS
-        dayText = Event.utcDayOfMillis(millis)
-      }
-      const day = dayText
-      const bytes = item.bytes
-      // The exact bytes the server sent are what is archived (invalid UTF-8 included); the sink
-      // decodes them to text only for a variant it keeps in quarantine. An event that decoded may
-      // still not be fileable exactly once (an empty or ambiguous id, a day outside 0000-9999):
-      // kept in quarantine rather than stop the archive for good.
-      const record = NdjsonSink.checkedRecord(item.event.id, day, bytes, item.event.resource, millis)
-      if (typeof record !== "string") records.push(record)
-      else quarantine.push({ raw: item.raw, bytes, reason: record, id: item.event.id })
-      continue
-    }
-    quarantine.push({ raw: item.raw, bytes: item.bytes, reason: item.reason, ...(Option.isSome(item.id) ? { id: item.id.value } : {}) })
-  }
-  return { records, quarantine, listed: page.items.length }
 }
 
 /**
@@ -142,6 +97,7 @@ type Step =
  */
 export const archiveWindows = <E, R>(
   api: EventsApi.Service,
+  sorter: PageSorter.Service,
   sink: NdjsonSink.Service,
   query: Query,
   windows: ReadonlyArray<WindowSpec>,
@@ -161,9 +117,10 @@ export const archiveWindows = <E, R>(
     }
     return Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
       Stream.flatMap(([i, w]) =>
-        api.listPages({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }).pipe(
-          // Sorted on arrival, before the buffer: the parsed page is garbage at once.
-          Stream.map((page): Step => ({ _tag: "Page", page: sortPage(page) })),
+        // Sorted as each body arrives (on the decoder thread when there is one), before the
+        // buffer: no parsed page is held, only its bytes and records.
+        api.listPagesWith({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }, sorter.sort).pipe(
+          Stream.map((page): Step => ({ _tag: "Page", page })),
           Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
         )
       ),

@@ -25,6 +25,7 @@ import { Checkpoint, type CheckpointState } from "./Checkpoint.js"
 import * as Coverage from "./Coverage.js"
 import { toIso } from "./Instant.js"
 import { NdjsonSink } from "./NdjsonSink.js"
+import * as PageSorter from "./PageSorter.js"
 import * as Planner from "./Planner.js"
 import * as Seal from "./Seal.js"
 import { safeText } from "./Redaction.js"
@@ -158,6 +159,8 @@ export const make = Effect.gen(function*() {
   const settings = yield* ArchiverSettings
   const { checkpoint, save, state } = yield* makeState
   const sealer = yield* Effect.serviceOption(Seal.Sealer)
+  // Pages are sorted here, on this thread, unless a sorter is provided (the CLI's decoder thread).
+  const sorter = Option.getOrElse(yield* Effect.serviceOption(PageSorter.PageSorter), () => PageSorter.inProcess)
   /** Seals the days the coverage now vouches for and that have settled (when sealing is on). */
   const sealSettled = Option.match(sealer, {
     onNone: () => Effect.void,
@@ -195,7 +198,7 @@ export const make = Effect.gen(function*() {
       const started = yield* Clock.currentTimeMillis
       // One pipeline over every window: the next pages are fetched while a window is written and
       // checkpointed (see `archiveWindows`); each window joins the coverage only once it is durable.
-      yield* archiveWindows(api, sink, query, windows, (i, t) =>
+      yield* archiveWindows(api, sorter, sink, query, windows, (i, t) =>
         Effect.gen(function*() {
           const { end, rechecked, start } = windows[i]!
           yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))

@@ -18,6 +18,7 @@ import * as Exit from "effect/Exit"
 import * as HashMap from "effect/HashMap"
 import * as Option from "effect/Option"
 import { cli, command } from "./Cli.js"
+import { DecoderScript } from "./DecoderScript.js"
 import * as ExitCode from "./ExitCode.js"
 import * as Logging from "./Logging.js"
 import { safeText } from "./Redaction.js"
@@ -141,6 +142,8 @@ const program = Effect.flatMap(cliConsole, (console) =>
     Effect.withConsole(console),
     Effect.tapErrorCause(report),
     Effect.provide(NodeContext.layer),
+    // The bundle's page decoder thread, beside this file (scripts/build.mjs builds both).
+    Effect.provideService(DecoderScript, new URL("./sortWorker.mjs", import.meta.url)),
     // Text until the command line is parsed; each command then installs the format it was given.
     Effect.provide(Logging.layer)
   ))

@@ -90,10 +90,18 @@ interface Recording {
   readonly layer: Layer.Layer<EventsApi.EventsApi>
 }
 
+/** `body` (a list response of the in-memory service, `{"items":[…]}`) with `items` appended to its items. */
+const withItems = (body: Uint8Array, items: ReadonlyArray<EventsPage.PageItem>): Uint8Array => {
+  const text = new TextDecoder().decode(body)
+  const close = text.lastIndexOf("]")
+  const extra = items.map((i) => i.raw).join(",")
+  return new TextEncoder().encode(`${text.slice(0, close)}${text[close - 1] === "[" ? "" : ","}${extra}${text.slice(close)}`)
+}
+
 /**
- * Wraps a service, recording the params of every `listPages` call. `failOnCall: n` makes the n-th
- * call fail with a 503 after `pagesBeforeFailure` pages; `extraOnCall` adds items to the first
- * page of the n-th call.
+ * Wraps a service, recording the params of every listing (`listPages` or `listPagesWith`).
+ * `failOnCall: n` makes the n-th call fail with a 503 after `pagesBeforeFailure` pages;
+ * `extraOnCall` adds items to the first page of the n-th call.
  */
 const recording = (
   inner: EventsApi.Service,
@@ -106,15 +114,25 @@ const recording = (
   } = {}
 ): Recording => {
   const calls: Array<Call> = []
+  const record = (params: ListParams.ListParams | undefined) => {
+    calls.push({
+      from: timeText(params?.from),
+      to: timeText(params?.to),
+      max: params?.max,
+      resource: params?.resource
+    })
+    return calls.length
+  }
+  const failing = <A>(n: number, pages: Stream.Stream<A, EventsApiError.EventsApiError>) =>
+    options.failOnCall === n
+      ? Stream.concat(
+        Stream.take(pages, options.pagesBeforeFailure ?? 0),
+        Stream.fail(options.failWith ?? new EventsApiError.ServerError({ status: 503, detail: "injected outage" }))
+      )
+      : pages
   const listPages: EventsApi.Service["listPages"] = (params) =>
     Stream.suspend(() => {
-      calls.push({
-        from: timeText(params?.from),
-        to: timeText(params?.to),
-        max: params?.max,
-        resource: params?.resource
-      })
-      const n = calls.length
+      const n = record(params)
       let pages = inner.listPages(params)
       const extra = options.extraOnCall
       if (extra !== undefined && extra.call === n) {
@@ -132,15 +150,23 @@ const recording = (
           )
         )
       }
-      if (options.failOnCall === n) {
-        pages = Stream.concat(
-          Stream.take(pages, options.pagesBeforeFailure ?? 0),
-          Stream.fail(options.failWith ?? new EventsApiError.ServerError({ status: 503, detail: "injected outage" }))
-        )
-      }
-      return pages
+      return failing(n, pages)
     })
-  return { calls, layer: Layer.succeed(EventsApi.EventsApi, { ...inner, listPages }) }
+  const listPagesWith: EventsApi.Service["listPagesWith"] = (params, decode) =>
+    Stream.suspend(() => {
+      const n = record(params)
+      const extra = options.extraOnCall
+      let first = true
+      return failing(
+        n,
+        inner.listPagesWith(params, (raw) => {
+          const body = first && extra !== undefined && extra.call === n ? withItems(raw.body, extra.items) : raw.body
+          first = false
+          return decode({ ...raw, body })
+        })
+      )
+    })
+  return { calls, layer: Layer.succeed(EventsApi.EventsApi, { ...inner, listPages, listPagesWith }) }
 }
 
 // ---------------------------------------------------------------------------------------------

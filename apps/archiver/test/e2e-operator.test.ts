@@ -10,8 +10,8 @@ import * as http from "node:http"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import * as ExitCode from "../src/ExitCode.js"
-import { assertExactArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
-import { messageLines, runCli, spawnCli } from "./support/cli.js"
+import { assertExactArchive, compareArchive, readArchive, readCheckpoint, serverEvents } from "./support/archiveCheck.js"
+import { backfillSummary, messageLines, runCli, spawnCli } from "./support/cli.js"
 import { type RunningFake, sandbox } from "./support/fakeServer.js"
 
 const box = sandbox("e2e-operator-")
@@ -75,6 +75,41 @@ describe.concurrent("webex-archiver for operators", () => {
     const heap = await cli(base, { token: fake.token, env: { WEBEX_ARCHIVER_HEAP_GROWING_PERCENT: "lots" } })
     expect(heap.code).toBe(78)
     expect(errorLine(heap.stderr)).toMatch(/^webex-archiver: WEBEX_ARCHIVER_HEAP_GROWING_PERCENT must be a whole number from 0 to 1000, got "lots"$/)
+    expect(fs.existsSync(out)).toBe(false)
+    expect(await fake.requests()).toHaveLength(0)
+  }, 600_000)
+
+  it("WEBEX_ARCHIVER_DECODE_THREAD=1 decodes on a thread of its own into the same archive; a bad value exits 78 before anything is written", async ({ expect }) => {
+    // One fake each, alike: the fake numbers the junk it injects by the pages it has served.
+    const runs = await Promise.all(["1", "0"].map(async (thread) => {
+      const fake = await box.startFake({
+        events: SeedOrg.generateOrg({ count: 900, seed: 21, from, to }),
+        faults: { malformedItemEvery: 3, invalidUtf8Every: 4 }
+      })
+      const out = path.join(box.root, `decode-thread-${thread}`)
+      const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", iso(from.getTime()), "--to", iso(to.getTime()), "--max", "100", "--log-level", "debug"]
+      const r = await cli(args, { token: fake.token, env: { WEBEX_ARCHIVER_DECODE_THREAD: thread } })
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stderr.includes("Pages are decoded on a thread of their own")).toBe(thread === "1")
+      // Every stored event once, unaltered; the extras are the fake's invalid-UTF-8 events, archived as served.
+      const report = compareArchive(out, await fake.events(), { range: { from, to }, token: fake.token })
+      expect([report.missing, report.duplicated, report.altered]).toEqual([[], [], []])
+      expect(report.extra.length).toBeGreaterThan(0)
+      expect(report.extra.every((line) => line.includes(`"id":"invalid-utf8-`))).toBe(true)
+      return { out, summary: backfillSummary(r.stdout) }
+    }))
+    expect(runs[0]!.summary.quarantined).toBeGreaterThan(0)
+    expect(runs[0]!.summary).toEqual(runs[1]!.summary)
+    expect(readArchive(runs[0]!.out).lines).toEqual(readArchive(runs[1]!.out).lines)
+
+    const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 10, seed: 21, from, to }) })
+    const out = path.join(box.root, "decode-thread-bad")
+    const bad = await cli(["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", iso(from.getTime())], {
+      token: fake.token,
+      env: { WEBEX_ARCHIVER_DECODE_THREAD: "yes" }
+    })
+    expect(bad.code).toBe(ExitCode.CONFIG)
+    expect(errorLine(bad.stderr)).toMatch(/^webex-archiver: WEBEX_ARCHIVER_DECODE_THREAD: must be 1 \(decode pages on a thread of their own\) or 0 \(on the main thread, the default\), got "yes"$/)
     expect(fs.existsSync(out)).toBe(false)
     expect(await fake.requests()).toHaveLength(0)
   }, 600_000)

@@ -66,9 +66,58 @@ export interface Service {
    * consumed: at most one page waits, so memory stays flat.
    */
   readonly listPages: (params?: ListParams.ListParams) => Stream.Stream<EventsPage.EventsPage, EventsApiError>
+  /**
+   * {@link Service.listPages} with the decoding in the caller's hands: `decode` gets each page's
+   * body as received and may run anywhere (another thread, say) or build a form of its own. It
+   * returns the number of items the body held, which the runaway and page-size checks count, and
+   * the element to emit; or fails with the reason the body is unusable, and the listing fails there
+   * with `ResponseDecodeError`. Pagination, retries, rate limits and the origin check are those of
+   * `listPages`, which is this with {@link decodePageBody}. The next page is requested once a page
+   * is decoded, so at most one body waits.
+   *
+   * @since 0.3.0
+   */
+  readonly listPagesWith: <A>(
+    params: ListParams.ListParams | undefined,
+    decode: (page: RawPage) => Effect.Effect<DecodedPage<A>, string>
+  ) => Stream.Stream<A, EventsApiError>
   /** One event by id. A 404 fails with `EventNotFound`. */
   readonly get: (eventId: string) => Effect.Effect<Event, EventsApiError>
 }
+
+/**
+ * A page of a listing as received, before decoding: what a {@link Service.listPagesWith} decoder gets.
+ *
+ * @since 0.3.0
+ */
+export interface RawPage {
+  /** The URL that answered (no credentials in it). */
+  readonly url: string
+  /** The body's bytes. The decoder owns them: the listing neither keeps nor reuses this buffer. */
+  readonly body: Uint8Array
+  readonly trackingId: Option.Option<string>
+}
+
+/**
+ * What a {@link Service.listPagesWith} decoder made of a page.
+ *
+ * @since 0.3.0
+ */
+export interface DecodedPage<A> {
+  /** The number of items the body held (empty pages count towards `maxEmptyPages`). */
+  readonly count: number
+  readonly page: A
+}
+
+/**
+ * A list response body split into items, as {@link Service.listPages} does it: each item decoded
+ * or, when it does not decode, kept with its bytes and the reason. `Left` with a reason when the
+ * body is not JSON or has no `items` array. The items view `body`: do not reuse or mutate it.
+ *
+ * @since 0.3.0
+ */
+export const decodePageBody = (body: Uint8Array): Either.Either<ReadonlyArray<EventsPage.Item>, string> =>
+  PageDecoder.decodeBody(body)
 
 /** The Events API service tag. */
 export class EventsApi extends Context.Tag("@webex-compliance/events-api/EventsApi")<EventsApi, Service>() {}
@@ -145,13 +194,17 @@ interface Fetched {
 
 /**
  * How a listing turns a page body into what it emits: the number of items (for the runaway and
- * page-size checks) and the element, given the next link; `Left` when the body is unusable.
+ * page-size checks) and the element, given the next link; a failure with the reason when the body
+ * is unusable. An `Either` is such an effect: the library's own decoders are synchronous.
  */
 type Decoding<A> = (
   body: Uint8Array,
   url: string,
   trackingId: Option.Option<string>
-) => Either.Either<{ readonly count: number; readonly page: (next: Option.Option<string>) => A }, string>
+) => Effect.Effect<{ readonly count: number; readonly page: (next: Option.Option<string>) => A }, string>
+
+const trackingIdOf = (response: Response): { readonly trackingId?: string } =>
+  response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
 
 const isLoopback = (hostname: string): boolean =>
   hostname === "localhost" || hostname === "[::1]" || /^127(?:\.\d{1,3}){3}$/.test(hostname)
@@ -263,45 +316,52 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
     })
 
     /**
-     * A fetched page decoded, and what comes after it. A refused next link (or a runaway) does not
-     * cost the page it came with: the page is emitted first, the error after it.
+     * A fetched page decoded: its number of items and the element to emit, given the next link.
+     * An unusable body fails the listing with `ResponseDecodeError`.
      */
-    const decodePage = <A>(
-      fetched: Fetched,
-      filters: Readonly<Record<string, string>>,
-      listing: Listing,
-      decoding: Decoding<A>
-    ): Effect.Effect<readonly [A, After], EventsApiError> =>
+    const decodePage = <A>(fetched: Fetched, decoding: Decoding<A>) =>
       Effect.gen(function*() {
-        const { response, url, used } = fetched
-        const trackingId = response.trackingId !== undefined ? { trackingId: response.trackingId } : {}
-        const decoded = decoding(response.body, used, Option.fromNullable(response.trackingId))
+        const { response, used } = fetched
+        const decoded = yield* Effect.either(decoding(response.body, used, Option.fromNullable(response.trackingId)))
         if (Either.isLeft(decoded)) {
-          return yield* new Errors.ResponseDecodeError({ url: used, reason: decoded.left, ...trackingId })
+          return yield* new Errors.ResponseDecodeError({ url: used, reason: decoded.left, ...trackingIdOf(response) })
         }
-        const { count, page } = decoded.right
+        const { count } = decoded.right
         // The page size in force is the one of the URL just used (it may have shrunk after 504s).
         const max = Pagination.maxOf(used)
         if (Option.isSome(max) && count > max.value) {
           yield* Effect.logWarning(`The server sent ${count} items on a page of at most ${max.value}`).pipe(
-            Effect.annotateLogs({ url: used, ...trackingId })
+            Effect.annotateLogs({ url: used, ...trackingIdOf(response) })
           )
         }
-        const stop = (error: EventsApiError) => [page(Option.none()), Option.some(Either.left(error))] as const
+        return decoded.right
+      })
+
+    /**
+     * What comes after a fetched page: its next link checked (origin, runaway limits, loops) and
+     * repaired, or the error that stops the listing there. A refused next link (or a runaway) does
+     * not cost the page it came with: the page is emitted first, the error after it. The page's
+     * emptiness must be counted in `listing` first whenever it can matter (see `pages`).
+     */
+    const follow = (fetched: Fetched, filters: Readonly<Record<string, string>>, listing: Listing): Effect.Effect<After> =>
+      Effect.gen(function*() {
+        const { response, url, used } = fetched
+        const trackingId = trackingIdOf(response)
+        const stop = (error: EventsApiError): After => Option.some(Either.left(error))
         const link = Pagination.nextLink(response.link, used)
-        if (Option.isNone(link)) return [page(Option.none()), Option.none()] as const
+        if (Option.isNone(link)) return Option.none()
         if (!Pagination.sameOrigin(link.value, origin)) {
           return stop(new Errors.UnsafeNextLink({ url: used, nextUrl: link.value, expectedOrigin: origin, ...trackingId }))
         }
         // A server that keeps linking onward must not hold a listing forever.
         listing.pages++
-        listing.emptyInARow = count === 0 ? listing.emptyInARow + 1 : 0
         if (listing.emptyInARow >= maxEmptyPages) {
           return stop(new Errors.PaginationRunaway({ url: used, reason: "emptyPages", limit: maxEmptyPages, ...trackingId }))
         }
         if (listing.pages >= maxPages) {
           return stop(new Errors.PaginationRunaway({ url: used, reason: "pageLimit", limit: maxPages, ...trackingId }))
         }
+        const max = Pagination.maxOf(used)
         const expected = Option.isSome(max) ? { ...filters, max: String(max.value) } : filters
         const repaired = Pagination.repair(link.value, expected)
         if (repaired.repaired.length > 0) {
@@ -321,16 +381,20 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
             })
           )
         }
-        return [page(Option.some(repaired.url)), Option.some(Either.right(repaired.url))] as const
+        return Option.some(Either.right(repaired.url))
       })
 
     /**
-     * The pages of a listing, each decoded by `decoding`. The next page is fetched while the
-     * current one is consumed, one page ahead and never more; it is kept as bytes until its turn
-     * (bytes live outside the JavaScript heap), so at most one decoded page is alive at a time.
+     * The pages of a listing, each decoded by `decoding`, one page fetched ahead and never more:
+     * the next page is requested before the current one is decoded, so the server and the network
+     * work while it is, except when the current page's item count could stop the listing (one
+     * empty page short of `maxEmptyPages`): then only once it is decoded, so that no request is
+     * sent that the limit forbids. A page waits as bytes (outside the JavaScript heap), so at most
+     * one decoded page is alive at a time.
      *
-     * `reuseBody`: for a `decoding` that keeps nothing of the body it is given, every page is read
-     * into one buffer. It is safe because a page is decoded before the next one is requested.
+     * `reuseBody`: for a `decoding` that keeps nothing of the body it is given, the pages are read
+     * into two buffers in turn: page N + 1 into one while page N, in the other, is decoded, and
+     * page N + 2 only once page N + 1 is being decoded, page N done with.
      */
     const pages = <A>(
       params: ListParams.ListParams | undefined,
@@ -346,22 +410,35 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
           if (Option.isSome(normalized.max)) first.searchParams.set("max", String(normalized.max.value))
           const listing: Listing = { seen: new Set(), pages: 0, emptyInARow: 0 }
           const scope = yield* Effect.scope
-          // Each page is fetched in a fiber of the stream's scope: stopping the stream early
-          // interrupts a fetch in flight.
-          const into = reuseBody ? Http.bodyBuffer() : undefined
-          const start = (url: string) => Effect.forkIn(fetchPage(url, into), scope)
+          // Each page is fetched in a fiber of the stream's scope: stopping the stream early (or
+          // failing it) interrupts a fetch in flight.
+          const buffers = reuseBody ? [Http.bodyBuffer(), Http.bodyBuffer()] : undefined
+          let turn = 0
+          const start = (url: string) => Effect.forkIn(fetchPage(url, buffers?.[turn++ % 2]), scope)
           type Pending = Either.Either<Fiber.Fiber<Fetched, EventsApiError>, EventsApiError>
+          const pendingAfter = (after: After): Effect.Effect<Option.Option<Pending>> =>
+            Option.isNone(after)
+              ? Effect.succeed(Option.none())
+              : Either.isLeft(after.value)
+              ? Effect.succeed(Option.some(Either.left(after.value.left)))
+              : Effect.map(start(after.value.right), (fiber) => Option.some(Either.right(fiber)))
+          const nextUrl = (after: After): Option.Option<string> =>
+            Option.flatMap(after, (a) => Either.getRight(a))
           return Stream.paginateChunkEffect(
             Either.right(yield* start(first.toString())) as Pending,
             (pending) =>
               Either.isLeft(pending) ? Effect.fail(pending.left) : Effect.gen(function*() {
-                const [page, after] = yield* decodePage(yield* Fiber.join(pending.right), filters, listing, decoding)
-                // Prefetch: the next page is on its way while this one is consumed.
-                if (Option.isNone(after)) return [Chunk.of(page), Option.none<Pending>()] as const
-                const next: Pending = Either.isLeft(after.value)
-                  ? Either.left(after.value.left)
-                  : Either.right(yield* start(after.value.right))
-                return [Chunk.of(page), Option.some(next)] as const
+                const fetched = yield* Fiber.join(pending.right)
+                const early = listing.emptyInARow + 1 < maxEmptyPages
+                let after = early ? yield* follow(fetched, filters, listing) : undefined
+                let next = after === undefined ? undefined : yield* pendingAfter(after)
+                const decoded = yield* decodePage(fetched, decoding)
+                listing.emptyInARow = decoded.count === 0 ? listing.emptyInARow + 1 : 0
+                if (after === undefined) {
+                  after = yield* follow(fetched, filters, listing)
+                  next = yield* pendingAfter(after)
+                }
+                return [Chunk.of(decoded.page(nextUrl(after))), next!] as const
               })
           )
         })
@@ -375,6 +452,10 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
           count: items.length,
           page: (next) => new Page({ url, items, next, trackingId })
         })), false)
+
+    const listPagesWith: Service["listPagesWith"] = (params, decode) =>
+      pages(params, (body, url, trackingId) =>
+        Effect.map(decode({ url, body, trackingId }), ({ count, page }) => ({ count, page: () => page })), false)
 
     // Events straight from the body, with no per-item `EventsPage.Item` built and dropped; an
     // undecodable item fails the listing where its page comes, as it would through `listPages`.
@@ -407,7 +488,7 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
       })
     })
 
-    return { list, listPages, get }
+    return { list, listPages, listPagesWith, get }
   })
 
 /** The service from plain options. Fails with `InvalidRequest` when an option cannot work. */

@@ -169,6 +169,62 @@ describe("pagination", () => {
     }))
 })
 
+describe("listPagesWith", () => {
+  const textOf = (body: Uint8Array) => new TextDecoder().decode(body)
+
+  it.effect("hands each body to the caller's decoder, asynchronous or not, in order, and emits what it makes", () =>
+    Effect.gen(function*() {
+      const s = threePages()
+      const api = yield* makeApi(s)
+      const seen: Array<string> = []
+      const listing = Stream.runCollect(api.listPagesWith({ max: 2 }, (raw) =>
+        // A decoder elsewhere (a worker thread, say) answers later: the listing waits for it.
+        Effect.sleep("1 millis").pipe(
+          Effect.zipRight(Effect.sync(() => {
+            seen.push(raw.url)
+            const ids = (JSON.parse(textOf(raw.body)).items as Array<{ id: string }>).map((e) => e.id)
+            return { count: ids.length, page: ids }
+          }))
+        )))
+      const fiber = yield* Effect.fork(listing)
+      yield* TestClock.adjust("1 second")
+      const pages = yield* Fiber.join(fiber)
+      expect(Chunk.toReadonlyArray(pages)).toEqual([["p1-1", "p1-2"], ["p2-1", "p2-2"], ["p3-1", "p3-2"]])
+      expect(seen).toEqual(s.urls())
+    }))
+
+  it.effect("a decoder's failure fails the listing there with ResponseDecodeError naming the page", () =>
+    Effect.gen(function*() {
+      const s = threePages()
+      const api = yield* makeApi(s)
+      const error = yield* failureOf(Stream.runDrain(api.listPagesWith({ max: 2 }, (raw) =>
+        raw.url.includes("cursor=c2") ? Effect.fail("no items array here") : Effect.succeed({ count: 2, page: raw.url })
+      )))
+      expect(error._tag).toBe("ResponseDecodeError")
+      expect(error.message).toContain("no items array here")
+      expect(s.urls().some((u) => u.includes("cursor=c3"))).toBe(false)
+    }))
+
+  it.effect("counts what the decoder reports: empty pages still run into maxEmptyPages", () =>
+    Effect.gen(function*() {
+      const s = stub((url) => page([], `${BASE_URL}/events?cursor=${Number(url.searchParams.get("cursor") ?? 0) + 1}`))
+      const api = yield* makeApi(s, { maxEmptyPages: 3 })
+      const error = yield* Effect.flip(Stream.runDrain(api.listPagesWith(undefined, () => Effect.succeed({ count: 0, page: 0 }))))
+      expect(error._tag).toBe("PaginationRunaway")
+      expect(s.calls).toHaveLength(3)
+    }))
+
+  it.effect("decodePageBody is listPages' decoding: the same items from the same body", () =>
+    Effect.gen(function*() {
+      const s = threePages()
+      const api = yield* makeApi(s)
+      const viaWith = yield* Stream.runCollect(api.listPagesWith({ max: 2 }, (raw) =>
+        Effect.map(EventsApi.decodePageBody(raw.body), (items) => ({ count: items.length, page: items.map((i) => i.raw) }))))
+      const viaPages = yield* Stream.runCollect(api.listPages({ max: 2 }))
+      expect(Chunk.toReadonlyArray(viaWith)).toEqual(Chunk.toReadonlyArray(viaPages).map((p) => p.items.map((i) => i.raw)))
+    }))
+})
+
 describe("undecodable items", () => {
   const bad = `{"id":"bad-1","resource":"messages","type":"created","created":"2024-01-01T00:00:00Z","data":{"text":42}}`
   const body = `{"items":[${JSON.stringify(event({ id: "good-1" }))},${bad},${JSON.stringify(event({ id: "good-2" }))}]}`

@@ -5,7 +5,7 @@ import * as FastCheck from "effect/FastCheck"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import { EventsApi } from "../src/EventsApi.js"
+import * as EventsApi from "../src/EventsApi.js"
 import type { ListParams } from "../src/ListParams.js"
 import * as InMemoryEventsApi from "../src/testing/InMemoryEventsApi.js"
 
@@ -36,6 +36,21 @@ const pagesOf = (api: InMemoryEventsApi.InMemory, params?: ListParams) =>
 const atNow = TestClock.setTime(Date.UTC(2024, 5, 1))
 
 describe("InMemoryEventsApi", () => {
+  it.effect("listPagesWith hands over each page as a body of its items' bytes, as sent, in pages", () =>
+    Effect.gen(function*() {
+      yield* atNow
+      const raw = `{"id":"x1","resource":"messages","type":"created","actorId":"a","created":"2024-01-06T00:00:00.000Z","data":{"n":1.0}}`
+      const api = yield* InMemoryEventsApi.make([...seed, raw, "not json"], { defaultPageSize: 3 })
+      const bodies = yield* Stream.runCollect(api.listPagesWith(undefined, (page) =>
+        Effect.map(EventsApi.decodePageBody(page.body), (items) => ({ count: items.length, page: items.map((i) => i.raw) }))))
+      const viaPages = (yield* pagesOf(api)).map((p) => p.items.map((i) => i.raw))
+      // Every item as sent; the one that is not JSON travels as a JSON string of its text.
+      expect(Chunk.toReadonlyArray(bodies)).toEqual([viaPages[0], viaPages[1], [JSON.stringify("not json")]])
+      expect(Chunk.toReadonlyArray(bodies)[1]![2]).toBe(raw)
+      const failed = yield* Effect.flip(Stream.runDrain(api.listPagesWith(undefined, () => Effect.fail("unusable"))))
+      expect(failed._tag).toBe("ResponseDecodeError")
+    }))
+
   it.effect("lists every seeded event, in seeding order, without filters", () =>
     Effect.gen(function*() {
       const api = yield* InMemoryEventsApi.make(seed)
@@ -149,7 +164,7 @@ describe("InMemoryEventsApi", () => {
 layer(InMemoryEventsApi.layer(seed, { defaultPageSize: 2 }))("InMemoryEventsApi.layer", (it) => {
   it.effect("provides the EventsApi tag", () =>
     Effect.gen(function*() {
-      const api = yield* EventsApi
+      const api = yield* EventsApi.EventsApi
       const pages = Chunk.toReadonlyArray(yield* Stream.runCollect(api.listPages()))
       expect(pages.map((p) => p.events.map((e) => e.id))).toEqual([["m1", "m2"], ["r1", "m3"], ["t1"]])
     }))

@@ -19,7 +19,7 @@ import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
 import * as Stream from "effect/Stream"
 import { EventsApi, type Service } from "../EventsApi.js"
-import { EventNotFound, InvalidRequest } from "../EventsApiError.js"
+import { EventNotFound, InvalidRequest, ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import * as PageDecoder from "../internal/pageDecoder.js"
 import * as ListParams from "../ListParams.js"
@@ -36,6 +36,41 @@ export interface InMemory extends Service {
 
 const toItem = (event: string | object): EventsPage.PageItem =>
   PageDecoder.decodeItem(typeof event === "string" ? event : JSON.stringify(event))
+
+const OPEN = new TextEncoder().encode(`{"items":[`)
+const CLOSE = new TextEncoder().encode(`]}`)
+
+/** Whether `text` is one JSON value. */
+const isJson = (text: string): boolean => {
+  try {
+    JSON.parse(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
+/**
+ * A list response body holding `items`, each as the bytes it was given. An item seeded as text that
+ * is not JSON goes in as a JSON string of that text: no body could hold it as it is.
+ */
+const pageBody = (items: ReadonlyArray<EventsPage.PageItem>): Uint8Array => {
+  const parts = items.map((item) =>
+    item._tag === "Undecodable" && !isJson(item.raw) ? new TextEncoder().encode(JSON.stringify(item.raw)) : item.bytes
+  )
+  let length = OPEN.length + CLOSE.length + Math.max(0, parts.length - 1)
+  for (const part of parts) length += part.length
+  const body = new Uint8Array(length)
+  body.set(OPEN, 0)
+  let at = OPEN.length
+  parts.forEach((part, k) => {
+    if (k > 0) body[at++] = 0x2c // ,
+    body.set(part, at)
+    at += part.length
+  })
+  body.set(CLOSE, at)
+  return body
+}
 
 /** Builds the in-memory service, seeded with events (raw JSON text or objects), in that order. */
 export const make = (events: Iterable<string | object> = [], options: Options = {}): Effect.Effect<InMemory> =>
@@ -71,6 +106,17 @@ export const make = (events: Iterable<string | object> = [], options: Options = 
         })
       )
 
+    // Each page's body made of its items' bytes as sent, and decoded by the caller, as over HTTP.
+    const listPagesWith: Service["listPagesWith"] = (params, decode) =>
+      listPages(params).pipe(
+        Stream.mapEffect((page) =>
+          decode({ url: page.url, body: pageBody(page.items), trackingId: page.trackingId }).pipe(
+            Effect.map((decoded) => decoded.page),
+            Effect.mapError((reason) => new ResponseDecodeError({ url: page.url, reason }))
+          )
+        )
+      )
+
     const get: Service["get"] = (eventId) =>
       Effect.gen(function*() {
         if (typeof eventId !== "string" || eventId.trim() === "") {
@@ -83,6 +129,7 @@ export const make = (events: Iterable<string | object> = [], options: Options = 
 
     return {
       listPages,
+      listPagesWith,
       list: (params) => listPages(params).pipe(Stream.mapConcatEffect(PageDecoder.eventsOrFail)),
       get,
       add: (more) => Ref.update(store, (items) => [...items, ...Array.from(more, toItem)])
