@@ -45,14 +45,14 @@ describe("bench/e2e", () => {
       assert.strictEqual(md, child.stdout)
 
       assert.isTrue(json.complete)
-      for (const name of ["floor", "archiver", "list", "floorParse"]) {
+      for (const name of ["floor", "archiver", "archiverThread", "list", "floorParse"]) {
         assert.lengthOf(json.runs[name], 1, name)
         const r = json.runs[name][0]
         assert.strictEqual(r.events, 2000, name)
         for (const field of ["wallMs", "cpuMs", "peakRssMiB"]) assert.isAbove(r[field], 0, `${name}.${field}`)
         assert.isAbove(json.median[name].wallMs, 0)
       }
-      for (const name of ["archiver", "list", "listToFloorParse"]) {
+      for (const name of ["archiver", "archiverThread", "list", "listToFloorParse"]) {
         assert.isAbove(json.ratios[name].wall, 0, name)
         assert.isAbove(json.ratios[name].cpu, 0, name)
       }

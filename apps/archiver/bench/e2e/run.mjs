@@ -9,6 +9,8 @@
 //                compares like with like; sealing is measured on its own, below)
 //   list         list.mjs: the library's `EventsApi.list()`, events counted, no disk
 //   floor-parse  floor.mjs --no-disk: the floor's fetch-and-parse alone (what `list()` is held to)
+//   archiverThread  the same with WEBEX_ARCHIVER_DECODE_THREAD=1: pages decoded on a thread of their own
+//                (reported beside the default; the targets are held on the default)
 // Each child is measured from outside (wall) and from inside (CPU user+sys and peak RSS, written
 // at exit by the usage.mjs preload). Then the archiver again at `--big` events (memory: over the
 // same days, five times denser, and over proportionally more days at the same density), `status`
@@ -193,6 +195,15 @@ const contestants = {
       return r
     }
   },
+  archiverThread: {
+    title: "`webex-archiver backfill` with `WEBEX_ARCHIVER_DECODE_THREAD=1` (pages decoded on a thread of their own)",
+    run: async (server, o, tmp) => {
+      const out = path.join(tmp, `archive-${++usageSerial}`)
+      const r = await runArchiver(server, o, out, tmp, archiverBin, { WEBEX_ARCHIVER_DECODE_THREAD: "1" })
+      fs.rmSync(out, { recursive: true, force: true })
+      return r
+    }
+  },
   archiverBaseline: {
     title: "the baseline's `webex-archiver backfill` (--baseline, before)",
     run: async (server, o, tmp) => {
@@ -256,7 +267,7 @@ let lastArchive
 const firstUrl = (server, o) =>
   `${server.info.baseUrl}/events?from=${server.info.from}&to=${server.info.to}&max=${o.max}`
 
-const runArchiver = async (server, o, out, tmp, bin = archiverBin) => {
+const runArchiver = async (server, o, out, tmp, bin = archiverBin, env = {}) => {
   const r = await measure(
     "archiver backfill",
     [
@@ -265,7 +276,7 @@ const runArchiver = async (server, o, out, tmp, bin = archiverBin) => {
       // Seal nothing: every day stays open (see the header).
       "--settle", "36500d"
     ],
-    { WEBEX_TOKEN: server.info.token },
+    { WEBEX_TOKEN: server.info.token, ...env },
     tmp
   )
   return { ...r, events: backfilledCount(r.stdout) }
@@ -389,7 +400,7 @@ const main = async () => {
   const results = {
     meta: {},
     config: { ...o, results: undefined, from, to },
-    runs: { floor: [], archiver: [], ...(o.baseline !== "" ? { archiverBaseline: [] } : {}), list: [], floorParse: [] }
+    runs: { floor: [], archiver: [], archiverThread: [], ...(o.baseline !== "" ? { archiverBaseline: [] } : {}), list: [], floorParse: [] }
   }
 
   try {
@@ -430,6 +441,7 @@ const main = async () => {
     results.ratios = {
       floor: { wall: 1, cpu: 1 },
       archiver: { wall: ratio(m.archiver.wallMs, m.floor.wallMs), cpu: ratio(m.archiver.cpuMs, m.floor.cpuMs) },
+      archiverThread: { wall: ratio(m.archiverThread.wallMs, m.floor.wallMs), cpu: ratio(m.archiverThread.cpuMs, m.floor.cpuMs) },
       ...(m.archiverBaseline !== undefined
         ? {
           archiverBaseline: {
