@@ -20,11 +20,13 @@ import {
 } from "@webex-compliance/events-api"
 import { FakeWebex, InMemoryEventsApi, SeedOrg } from "@webex-compliance/events-api/testing"
 import {
+  Chunk,
   ConfigProvider,
   Console,
   DateTime,
   Duration,
   Effect,
+  Either,
   Fiber,
   Layer,
   Logger,
@@ -125,6 +127,20 @@ export const archiveAll = (
       )
     )
   })
+
+// ---------------------------------------------------------------------------------------------
+// README: Decoding elsewhere: `listPagesWith`
+// ---------------------------------------------------------------------------------------------
+
+// Ids and the undecodable items' reasons, page by page, from the library's own decoding.
+export const idsByPage = Effect.gen(function*() {
+  const api = yield* EventsApi.EventsApi
+  return api.listPagesWith({ from: "2024-01-01T00:00:00Z", max: 1000 }, (raw) =>
+    Either.map(EventsApi.decodePageBody(raw.body), (items) => ({
+      count: items.length,
+      page: items.map((item) => (item._tag === "Decoded" ? item.event.id : `undecodable: ${item.reason}`))
+    })))
+})
 
 // ---------------------------------------------------------------------------------------------
 // README: Retries
@@ -268,6 +284,20 @@ describe("README examples, run against the fake server", () => {
       }
     }))
 
+  it.scopedLive("listPagesWith: the ids of every page and a reason for each junk item, decoded by the caller", () =>
+    Effect.gen(function*() {
+      const webex = yield* FakeWebex.make({ events: SEASON, faults: { malformedItemEvery: 1 } })
+      const pages = yield* Effect.flatMap(idsByPage, Stream.runCollect).pipe(
+        Effect.provide(EventsApi.layer({ token: webex.token, baseUrl: webex.baseUrl }).pipe(
+          Layer.provide(NodeHttpClient.layerUndici)
+        ))
+      )
+      const all = Chunk.toReadonlyArray(pages).flat()
+      const expected = seasonEvents.filter(({ json }) => Date.parse(json.created) >= Date.parse("2024-01-01T00:00:00Z"))
+      assert.deepStrictEqual(all.filter((x) => !x.startsWith("undecodable: ")).sort(), expected.map(({ json }) => json.id).sort())
+      assert.isAbove(all.filter((x) => x.startsWith("undecodable: ")).length, 0)
+    }))
+
   it.scopedLive("expiring tokens: refreshes, and keeps the rotated refresh token in the file", () =>
     Effect.gen(function*() {
       const oauth = { clientId: "client-1", clientSecret: "secret-1", refreshToken: "refresh-0" }
@@ -374,6 +404,7 @@ export type DocumentedTypes = [
 ]
 const TYPE_ONLY = new Set([
   "ListParams.ListParams",
+  "EventsPage.Item",
   "RetryPolicy.Options",
   "RetryPolicy.RetryPolicy",
   "FakeWebex.RecordedRequest",
@@ -385,7 +416,7 @@ describe("README", () => {
   it("holds its ts blocks in this file, verbatim, with imports this file has", () => {
     // The Promise API section's blocks are checked and run by readme-promise.test.ts.
     const blocks = [...README.replace(/\n## Promise API[\s\S]*?(?=\n## )/, "\n").matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!)
-    assert.strictEqual(blocks.length, 5)
+    assert.strictEqual(blocks.length, 6)
     const own = importsOf(SELF)
     for (const block of blocks) {
       const lines = block.split("\n")
