@@ -19,15 +19,7 @@ import * as PageSorter from "../src/PageSorter.js"
 
 const script = new URL("../dist/sortWorker.mjs", import.meta.url)
 const encode = (text: string) => new TextEncoder().encode(text)
-const concat = (...parts: ReadonlyArray<Uint8Array>) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let at = 0
-  for (const p of parts) {
-    out.set(p, at)
-    at += p.length
-  }
-  return out
-}
+const concat = (...parts: ReadonlyArray<Uint8Array>) => Uint8Array.from(Buffer.concat(parts))
 
 const [a, b, c] = SeedOrg.generateOrg({ count: 3, seed: 5, from: new Date("2024-03-01T00:00:00Z"), to: new Date("2024-03-03T00:00:00Z") })
 const spelled = `{"id":"spelled","resource":"messages","type":"created","actorId":"p","created":"2024-03-01T10:00:00.000Z","data":{"n":1.0,"e":1e3,"t":"caf\\u00e9 \\"q\\" [x] {y}"}}`
