@@ -457,8 +457,13 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  *
  * The items view `body` (now or later): the caller hands it over and must not reuse or mutate it.
  */
-export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
-  const { bytes, json, valid } = parseBody(body)
+export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> =>
+  itemsOfBody(parseBody(body))
+
+/** {@link decodeBody} of a body already parsed. */
+const itemsOfBody = (
+  { bytes, json, valid }: ReturnType<typeof parseBody>
+): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
   const parsed = itemsOf(json)
   if (Either.isLeft(parsed)) return Either.left(parsed.left)
   const items = parsed.right
@@ -469,49 +474,52 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
     for (let k = 0; k < count; k++) out[k] = decodeParsed(items[k], page, k, false)
     return Either.right(out)
   }
-  const all = bytes()
-  const spans = itemSpans(all)
-  if (spans === undefined || spans.length !== count * 2) return Either.left("the body has no \"items\" array")
-  const multiline = hasLineBreak(all)
+  const itemBytes = scanItems(bytes(), count)
+  if (itemBytes === undefined) return Either.left("the body has no \"items\" array")
   for (let k = 0; k < count; k++) {
-    const view = all.subarray(spans[2 * k]!, spans[2 * k + 1]!)
-    const itemBytes = multiline ? compactBytes(view) : view
-    out[k] = decodeParsed(items[k], itemBytes, 0, !isValidUtf8(itemBytes))
+    const b = itemBytes(k)
+    out[k] = decodeParsed(items[k], b, 0, !isValidUtf8(b))
   }
   return Either.right(out)
 }
 
 /**
- * The items' bytes of a valid UTF-8 body: one scan of the body for every item's span when the
- * first is asked for, and a copy only of an item that spans lines. It holds the body, not the
- * parsed page: a kept item keeps only the bytes it views (and this page's spans).
+ * The bytes of each of the `count` items of a body `JSON.parse` accepted: one scan of the body for
+ * every item's span, and a copy only of an item that spans lines. `undefined` when the scan finds
+ * no `items` array of that length.
+ */
+const scanItems = (all: Uint8Array, count: number): ((index: number) => Uint8Array) | undefined => {
+  const spans = itemSpans(all)
+  if (spans === undefined || spans.length !== count * 2) return undefined
+  // In JSON a line break can only be whitespace between tokens: a body without any (the usual,
+  // compact one) has no item to compact, and this one check spares one per item.
+  const multiline = hasLineBreak(all)
+  return (index) => {
+    const view = all.subarray(spans[2 * index]!, spans[2 * index + 1]!)
+    return multiline ? compactBytes(view) : view
+  }
+}
+
+/**
+ * The items' bytes of a valid UTF-8 body, found when the first is asked for ({@link scanItems}).
+ * It holds the body, not the parsed page: a kept item keeps only the bytes it views (and this
+ * page's spans).
  */
 class LazyPageBytes implements EventsPage.PageBytes {
   #body: () => Uint8Array
   #count: number
-  #all: Uint8Array | undefined
-  #spans: Array<number> | undefined
-  #multiline = false
+  #items: ((index: number) => Uint8Array) | undefined
   constructor(body: () => Uint8Array, count: number) {
     this.#body = body
     this.#count = count
   }
   itemBytes(index: number): Uint8Array {
-    let spans = this.#spans
-    if (spans === undefined) {
-      const all = this.#all = this.#body()
-      const found = itemSpans(all)
-      // Cannot happen for a body JSON.parse accepted; a defect in the scanner if it does.
-      if (found === undefined || found.length !== this.#count * 2) {
+    // Cannot fail for a body JSON.parse accepted; a defect in the scanner if it does.
+    this.#items ??= scanItems(this.#body(), this.#count) ??
+      (() => {
         throw new Error("pageDecoder: the byte scan of a valid JSON body disagrees with JSON.parse")
-      }
-      // In JSON a line break can only be whitespace between tokens: a body without any (the
-      // usual, compact one) has no item to compact, and this one check spares one per item.
-      this.#multiline = hasLineBreak(all)
-      spans = this.#spans = found
-    }
-    const view = this.#all!.subarray(spans[2 * index]!, spans[2 * index + 1]!)
-    return this.#multiline ? compactBytes(view) : view
+      })()
+    return this.#items(index)
   }
 }
 
@@ -534,15 +542,16 @@ export interface PageEvents {
  * `events` is `Left(bad)` naming the first item that does not decode. `Left` is what `decodeBody`
  * would say of the body.
  *
- * A body that is not valid UTF-8 goes through `decodeBody` itself: its items are judged on their
- * own bytes, and that path is rare enough not to need a copy.
+ * A body that is not valid UTF-8 takes `decodeBody`'s path from its one parse: its items are
+ * judged on their own bytes.
  */
 export const decodeEvents = (
   body: Uint8Array
 ): Either.Either<PageEvents, string> => {
-  const { json, valid } = parseBody(body)
+  const parsedBody = parseBody(body)
+  const { json, valid } = parsedBody
   if (!valid) {
-    return Either.map(decodeBody(body), (items) => {
+    return Either.map(itemsOfBody(parsedBody), (items) => {
       const events: Array<EventT> = []
       for (const item of items) {
         if (item._tag === "Undecodable") return { count: items.length, events: Either.left({ id: item.id, reason: item.reason }) }
