@@ -300,11 +300,32 @@ const CHECKED: unique symbol = Symbol("NdjsonSink.checked")
 let lastGoodDay = ""
 
 /**
- * An event record checked for filing, once: its id non-empty and the one a reader of its bytes
- * finds (duplicate `id` keys make them differ), its day a plain `YYYY-MM-DD`, its bytes on one
- * line. Returns the record, marked so that `writeBatch` does not check it again (the per-event
- * checks would otherwise run twice on every archived event), or why it cannot be filed, for the
- * caller to keep the item in quarantine rather than stop the archive for good.
+ * Why an event cannot be filed, or `undefined` when it can: its id must be non-empty and the one a
+ * reader of its line finds (duplicate `id` keys make them differ), its day a plain `YYYY-MM-DD`,
+ * its line one line. The one set of checks for records made by `checkedRecord` and for any other.
+ */
+const unfileable = (id: string, day: string, line: string | Uint8Array): string | undefined => {
+  if (id === "") return "the event's id is empty"
+  if (!hasId(line, id)) {
+    const inner = extractId(line)
+    return `the event's id is ambiguous: it is ${JSON.stringify(id)}, a reader of its line finds ` +
+      `${inner === undefined ? "none" : JSON.stringify(inner)} (more than one "id" key, or another id)`
+  }
+  if (day !== lastGoodDay) {
+    if (!isDay(day)) return `the event's day ${JSON.stringify(day)} is not a calendar day YYYY-MM-DD within the years 0000-9999`
+    lastGoodDay = day
+  }
+  if (typeof line === "string" ? /[\r\n]/.test(line) : indexOfByte(line, LF) >= 0 || indexOfByte(line, CR) >= 0) {
+    return "the event's bytes hold a line break"
+  }
+  return undefined
+}
+
+/**
+ * An event record checked for filing, once ({@link unfileable}). Returns the record, marked so that
+ * `writeBatch` does not check it again (the per-event checks would otherwise run twice on every
+ * archived event), or why it cannot be filed, for the caller to keep the item in quarantine rather
+ * than stop the archive for good.
  */
 export const checkedRecord = (
   id: string,
@@ -313,37 +334,18 @@ export const checkedRecord = (
   resource?: string,
   createdMillis?: number
 ): ArchiveRecord | string => {
-  if (id === "") return "the event's id is empty"
-  if (!hasId(bytes, id)) return "the event's id is ambiguous (the line has more than one \"id\" key)"
-  if (day !== lastGoodDay) {
-    if (!isDay(day)) return `the event's created instant falls on ${day}, outside the years 0000-9999`
-    lastGoodDay = day
-  }
-  if (indexOfByte(bytes, LF) >= 0 || indexOfByte(bytes, CR) >= 0) return "the event's bytes hold a line break"
+  const reason = unfileable(id, day, bytes)
+  if (reason !== undefined) return reason
   const record: ArchiveRecord & { readonly [CHECKED]: true } = { id, day, bytes, resource, createdMillis, [CHECKED]: true }
   return record
 }
 
+/** Records not made by `checkedRecord` are a caller's promise: one that does not hold is a defect. */
 const validate = (records: ReadonlyArray<ArchiveRecord>): Effect.Effect<void> => {
-  // A page is almost always one or two days: check each distinct day once.
-  const days = new Set<string>()
   for (const r of records) {
     if ((r as { readonly [CHECKED]?: true })[CHECKED] === true) continue
-    if (!days.has(r.day)) {
-      if (!isDay(r.day)) return illegal(`NdjsonSink: day ${JSON.stringify(r.day)} of event ${r.id} is not YYYY-MM-DD`)
-      days.add(r.day)
-    }
-    const line = lineOf(r)
-    if (typeof line === "string" ? /[\r\n]/.test(line) : indexOfByte(line, LF) >= 0 || indexOfByte(line, CR) >= 0) {
-      return illegal(`NdjsonSink: the raw text of event ${r.id} contains a line break; compact it first`)
-    }
-    if (r.id.length === 0 || !hasId(line, r.id)) {
-      const inner = extractId(line)
-      return illegal(
-        `NdjsonSink: record id ${JSON.stringify(r.id)} does not match the id inside its raw text ` +
-          `(${inner === undefined ? "none" : JSON.stringify(inner)})`
-      )
-    }
+    const reason = unfileable(r.id, r.day, lineOf(r))
+    if (reason !== undefined) return illegal(`NdjsonSink: event ${JSON.stringify(r.id)} cannot be filed: ${reason}`)
   }
   return Effect.void
 }

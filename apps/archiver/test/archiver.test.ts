@@ -479,7 +479,7 @@ describe("Archiver.backfill", () => {
       assert.deepStrictEqual(quarantined.map((q) => q.raw), odd)
       assert.match(quarantined[0]!.reason, /id is empty/)
       assert.match(quarantined[1]!.reason, /ambiguous/)
-      assert.match(quarantined[2]!.reason, /outside the years/)
+      assert.match(quarantined[2]!.reason, /not a calendar day YYYY-MM-DD within the years 0000-9999/)
     }))
 
   it.effect("a successful back-fill clears the last error that status shows", () =>
