@@ -178,10 +178,9 @@ describe("fast path", () => {
   it("decodes every example itself (the slow path is for bad items only)", () => {
     for (const line of examples) {
       const json = JSON.parse(line) as unknown
-      const fast = PageDecoder.fastDecode(json)
+      const fast = PageDecoder.fastDecodeOwned(JSON.parse(line))
       expect(fast).toBeDefined()
       expect(fast).toEqual(Either.getOrThrow(schemaDecode(json)))
-      expect(PageDecoder.fastDecodeOwned(JSON.parse(line))).toEqual(fast)
     }
   })
 
@@ -208,13 +207,11 @@ describe("fast path", () => {
       )
       const expected = schemaDecode(mutated)
       const owned = structuredClone(mutated)
-      const fast = PageDecoder.fastDecode(mutated)
+      const fast = PageDecoder.fastDecodeOwned(owned)
       if (Either.isLeft(expected)) expect(fast).toBeUndefined()
       else if (fast !== undefined) expect(fast).toEqual(expected.right)
-      // The in-place variant: the same answer, and an input it cannot vouch for left untouched.
-      const inPlace = PageDecoder.fastDecodeOwned(owned)
-      expect(inPlace).toEqual(fast)
-      if (inPlace === undefined) expect(owned).toEqual(mutated)
+      // An input it cannot vouch for is left untouched, for Schema to judge as sent.
+      if (fast === undefined) expect(owned).toEqual(mutated)
     },
     { fastCheck: { numRuns: 2000 } }
   )

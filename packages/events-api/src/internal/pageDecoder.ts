@@ -214,7 +214,7 @@ const compile = (ast: AST.AST, special: ReadonlyMap<AST.AST, Check>): Check | un
   }
 }
 
-/** `created`: the one ISO parser, straight to a `DateTime.Utc` (what `Event.IsoDateTime` decodes to). */
+/** A `created` inside `data`: the one ISO parser, straight to a `DateTime.Utc` (what `Event.IsoDateTime` decodes to). */
 const checkCreated: Check = (u) => {
   if (typeof u !== "string") return FAIL
   const millis = Event.parseIsoMillis(u)
@@ -223,53 +223,35 @@ const checkCreated: Check = (u) => {
 
 const special = new Map<AST.AST, Check>([[Event.IsoDateTime.ast, checkCreated]])
 
-/** The envelope check, and the `data` check of each documented resource. Exported for the tests. */
+/**
+ * The envelope check, with `created` left as its (already checked) text: it is set in place once
+ * every check has passed (see {@link fastDecodeOwned}). And the `data` check of each documented
+ * resource. Exported for the tests.
+ */
 export const compiled = {
-  envelope: compile(Event.Envelope.ast, special),
+  envelope: compile(
+    Event.Envelope.ast,
+    new Map<AST.AST, Check>([[Event.IsoDateTime.ast, (u) => (typeof u === "string" ? u : FAIL)]])
+  ),
   data: Object.fromEntries(
     Object.entries(Event.DataSchemas).map(([resource, schema]) => [resource, compile(schema.ast, special)])
   ) as Record<Event.TypedResource, Check | undefined>
 }
 
-/** The decoded event, or undefined when the fast path cannot vouch for it. */
-export const fastDecode = (json: unknown): EventT | undefined => {
-  const envelope = compiled.envelope
-  if (envelope === undefined) return undefined
-  const out = envelope(json) as Record<string, unknown> | typeof FAIL
-  if (out === FAIL) return undefined
-  const resource = out["resource"] as string
-  if (Object.hasOwn(compiled.data, resource)) {
-    const check = compiled.data[resource as Event.TypedResource]
-    if (check === undefined) return undefined
-    const data = check(out["data"])
-    if (data === FAIL) return undefined
-    // `out` is always a fresh object here: `created` changed from text to a DateTime.
-    out["data"] = data
-  }
-  return out as unknown as EventT
-}
-
 /**
- * The envelope check with `created` left as its (already checked) text: used on a value the
- * decoder owns, where `created` is then set in place rather than on a copy of every event.
- */
-const ownedEnvelope = compile(
-  Event.Envelope.ast,
-  new Map<AST.AST, Check>([[Event.IsoDateTime.ast, (u) => (typeof u === "string" ? u : FAIL)]])
-)
-
-/**
- * {@link fastDecode} of a value fresh from `JSON.parse` that nothing else holds: the result may be
- * that value itself, completed in place (no copy of each event just to replace `created`). The
- * value is changed only once every check has passed, so on `undefined` it is untouched and the
- * slow path judges what the server sent. The same results as `fastDecode` (a test holds them so).
+ * The decoded event of a value fresh from `JSON.parse` that nothing else holds, or undefined when
+ * the fast path cannot vouch for it (the slow path, Schema, then judges it). The result may be that
+ * value itself, completed in place (no copy of each event just to replace `created`). The value is
+ * changed only once every check has passed, so on `undefined` it is untouched and the slow path
+ * judges what the server sent. Tests hold its results equal to Schema's.
  */
 export const fastDecodeOwned = (json: unknown): EventT | undefined => {
-  if (ownedEnvelope === undefined || !isRecord(json)) return undefined
+  const envelope = compiled.envelope
+  if (envelope === undefined || !isRecord(json)) return undefined
   const created = json["created"]
   const millis = typeof created === "string" ? Event.parseIsoMillis(created) : undefined
   if (millis === undefined) return undefined
-  const out = ownedEnvelope(json) as Record<string, unknown> | typeof FAIL
+  const out = envelope(json) as Record<string, unknown> | typeof FAIL
   if (out === FAIL) return undefined
   const resource = out["resource"] as string
   let data = out["data"]
