@@ -75,7 +75,7 @@ export interface Service {
    * `listPages`, which is this with {@link decodePageBody}. The next page is requested once a page
    * is decoded, so at most one body waits.
    *
-   * @since 0.3.0
+   * @since 0.1.0
    */
   readonly listPagesWith: <A>(
     params: ListParams.ListParams | undefined,
@@ -88,7 +88,7 @@ export interface Service {
 /**
  * A page of a listing as received, before decoding: what a {@link Service.listPagesWith} decoder gets.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 export interface RawPage {
   /** The URL that answered (no credentials in it). */
@@ -101,7 +101,7 @@ export interface RawPage {
 /**
  * What a {@link Service.listPagesWith} decoder made of a page.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 export interface DecodedPage<A> {
   /** The number of items the body held (empty pages count towards `maxEmptyPages`). */
@@ -114,7 +114,7 @@ export interface DecodedPage<A> {
  * or, when it does not decode, kept with its bytes and the reason. `Left` with a reason when the
  * body is not JSON or has no `items` array. The items view `body`: do not reuse or mutate it.
  *
- * @since 0.3.0
+ * @since 0.1.0
  */
 export const decodePageBody = (body: Uint8Array): Either.Either<ReadonlyArray<EventsPage.Item>, string> =>
   PageDecoder.decodeBody(body)

@@ -26,7 +26,7 @@ export type BytesSource = Uint8Array | (() => Uint8Array)
  * item built with `bytes: page, index: k` reads `page.itemBytes(k)`. One object per page where a
  * {@link BytesSource} function would be one closure per item.
  *
- * @since 0.2.0
+ * @since 0.1.0
  */
 export interface PageBytes {
   readonly itemBytes: (index: number) => Uint8Array
