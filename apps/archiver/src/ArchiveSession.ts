@@ -102,9 +102,9 @@ export const withArchive = <A, E>(
   Effect.scoped(
     Effect.gen(function*() {
       const dir = path.resolve(options.dir)
-      // A bad setting is a configuration error found before anything is fetched or written.
+      // A bad decoder setting or signing key is a configuration error found before anything is
+      // fetched or written.
       const sorter = yield* decoder
-      // A bad signing key is a configuration error found before anything is fetched or written.
       const signingKey = options.seal?.signingKeyFile !== undefined
         ? yield* Manifest.loadSigningKey(options.seal.signingKeyFile)
         : undefined

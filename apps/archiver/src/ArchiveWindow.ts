@@ -8,7 +8,6 @@ import * as Effect from "effect/Effect"
 import * as Stream from "effect/Stream"
 import type * as NdjsonSink from "./NdjsonSink.js"
 import type * as PageSorter from "./PageSorter.js"
-import type { SortedPage } from "./PageSorter.js"
 import * as Totals from "./Totals.js"
 
 /** What the window's listing is restricted to (the archive's scope) and its page size. */
@@ -25,7 +24,7 @@ export interface Query {
  */
 export const archivePages = Effect.fn("Archiver.pages")(function*(
   sink: NdjsonSink.Service,
-  pages: ReadonlyArray<SortedPage>
+  pages: ReadonlyArray<PageSorter.SortedPage>
 ) {
   const records = pages.length === 1 ? pages[0]!.records : pages.flatMap((p) => p.records)
   const quarantine = pages.length === 1 ? pages[0]!.quarantine : pages.flatMap((p) => p.quarantine)
@@ -76,7 +75,7 @@ const PREFETCH_PAGES = 1
 const BATCH_ITEMS = 1000
 
 type Step =
-  | { readonly _tag: "Page"; readonly page: SortedPage }
+  | { readonly _tag: "Page"; readonly page: PageSorter.SortedPage }
   | { readonly _tag: "End"; readonly window: number }
   | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
 
@@ -106,7 +105,7 @@ export const archiveWindows = <E, R>(
   // Suspended: each run of the effect starts with nothing held.
   Effect.suspend(() => {
     // The pages of the current window not yet written, and their item count.
-    let held: Array<SortedPage> = []
+    let held: Array<PageSorter.SortedPage> = []
     let heldItems = 0
     const flush = (totals: Totals.Totals) => {
       if (held.length === 0) return Effect.succeed(totals)
