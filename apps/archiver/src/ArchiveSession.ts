@@ -76,7 +76,8 @@ const decoder = Effect.gen(function*() {
     })
   }
   const script = yield* Effect.serviceOption(DecoderScript)
-  if (setting !== "1" || Option.isNone(script)) return PageSorter.layer
+  // Without a sorter, `Archiver` sorts on the main thread.
+  if (setting !== "1" || Option.isNone(script)) return Layer.empty
   yield* Effect.logDebug("Pages are decoded on a thread of their own").pipe(Effect.annotateLogs({ script: script.value.href }))
   return PageSorter.layerWorker(script.value)
 })

@@ -4,18 +4,18 @@
  * item's exact bytes) is most of a backfill's CPU, so the {@link layerWorker} sorter does it on a
  * thread of its own: the main thread writes one page while the next is decoded (issue 8: the
  * archiver at the raw floor's speed). What crosses between threads is plain data
- * ({@link Compact}): the body's buffer, moved rather than copied, a few typed arrays and the ids'
+ * (`PageCompact.Compact`): the body's buffer, moved rather than copied, a few typed arrays and the ids'
  * strings. The same two halves run in-process without the thread ({@link inProcess}), so both
  * sorters file exactly the same records.
  */
-import { Event, EventsApi } from "@webex-compliance/events-api"
+import { Event, type EventsApi } from "@webex-compliance/events-api"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import { Worker } from "node:worker_threads"
 import * as NdjsonSink from "./NdjsonSink.js"
+import { type Compact, compact, type Reply, type Request } from "./PageCompact.js"
 import { DAY_MS } from "./Segments.js"
 
 /** A page sorted for the sink: what to file, what to quarantine. Holds no parsed event. */
@@ -26,72 +26,6 @@ export interface SortedPage {
   readonly listed: number
 }
 
-/**
- * A page body decoded into plain parts, all structured-cloneable and the large ones transferable:
- * what the worker sends back. Item `k`'s bytes are `(spans[3k] === 0 ? body : extra)` from
- * `spans[3k + 1]` to `spans[3k + 2]`: a view of the body as sent, or, for an item of a
- * pretty-printed body, its one-line copy (`EventsPage.Decoded.bytes`) in `extra`.
- */
-export interface Compact {
-  readonly count: number
-  readonly body: Uint8Array
-  readonly extra: Uint8Array
-  readonly spans: Int32Array
-  /** Epoch millis of each decoded event's `created`; NaN for an item that did not decode. */
-  readonly created: Float64Array
-  /** Each item's id: the event's, or an undecodable item's when it had a string one. */
-  readonly ids: ReadonlyArray<string | undefined>
-  /** Each decoded event's resource; `undefined` for an item that did not decode. */
-  readonly resources: ReadonlyArray<string | undefined>
-  /** Why an item did not decode; `undefined` for one that did. */
-  readonly reasons: ReadonlyArray<string | undefined>
-}
-
-/**
- * The first half, where the work is: decodes a body as `listPages` does and keeps of each item only
- * what the sink needs. `Left` with the reason when the body is unusable (not JSON, no `items`).
- */
-export const compact = (body: Uint8Array): Either.Either<Compact, string> =>
-  Either.map(EventsApi.decodePageBody(body), (items) => {
-    const count = items.length
-    const spans = new Int32Array(3 * count)
-    const created = new Float64Array(count)
-    const ids: Array<string | undefined> = new Array(count)
-    const resources: Array<string | undefined> = new Array(count)
-    const reasons: Array<string | undefined> = new Array(count)
-    const copies: Array<Uint8Array> = []
-    let extraLength = 0
-    for (let k = 0; k < count; k++) {
-      const item = items[k]!
-      const bytes = item.bytes
-      if (bytes.buffer === body.buffer) {
-        spans[3 * k + 1] = bytes.byteOffset - body.byteOffset
-      } else {
-        spans[3 * k] = 1
-        spans[3 * k + 1] = extraLength
-        copies.push(bytes)
-        extraLength += bytes.length
-      }
-      spans[3 * k + 2] = spans[3 * k + 1]! + bytes.length
-      if (item._tag === "Decoded") {
-        created[k] = item.event.created.epochMillis
-        ids[k] = item.event.id
-        resources[k] = item.event.resource
-      } else {
-        created[k] = NaN
-        ids[k] = Option.getOrUndefined(item.id)
-        reasons[k] = item.reason
-      }
-    }
-    const extra = new Uint8Array(extraLength)
-    let at = 0
-    for (const copy of copies) {
-      extra.set(copy, at)
-      at += copy.length
-    }
-    return { count, body, extra, spans, created, ids, resources, reasons }
-  })
-
 const utf8 = new TextDecoder("utf-8")
 
 /**
@@ -99,7 +33,7 @@ const utf8 = new TextDecoder("utf-8")
  * decoded may still not be fileable exactly once: an empty or ambiguous id, a day outside
  * 0000-9999, and is then quarantined rather than stop the archive for good).
  */
-export const sort = (page: Compact): SortedPage => {
+const sort = (page: Compact): SortedPage => {
   const { body, created, extra, ids, reasons, resources, spans } = page
   // The events of a page fall on a day or two: each day's text is made once, and shared.
   let dayFrom = 1
@@ -139,29 +73,9 @@ export class PageSorter extends Context.Tag("@webex-compliance/archiver/PageSort
 
 const sorted = (c: Compact): EventsApi.DecodedPage<SortedPage> => ({ count: c.count, page: sort(c) })
 
-/** Both halves on the calling thread: the default (see `ArchiveSession`), and what tests use. */
+/** Both halves on the calling thread: what `Archiver` uses when no sorter is provided (the default). */
 export const inProcess: Service = {
   sort: (page) => Effect.suspend(() => Either.map(compact(page.body), sorted))
-}
-
-export const layer: Layer.Layer<PageSorter> = Layer.succeed(PageSorter, inProcess)
-
-/** A message to the worker: a body to decode, under a number its answer carries back. */
-export interface Request {
-  readonly seq: number
-  readonly body: Uint8Array
-}
-
-/** The worker's answer: the page, the reason its body is unusable, or what broke in the decoder. */
-export type Reply =
-  | { readonly seq: number; readonly _tag: "Page"; readonly page: Compact }
-  | { readonly seq: number; readonly _tag: "Unusable"; readonly reason: string }
-  | { readonly seq: number; readonly _tag: "Defect"; readonly message: string }
-
-/** The buffers of a reply that move to the other thread rather than being copied. */
-export const transferables = (c: Compact): Array<ArrayBuffer> => {
-  const all = [c.body.buffer, c.extra.buffer, c.spans.buffer, c.created.buffer] as Array<ArrayBuffer>
-  return all.filter((b, i) => all.indexOf(b) === i)
 }
 
 /** A buffer holding exactly these bytes, which can move to another thread without taking anything else with it. */

@@ -1,11 +1,11 @@
 /**
  * The page decoder thread (`PageSorter.layerWorker`): decodes each body it is sent into a
- * `PageSorter.Compact` and sends it back, the body's buffer and the typed arrays moved, not copied.
+ * `PageCompact.Compact` and sends it back, the body's buffer and the typed arrays moved, not copied.
  * Bundled as its own entry, `dist/sortWorker.mjs`.
  */
 import * as Either from "effect/Either"
 import { parentPort } from "node:worker_threads"
-import { compact, type Reply, type Request, transferables } from "./PageSorter.js"
+import { compact, type Reply, type Request, transferables } from "./PageCompact.js"
 
 const port = parentPort
 if (port === null) throw new Error("sortWorker runs as a worker thread (PageSorter.layerWorker)")
