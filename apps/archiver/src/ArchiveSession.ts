@@ -1,13 +1,4 @@
 /**
- * The HTTP client: Node's own `http`/`https` (its C++ parser), connections kept alive between
- * pages (a TLS handshake per page otherwise). Not undici: its WebAssembly parser alone costs
- * ~40 MB of resident memory at start (issue 8: a small fixed footprint).
- */
-const httpClient = NodeHttpClient.layerWithoutAgent.pipe(
-  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))
-)
-
-/**
  * One session with an archive: the directory locked, every layer built, the last failure kept.
  * Every command that writes (`backfill`, `run`, `demo`) goes through here, so they share one
  * code path.
@@ -35,6 +26,15 @@ import * as NdjsonSink from "./NdjsonSink.js"
 import * as PageSorter from "./PageSorter.js"
 import { safeText } from "./Redaction.js"
 import * as Seal from "./Seal.js"
+
+/**
+ * The HTTP client: Node's own `http`/`https` (its C++ parser), connections kept alive between
+ * pages (a TLS handshake per page otherwise). Not undici: its WebAssembly parser alone costs
+ * ~40 MB of resident memory at start (issue 8: a small fixed footprint).
+ */
+const httpClient = NodeHttpClient.layerWithoutAgent.pipe(
+  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))
+)
 
 /** The failures that say the credentials will never work, however often they are tried. */
 const REFUSED: ReadonlySet<string> = new Set(["Unauthorized", "Forbidden", "TokenRefreshFailed"])

@@ -22,12 +22,12 @@ export interface Query {
  * Writes sorted pages durably in one batch of the sink: one append and one fsync per file
  * touched, however many pages.
  */
-export const archivePages = Effect.fn("Archiver.pages")(function*(
+const archivePages = Effect.fn("Archiver.pages")(function*(
   sink: NdjsonSink.Service,
   pages: ReadonlyArray<PageSorter.SortedPage>
 ) {
-  const records = pages.length === 1 ? pages[0]!.records : pages.flatMap((p) => p.records)
-  const quarantine = pages.length === 1 ? pages[0]!.quarantine : pages.flatMap((p) => p.quarantine)
+  const records = pages.flatMap((p) => p.records)
+  const quarantine = pages.flatMap((p) => p.quarantine)
   let listed = 0
   for (const page of pages) listed += page.listed
   for (const q of quarantine) {

@@ -64,13 +64,13 @@ import {
   isDay,
   layout,
   openArchiveLayout,
-  openNoFollow,
   repairTail,
   trySafeWrite
 } from "./internal/archiveFs.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
 import { sha256Text } from "./internal/sha256.js"
+import { openRead } from "./Segments.js"
 
 /**
  * An event to archive: its exact bytes, or its text (or both; the bytes then are what is written,
@@ -209,10 +209,7 @@ const decoder = new TextDecoder()
 const bytesOf = (r: { readonly raw: string; readonly bytes?: Uint8Array | undefined }): Buffer =>
   r.bytes !== undefined ? view(r.bytes) : utf8(r.raw)
 
-/**
- * A record's line: its exact bytes when given (as they are: no Buffer made per event), else its
- * text (encoded once per file, at append).
- */
+/** A record's line as given: its exact bytes, or its text (for the filing checks, which take either). */
 const lineOf = (r: ArchiveRecord): string | Uint8Array => r.bytes ?? (r as { readonly raw: string }).raw
 
 /** A record's text, for a variant kept in quarantine (a lossy decoding of invalid UTF-8; the bytes stay exact). */
@@ -259,14 +256,12 @@ interface Pending {
   readonly position: number
 }
 
-const O_RDONLY = 0
-
 /**
  * The lines at `positions` of `file`, read back to compare with a repeat; `undefined` when the file
  * is no longer the one they were appended to (sealed away meanwhile).
  */
 const readBack = async (file: string, ino: number | undefined, positions: ReadonlyArray<number>) => {
-  const h = await openNoFollow(file, O_RDONLY).catch(() => undefined)
+  const h = await openRead(file).catch(() => undefined)
   if (h === undefined) return undefined
   try {
     if ((await h.stat()).ino !== ino) return undefined
@@ -512,8 +507,7 @@ const open = (dir: string, options: Options) =>
         const kept: Array<ArchiveRecord> = []
         const pending: Array<Pending> = []
         for (const r of group) {
-          const text = lineOf(r)
-          const line = typeof text === "string" ? utf8(text) : text
+          const line = r.bytes ?? utf8(r.raw!)
           const known = state.ids.get(r.id)
           if (known !== undefined) {
             // Archived before: a repeat if the bytes are the same, else a variant.
