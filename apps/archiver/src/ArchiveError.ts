@@ -6,7 +6,10 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as fs from "node:fs"
+import * as path from "node:path"
 
 /**
  * Writing to the archive failed (or reading it on the write path, e.g. to check for duplicates).
@@ -76,3 +79,24 @@ export class ArchiveLockLost extends Schema.TaggedError<ArchiveLockLost>()("Arch
   path: Schema.String,
   message: Schema.String
 }) {}
+
+/** The failure of a command given a directory (`--out`) where there is no archive (`root` is resolved). */
+const noArchive = (root: string): ArchiveReadError =>
+  new ArchiveReadError({
+    path: root,
+    operation: "opening the archive",
+    code: "ENOENT",
+    message: `There is no archive at ${root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
+      "or create one with backfill, run or demo"
+  })
+
+/**
+ * The archive `--out` names, resolved, which must exist: `seal` would otherwise create an empty
+ * archive where a mistyped path points, and `status` or `gaps` report nothing for it. The one check
+ * of `status` and the evidence commands.
+ */
+export const existingArchive = (out: string): Effect.Effect<string, ArchiveReadError> =>
+  Effect.suspend(() => {
+    const dir = path.resolve(out)
+    return fs.existsSync(dir) ? Effect.succeed(dir) : Effect.fail(noArchive(dir))
+  })

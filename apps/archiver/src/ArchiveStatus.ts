@@ -15,12 +15,11 @@
  *
  * @since 0.1.0
  */
-import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import { ArchiveReadError } from "./ArchiveError.js"
+import { ArchiveReadError, existingArchive } from "./ArchiveError.js"
 import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
 import {
@@ -151,32 +150,27 @@ const scanEvents = (
       if (earliest === undefined || ms < earliest.ms) earliest = { ms, text }
       if (latest === undefined || ms > latest.ms) latest = { ms, text }
     }
-    for (const e of sealed) {
-      const prior = perDay.get(e.day)
+    /** Adds a segment's or an open file's counts to its day's. */
+    const addDay = (day: string, events: number, counts: Readonly<Record<string, number>>) => {
+      const prior = perDay.get(day)
       const dayByResource: Record<string, number> = { ...prior?.byResource }
-      for (const [r, n] of Object.entries(e.byResource)) DayTally.bump(dayByResource, r, n)
-      perDay.set(e.day, { day: e.day, total: (prior?.total ?? 0) + e.lines, byResource: dayByResource })
+      for (const [r, n] of Object.entries(counts)) DayTally.bump(dayByResource, r, n)
+      perDay.set(day, { day, total: (prior?.total ?? 0) + events, byResource: dayByResource })
+    }
+    for (const e of sealed) {
+      addDay(e.day, e.lines, e.byResource)
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
     for (const { day, file } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayFiles(eventsDir)) {
-      let tally: DayTally.DayTally
-      try {
-        tally = await openDayTally(day, file, marks[day]?.open, signal)
-      } catch (e) {
-        if (!(e instanceof UnsafePath)) throw e
-        // Refused at the open (a link): not one line of it was counted.
-        onUnsafe(e)
-        continue
-      }
-      const prior = perDay.get(day)
-      const dayByResource: Record<string, number> = { ...prior?.byResource }
-      for (const [r, n] of Object.entries(tally.byResource)) DayTally.bump(dayByResource, r, n)
+      // Refused at the open (a link): not one line of it was counted.
+      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day]?.open, signal), onUnsafe, undefined)
+      if (tally === undefined) continue
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled
       duplicateIds += tally.duplicates
       if (tally.earliest !== null) see(tally.earliest.ms, tally.earliest.text)
       if (tally.latest !== null) see(tally.latest.ms, tally.latest.text)
-      perDay.set(day, { day, total: (prior?.total ?? 0) + tally.events, byResource: dayByResource })
+      addDay(day, tally.events, tally.byResource)
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
       totalEvents += d.total
@@ -206,22 +200,36 @@ export const scanQuarantine = async (quarantineDir: string, onUnsafe: (u: Unsafe
   let variants = 0
   for (const { day, file } of await unsafeDir(quarantineDir, onUnsafe) ? [] : await dayFiles(quarantineDir)) {
     let n = 0
-    try {
-      await forEachLine(file, (line) => {
+    const read = await skippingUnsafe(() =>
+      forEachLine(file, (line) => {
         n++
         const kind = KIND.exec(line)?.[1] ?? kindOf(line)
         if (kind === "movedDay") movedDay++
         else if (kind === "variant") variants++
-      }, signal)
-    } catch (e) {
-      if (!(e instanceof UnsafePath)) throw e
-      onUnsafe(e)
-      continue
-    }
+      }, signal).then(() => true), onUnsafe, false)
+    if (!read) continue
     if (n > 0) byDay[day] = n
     total += n
   }
   return { total, byDay, movedDay, variants }
+}
+
+/**
+ * `read()`, or `skipped` when it refuses a planted link (reported to `onUnsafe`: links in the
+ * archive are listed and never read through). Any other failure stays a failure.
+ */
+const skippingUnsafe = async <A, B>(
+  read: () => Promise<A>,
+  onUnsafe: (u: UnsafePath) => void,
+  skipped: B
+): Promise<A | B> => {
+  try {
+    return await read()
+  } catch (e) {
+    if (!(e instanceof UnsafePath)) throw e
+    onUnsafe(e)
+    return skipped
+  }
 }
 
 /**
@@ -246,21 +254,10 @@ const kindOf = (line: string): string | undefined => {
   }
 }
 
-/** The failure of a command given a directory (`--out`) where there is no archive (`root` is resolved). */
-export const noArchive = (root: string): ArchiveReadError =>
-  new ArchiveReadError({
-    path: root,
-    operation: "opening the archive",
-    code: "ENOENT",
-    message: `There is no archive at ${root} yet: give the directory of an archive with --out (or ARCHIVE_DIR), ` +
-      "or create one with backfill, run or demo"
-  })
-
 /** Reads the status of the archive at `dir` (read-only). Fails if `dir` is not an archive directory. */
 export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveReadError> =>
   Effect.gen(function*() {
-    const l = layout(dir)
-    if (!fs.existsSync(l.root)) return yield* noArchive(l.root)
+    const l = layout(yield* existingArchive(dir))
     yield* tryRead(l.root, "opening the archive", async () => {
       try {
         const st = await fsp.stat(l.root)
@@ -278,26 +275,11 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
     // Links planted in the archive are never read through: they are listed, and skipped.
     const unsafePaths: Array<string> = []
     const onUnsafe = (u: UnsafePath) => unsafePaths.push(`${u.file} ${u.reason}`)
-    const chain = yield* tryRead(Manifest.manifestPath(l.root), "reading", async () => {
-      try {
-        return await Manifest.readEntries(l.root)
-      } catch (e) {
-        if (!(e instanceof UnsafePath)) throw e
-        onUnsafe(e)
-        return []
-      }
-    })
+    const chain = yield* tryRead(Manifest.manifestPath(l.root), "reading", () =>
+      skippingUnsafe(() => Manifest.readEntries(l.root), onUnsafe, []))
     const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
     // The index's marks say what the open day files hold, so that they need not be read.
-    const marks = yield* tryRead(l.idIndex, "reading", async () => {
-      try {
-        return await IdIndex.readMarks(l.state)
-      } catch (e) {
-        if (!(e instanceof UnsafePath)) throw e
-        onUnsafe(e)
-        return {}
-      }
-    })
+    const marks = yield* tryRead(l.idIndex, "reading", () => skippingUnsafe(() => IdIndex.readMarks(l.state), onUnsafe, {}))
     const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, marks, segments, onUnsafe, signal))
     const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, onUnsafe, signal))
     const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))

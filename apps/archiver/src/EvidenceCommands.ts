@@ -15,9 +15,8 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { ArchiveWriteError } from "./ArchiveError.js"
+import { ArchiveWriteError, existingArchive } from "./ArchiveError.js"
 import * as ArchiveLock from "./ArchiveLock.js"
-import { noArchive } from "./ArchiveStatus.js"
 import { loadCheckpoint } from "./Checkpoint.js"
 import { coveredMillis, gapsOf } from "./Gaps.js"
 import * as Manifest from "./Manifest.js"
@@ -30,17 +29,6 @@ export class KeygenError extends Schema.TaggedError<KeygenError>()("KeygenError"
   path: Schema.String,
   message: Schema.String
 }) {}
-
-/**
- * The archive `--out` names, which must exist: `seal` would otherwise create an empty archive
- * where a mistyped path points, and `gaps` report nothing for it. The same failure as `status`.
- */
-const existingArchive = (out: string) =>
-  Effect.gen(function*() {
-    const dir = path.resolve(out)
-    if (fs.existsSync(dir)) return dir
-    return yield* noArchive(dir)
-  })
 
 export const seal = (c: { readonly out: string; readonly settle: Duration.Duration; readonly signingKey: Option.Option<string> }) =>
   Effect.scoped(Effect.gen(function*() {
