@@ -43,7 +43,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as DayTally from "./dayTally.js"
 import { UnsafePath } from "./errors.js"
-import { fsyncDir } from "./safeFs.js"
+import { fsyncDir, readIfExists } from "./safeFs.js"
 import { cmpAt, hashKey, K, Memtable, setKey, W } from "./idKey.js"
 import {
   CHUNK,
@@ -68,7 +68,7 @@ const VERSION = 3
 /** The byte order the runs' words are written in (this machine's; another one rebuilds). */
 const ENDIAN = os.endianness()
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
+const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL } = fs.constants
 
 const DAY_MS = 86_400_000
 
@@ -172,23 +172,18 @@ const parseMeta = (text: string): Meta | undefined => {
  * no index or it is damaged or of another version. A link at `ids.json` is an {@link UnsafePath}.
  */
 export const readMarks = async (stateDir: string): Promise<Readonly<Record<string, DayMark>>> => {
-  const file = path.join(stateDir, "ids.json")
-  let h: fsp.FileHandle
+  let text: string | undefined
   try {
-    h = await fsp.open(file, O_RDONLY | O_NOFOLLOW | fs.constants.O_NONBLOCK)
-  } catch (e) {
-    const code = typeof e === "object" && e !== null && "code" in e ? e.code : undefined
-    if (code === "ELOOP" || code === "EMLINK") throw new UnsafePath(file, "is a symbolic link")
-    return {}
-  }
-  try {
-    if (!(await h.stat()).isFile()) throw new UnsafePath(file, "is not a regular file")
-    return parseMeta(await h.readFile("utf8"))?.days ?? {}
+    text = await readIfExists(path.join(stateDir, "ids.json"))
   } catch (e) {
     if (e instanceof UnsafePath) throw e
     return {}
-  } finally {
-    await h.close()
+  }
+  if (text === undefined) return {}
+  try {
+    return parseMeta(text)?.days ?? {}
+  } catch {
+    return {}
   }
 }
 
