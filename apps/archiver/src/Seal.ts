@@ -41,7 +41,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
-import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath } from "./internal/archiveFs.js"
+import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath, writeAll } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
 
@@ -156,11 +156,6 @@ export const coveredWithin = (coverage: ReadonlyArray<readonly [number, number]>
 
 const fullyCovered = (coverage: ReadonlyArray<readonly [number, number]>, start: number, end: number) =>
   coverage.some(([from, through]) => from <= start && end <= through)
-
-const writeAll = async (h: fsp.FileHandle, chunk: Buffer) => {
-  let offset = 0
-  while (offset < chunk.length) offset += (await h.write(chunk, offset, chunk.length - offset)).bytesWritten
-}
 
 /** Statistics of a sealed segment's decompressed content (to adopt an orphan). */
 const statsOfSegment = async (file: string) => {

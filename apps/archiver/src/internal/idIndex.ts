@@ -43,7 +43,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as DayTally from "./dayTally.js"
 import { UnsafePath } from "./errors.js"
-import { fsyncDir, readIfExists } from "./safeFs.js"
+import { fsyncDir, readIfExists, writeAll } from "./safeFs.js"
 import { cmpAt, hashKey, K, Memtable, setKey, W } from "./idKey.js"
 import {
   CHUNK,
@@ -55,7 +55,6 @@ import {
   type Run,
   RunBuilder,
   wordBuffer,
-  writeAll,
   writeDurably
 } from "./idRun.js"
 import { FILE_MODE } from "./layout.js"

@@ -104,11 +104,6 @@ export const writeDurably = async (target: string, write: (h: fsp.FileHandle) =>
   await fsp.rename(tmp, target)
 }
 
-export const writeAll = async (h: fsp.FileHandle, buf: Uint8Array) => {
-  let off = 0
-  while (off < buf.length) off += (await h.write(buf, off, buf.length - off)).bytesWritten
-}
-
 /** One immutable sorted run: its file, and in memory its Bloom filter and sparse keys. */
 export interface Run {
   readonly file: string

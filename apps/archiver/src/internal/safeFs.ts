@@ -153,6 +153,12 @@ export const tightenFiles = async (dir: string, tightened: Array<Tightened> = []
   }
 }
 
+/** Writes all of `buf` at the handle's position, looping on short writes. */
+export const writeAll = async (h: fsp.FileHandle, buf: Uint8Array): Promise<void> => {
+  let offset = 0
+  while (offset < buf.length) offset += (await h.write(buf, offset, buf.length - offset)).bytesWritten
+}
+
 /** A temporary name next to `target` that nobody can have planted in advance. */
 const tmpName = (target: string) => `${target}.${randomBytes(6).toString("hex")}.tmp`
 
@@ -312,13 +318,7 @@ export const appendLines = async (
       }
     }
     try {
-      await at(file, "appending to", async () => {
-        let offset = 0
-        while (offset < data.length) {
-          const { bytesWritten } = await h.write(data, offset, data.length - offset)
-          offset += bytesWritten
-        }
-      })
+      await at(file, "appending to", () => writeAll(h, data))
       await at(file, "syncing", () => h.sync())
     } catch (e) {
       try {
