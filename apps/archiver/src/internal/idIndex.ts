@@ -43,7 +43,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import * as DayTally from "./dayTally.js"
 import { UnsafePath } from "./errors.js"
-import { fsyncDir, readIfExists, writeAll } from "./safeFs.js"
+import { type FileWriter, fsyncDirSync, readIfExists, writeAll, writeFileAtomic } from "./safeFs.js"
 import { cmpAt, hashKey, K, Memtable, setKey, W } from "./idKey.js"
 import {
   CHUNK,
@@ -54,8 +54,7 @@ import {
   REC,
   type Run,
   RunBuilder,
-  wordBuffer,
-  writeDurably
+  wordBuffer
 } from "./idRun.js"
 import { FILE_MODE } from "./layout.js"
 
@@ -288,10 +287,11 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
   }
 
   /** Writes a new run file from `write` and opens it for lookups. */
-  const writeRun = async (builder: RunBuilder, write: (h: fsp.FileHandle) => Promise<void>): Promise<Run> => {
+  const writeRun = async (builder: RunBuilder, write: FileWriter): Promise<Run> => {
     const file = `ids-${++seq}.run`
     const full = path.join(stateDir, file)
-    await writeDurably(full, write)
+    // No directory fsync here: the list that names the run is written next, and fsyncs it.
+    await writeFileAtomic(full, undefined, write, { syncDir: false })
     return builder.run(file, openNoFollowSync(full, O_RDONLY))
   }
 
@@ -355,19 +355,21 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     })
   }
 
+  const metaOf = (): Meta => ({
+    version: VERSION,
+    endian: ENDIAN,
+    seed: seedText,
+    seq,
+    runs: runs.map((r) => ({ file: r.file, count: r.count })),
+    days
+  })
+
   const persistMeta = async () => {
-    const m: Meta = {
-      version: VERSION,
-      endian: ENDIAN,
-      seed: seedText,
-      seq,
-      runs: runs.map((r) => ({ file: r.file, count: r.count })),
-      days
-    }
+    const m = metaOf()
     marksChanged = false
     try {
-      await writeDurably(metaFile, (h) => writeAll(h, Buffer.from(JSON.stringify(m))))
-      await fsyncDir(stateDir)
+      // Also fsyncs stateDir: the renames of the runs it names are durable with it.
+      await writeFileAtomic(metaFile, undefined, JSON.stringify(m))
     } catch (e) {
       marksChanged = true
       throw e
@@ -454,7 +456,8 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
   return { index, rebuilt }
 
   function persistMetaSync() {
-    const m: Meta = { version: VERSION, endian: ENDIAN, seed: seedText, seq, runs: [], days }
+    // No runs yet: a new index, or one discarded above.
+    const m = metaOf()
     const tmp = `${metaFile}.${randomBytes(6).toString("hex")}.tmp`
     const fd = openNoFollowSync(tmp, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE)
     try {
@@ -468,6 +471,7 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     }
     fs.closeSync(fd)
     fs.renameSync(tmp, metaFile)
+    fsyncDirSync(stateDir)
     marksChanged = false
   }
 }

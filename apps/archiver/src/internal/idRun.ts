@@ -2,25 +2,22 @@
  * The id index's runs (`idIndex.ts`): immutable sorted files of 20-byte records (a key's four
  * words, then a day number), each with a Bloom filter and every FENCE_EVERY-th key in memory,
  * built as the records are written and rebuilt from the file when the index is opened; and the
- * durable, link-refusing file operations they are written with.
+ * link-refusing synchronous open (`openNoFollowSync`) they are read through.
  *
  * @internal
  */
-import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
-import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import { promisify } from "node:util"
 import { UnsafePath } from "./errors.js"
 import { cmpAt, K, setKey, W } from "./idKey.js"
-import { FILE_MODE } from "./layout.js"
 
 export const REC = W * 4
 const FENCE_EVERY = 128
 const BLOOM_BITS_PER_KEY = 10
 const BLOOM_HASHES = 7
 
-const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = fs.constants
+const { O_RDONLY, O_NOFOLLOW } = fs.constants
 
 // The key's words are independent hashes: double hashing over the first two.
 const bloomBitsFor = (count: number) => Math.max(64, count * BLOOM_BITS_PER_KEY)
@@ -82,26 +79,6 @@ export const readAtAsync = async (fd: number, buf: Uint8Array, pos: number): Pro
     off += bytesRead
   }
   return off
-}
-
-/**
- * Writes a new file durably (random temporary name, O_EXCL so nothing planted is written through,
- * fsync, rename), asynchronously.
- */
-export const writeDurably = async (target: string, write: (h: fsp.FileHandle) => Promise<void>) => {
-  const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`
-  const h = await fsp.open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, FILE_MODE)
-  try {
-    await h.chmod(FILE_MODE)
-    await write(h)
-    await h.sync()
-  } catch (e) {
-    await h.close().catch(() => undefined)
-    await fsp.rm(tmp, { force: true })
-    throw e
-  }
-  await h.close()
-  await fsp.rename(tmp, target)
 }
 
 /** One immutable sorted run: its file, and in memory its Bloom filter and sparse keys. */

@@ -76,6 +76,18 @@ export const fsyncDir = async (dir: string): Promise<void> => {
   }
 }
 
+/** {@link fsyncDir}, synchronously (for the id index's open); failures are not labelled. */
+export const fsyncDirSync = (dir: string): void => {
+  const fd = fs.openSync(dir, O_RDONLY | O_DIRECTORY)
+  try {
+    fs.fsyncSync(fd)
+  } catch (e) {
+    if (errnoCode(e) !== "EINVAL") throw e
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /** A mode change the archive made, reported as a warning by the caller. */
 export interface Tightened {
   readonly path: string
@@ -162,21 +174,32 @@ export const writeAll = async (h: fsp.FileHandle, buf: Uint8Array): Promise<void
 /** A temporary name next to `target` that nobody can have planted in advance. */
 const tmpName = (target: string) => `${target}.${randomBytes(6).toString("hex")}.tmp`
 
+/** Writes a new file's content through its handle (`writeFileAtomic` syncs and closes it after). */
+export type FileWriter = (h: fsp.FileHandle) => Promise<void>
+
 /**
  * Replaces `target` atomically: write a fresh temporary file (random name, `O_EXCL`, 0600),
  * fsync it, rename it over `target`, fsync the directory. A crash at any instant leaves either the
  * old or the new content at `target`. A link at `target` is replaced, never written through.
+ * `data` is the content, or a {@link FileWriter} that streams it into the temporary file.
+ * With `syncDir: false` the directory is not fsync'd: for a caller that fsyncs it itself once
+ * several files are in place (the rename is durable only after that).
  * `_legacyTmp` is ignored: kept so
  * callers that name a fixed temporary file still compile; a fixed name is what a planted link
  * could hijack.
  */
-export const writeFileAtomic = async (target: string, _legacyTmp: string | undefined, data: string | Uint8Array): Promise<void> => {
+export const writeFileAtomic = async (
+  target: string,
+  _legacyTmp: string | undefined,
+  data: string | Uint8Array | FileWriter,
+  options?: { readonly syncDir?: boolean }
+): Promise<void> => {
   const tmp = tmpName(target)
   try {
     const h = await at(tmp, "creating", () => openNoFollow(tmp, O_WRONLY | O_CREAT | O_EXCL, FILE_MODE))
     try {
       await at(tmp, "setting permissions on", () => h.chmod(FILE_MODE))
-      await at(tmp, "writing", () => h.writeFile(data))
+      await at(tmp, "writing", () => typeof data === "function" ? data(h) : h.writeFile(data))
       await at(tmp, "syncing", () => h.sync())
     } finally {
       await h.close().catch(() => undefined)
@@ -188,7 +211,7 @@ export const writeFileAtomic = async (target: string, _legacyTmp: string | undef
     await fsp.unlink(tmp).catch(() => undefined)
     throw e
   }
-  await fsyncDir(path.dirname(target))
+  if (options?.syncDir !== false) await fsyncDir(path.dirname(target))
 }
 
 /** Reads a small file as text without following a link; `undefined` when it does not exist. */
