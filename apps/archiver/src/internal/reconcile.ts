@@ -67,10 +67,8 @@ export const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Eff
         await syncIfFull()
       }
       const segmentsChanged = d.segments.length !== known.size
-      if (
-        changed || segmentsChanged || mark?.open?.ino !== open?.ino || mark?.open?.size !== open?.size ||
-        mark?.open?.tally !== open?.tally
-      ) {
+      // `open` is the mark's own object when nothing was read, else a new one (or none now).
+      if (changed || segmentsChanged || open !== mark?.open) {
         index.setMark(d.day, { segments: d.segments, open })
         changed = true
       }
