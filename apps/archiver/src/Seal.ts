@@ -42,6 +42,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
 import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath, writeAll } from "./internal/archiveFs.js"
+import * as DayTally from "./internal/dayTally.js"
 import * as Manifest from "./Manifest.js"
 import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
 
@@ -110,8 +111,7 @@ class LineStats {
     if (text.length === 0) return
     this.lines++
     const f = fieldsOf(text)
-    const r = f?.resource ?? "(no resource)"
-    this.byResource[r] = (this.byResource[r] ?? 0) + 1
+    DayTally.bump(this.byResource, f?.resource ?? DayTally.UNKNOWN_RESOURCE, 1)
     if (f?.createdMs !== undefined && f.created !== undefined) {
       if (this.min === undefined || f.createdMs < this.min.ms) this.min = { ms: f.createdMs, text: f.created }
       if (this.max === undefined || f.createdMs > this.max.ms) this.max = { ms: f.createdMs, text: f.created }

@@ -112,3 +112,18 @@ describe("Seal.sealSettled and planted links", () => {
     expect(fs.existsSync(path.join(dir, "manifest.ndjson"))).toBe(false)
   })
 })
+
+describe("Seal.sealSettled and resource names", () => {
+  it("counts a resource named like an Object.prototype member (valueOf, __proto__) like any other", async () => {
+    const { dir } = archive()
+    const ev = (n: number, resource: string) =>
+      `{"id":"ev-${n}","resource":"${resource}","created":"${DAY}T0${n}:00:00.000Z"}\n`
+    fs.writeFileSync(path.join(dir, "events", `${DAY}.ndjson`), ev(1, "valueOf") + ev(2, "__proto__") + ev(3, "messages"))
+    expect((await seal(dir))._tag).toBe("Right")
+    const entries = fs.readFileSync(path.join(dir, "manifest.ndjson"), "utf8").trim().split("\n")
+      .map((l) => JSON.parse(l) as { byResource?: Record<string, number> })
+    const byResource = entries.find((e) => e.byResource !== undefined)?.byResource
+    expect(byResource).toBeDefined()
+    expect(Object.entries(byResource!)).toEqual([["valueOf", 1], ["__proto__", 1], ["messages", 1]])
+  })
+})
