@@ -26,7 +26,6 @@ import {
   dayFiles,
   errnoCode,
   forEachLine,
-  forEachLineBytes,
   layout,
   lstatIfExists,
   StepFailure,
@@ -120,13 +119,8 @@ const openDayTally = async (
   const st = mark?.tally !== undefined ? await lstatIfExists(file) : undefined
   const prior = st !== undefined && st.isFile() && IdIndex.markCovers(mark, st) ? mark.tally : undefined
   if (prior !== undefined && st!.size === mark!.size) return prior
-  const from = prior !== undefined ? mark!.size : 0
   // What the part read holds, added to what the mark says the part before holds.
-  const t = DayTally.start(day, prior)
-  // Duplicates are counted within the part read (the archive never appends one).
-  const ids = new Set<string>()
-  await forEachLineBytes(file, (line) => DayTally.lineBytes(t, line, ids), { signal, start: from })
-  return DayTally.done(t)
+  return (await DayTally.readOn(day, file, prior, prior !== undefined ? mark!.size : 0, signal)).tally
 }
 
 const scanEvents = (

@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import { forEachLineBytes } from "./lines.js"
 
 /** The counts of (a prefix of) one open day file. Plain data: it is stored as JSON. */
 export interface DayTally {
@@ -467,4 +468,27 @@ export const isDayTally = (v: unknown): v is DayTally => {
   return count(t.events) && count(t.unreadable) && count(t.misfiled) && count(t.duplicates) &&
     typeof t.byResource === "object" && t.byResource !== null && !Array.isArray(t.byResource) &&
     Object.values(t.byResource).every(count) && created(t.earliest) && created(t.latest)
+}
+
+/**
+ * `prior` (what a mark says the file's first `from` bytes hold; none: counting from the start)
+ * continued over the lines of `file` past `from`, each line also handed to `onLine`. Duplicates are
+ * counted within the part read (the sink never appends one). Returns the tally and how far the
+ * file was read: the one reading of an open day file for its counts, by `status` and by reconcile.
+ */
+export const readOn = async (
+  day: string,
+  file: string,
+  prior: DayTally | undefined,
+  from: number,
+  signal: AbortSignal,
+  onLine?: (line: Buffer) => void
+): Promise<{ readonly tally: DayTally; readonly size: number }> => {
+  const t = start(day, prior)
+  const ids = new Set<string>()
+  const size = await forEachLineBytes(file, (line) => {
+    onLine?.(line)
+    lineBytes(t, line, ids)
+  }, { signal, start: from })
+  return { tally: done(t), size }
 }

@@ -51,18 +51,11 @@ export const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Eff
         const prior = IdIndex.markCovers(mark?.open, st) ? mark!.open!.tally : undefined
         const from = prior === undefined ? 0 : mark!.open!.size
         if (st !== undefined && from < st.size) changed = true
-        // What the part read holds, added to what the mark says the part before holds.
-        const tally = DayTally.start(d.day, prior)
-        // Duplicates are counted within the part read (the sink never appends one).
-        const ids = new Set<string>()
-        const onLine = (line: Buffer) => {
-          onId(line)
-          DayTally.lineBytes(tally, line, ids)
-        }
         if (st !== undefined && from > 0 && from >= st.size) open = mark!.open
         else if (st !== undefined) {
-          const size = await forEachLineBytes(file, onLine, { signal, start: from })
-          open = { ino: st.ino, size, tally: DayTally.done(tally) }
+          // What the part read holds, added to what the mark says the part before holds.
+          const { size, tally } = await DayTally.readOn(d.day, file, prior, from, signal, onId)
+          open = { ino: st.ino, size, tally }
         }
         await syncIfFull()
       }
