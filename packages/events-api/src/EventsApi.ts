@@ -72,8 +72,10 @@ export interface Service {
    * returns the number of items the body held, which the runaway and page-size checks count, and
    * the element to emit; or fails with the reason the body is unusable, and the listing fails there
    * with `ResponseDecodeError`. Pagination, retries, rate limits and the origin check are those of
-   * `listPages`, which is this with {@link decodePageBody}. The next page is requested once a page
-   * is decoded, so at most one body waits.
+   * `listPages`, which is this with {@link decodePageBody}. The next page is requested before the
+   * current one is decoded (except when the current page could be the last empty one
+   * `maxEmptyPages` allows: then once it is decoded), so up to two bodies are alive at a time: the
+   * one being decoded and the next one being read.
    *
    * @since 0.1.0
    */
@@ -322,11 +324,11 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
     const decodePage = <A>(fetched: Fetched, decoding: Decoding<A>) =>
       Effect.gen(function*() {
         const { response, used } = fetched
-        const decoded = yield* Effect.either(decoding(response.body, used, Option.fromNullable(response.trackingId)))
-        if (Either.isLeft(decoded)) {
-          return yield* new Errors.ResponseDecodeError({ url: used, reason: decoded.left, ...trackingIdOf(response) })
-        }
-        const { count } = decoded.right
+        const decoded = yield* Effect.mapError(
+          decoding(response.body, used, Option.fromNullable(response.trackingId)),
+          (reason) => new Errors.ResponseDecodeError({ url: used, reason, ...trackingIdOf(response) })
+        )
+        const { count } = decoded
         // The page size in force is the one of the URL just used (it may have shrunk after 504s).
         const max = Pagination.maxOf(used)
         if (Option.isSome(max) && count > max.value) {
@@ -334,7 +336,7 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
             Effect.annotateLogs({ url: used, ...trackingIdOf(response) })
           )
         }
-        return decoded.right
+        return decoded
       })
 
     /**
@@ -424,21 +426,25 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
               : Effect.map(start(after.value.right), (fiber) => Option.some(Either.right(fiber)))
           const nextUrl = (after: After): Option.Option<string> =>
             Option.flatMap(after, (a) => Either.getRight(a))
+          /** What comes after a fetched page, and its fetch started (or the error that stops there). */
+          const advance = (fetched: Fetched) =>
+            Effect.flatMap(
+              follow(fetched, filters, listing),
+              (after) => Effect.map(pendingAfter(after), (next) => ({ after, next }))
+            )
           return Stream.paginateChunkEffect(
             Either.right(yield* start(first.toString())) as Pending,
             (pending) =>
               Either.isLeft(pending) ? Effect.fail(pending.left) : Effect.gen(function*() {
                 const fetched = yield* Fiber.join(pending.right)
-                const early = listing.emptyInARow + 1 < maxEmptyPages
-                let after = early ? yield* follow(fetched, filters, listing) : undefined
-                let next = after === undefined ? undefined : yield* pendingAfter(after)
+                // The next page is requested before this one is decoded, unless this page's item
+                // count could stop the listing (one empty page short of `maxEmptyPages`): then only
+                // once it is decoded and counted, so that no request the limit forbids is sent.
+                const ahead = listing.emptyInARow + 1 < maxEmptyPages ? yield* advance(fetched) : undefined
                 const decoded = yield* decodePage(fetched, decoding)
                 listing.emptyInARow = decoded.count === 0 ? listing.emptyInARow + 1 : 0
-                if (after === undefined) {
-                  after = yield* follow(fetched, filters, listing)
-                  next = yield* pendingAfter(after)
-                }
-                return [Chunk.of(decoded.page(nextUrl(after))), next!] as const
+                const { after, next } = ahead ?? (yield* advance(fetched))
+                return [Chunk.of(decoded.page(nextUrl(after))), next] as const
               })
           )
         })
@@ -484,7 +490,7 @@ export const make = (options: Options): Effect.Effect<Service, EventsApiError, H
       return yield* new Errors.ResponseDecodeError({
         url,
         reason: `event ${eventId} does not decode: ${item.reason}`,
-        ...(response.trackingId !== undefined ? { trackingId: response.trackingId } : {})
+        ...trackingIdOf(response)
       })
     })
 
