@@ -439,13 +439,8 @@ export const decodeItem = (body: Uint8Array | string): EventsPage.Item => {
  *
  * The items view `body` (now or later): the caller hands it over and must not reuse or mutate it.
  */
-export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> =>
-  itemsOfBody(parseBody(body))
-
-/** {@link decodeBody} of a body already parsed. */
-const itemsOfBody = (
-  { bytes, json, valid }: ReturnType<typeof parseBody>
-): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
+export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
+  const { bytes, json, valid } = parseBody(body)
   const parsed = itemsOf(json)
   if (Either.isLeft(parsed)) return Either.left(parsed.left)
   const items = parsed.right
@@ -523,26 +518,11 @@ export interface PageEvents {
  * caller who only wants events would build and drop at once. `count` is the number of items;
  * `events` is `Left(bad)` naming the first item that does not decode. `Left` is what `decodeBody`
  * would say of the body.
- *
- * A body that is not valid UTF-8 takes `decodeBody`'s path from its one parse: its items are
- * judged on their own bytes.
  */
 export const decodeEvents = (
   body: Uint8Array
 ): Either.Either<PageEvents, string> => {
-  const parsedBody = parseBody(body)
-  const { json, valid } = parsedBody
-  if (!valid) {
-    return Either.map(itemsOfBody(parsedBody), (items) => {
-      const events: Array<EventT> = []
-      for (const item of items) {
-        if (item._tag === "Undecodable") return { count: items.length, events: Either.left({ id: item.id, reason: item.reason }) }
-        events.push(item.event)
-      }
-      return { count: items.length, events: Either.right(events) }
-    })
-  }
-  const parsed = itemsOf(json)
+  const parsed = itemsOf(parseBody(body).json)
   if (Either.isLeft(parsed)) return Either.left(parsed.left)
   const items = parsed.right
   const count = items.length
