@@ -15,16 +15,11 @@ import type { Event as EventT } from "./Event.js"
 const utf8 = new TextDecoder("utf-8")
 
 /**
- * An item's bytes, or how to get them: the page decoder finds item boundaries only when some
- * consumer reads `bytes` or `raw` (a `list()` user never does, and the scan is most of the cost of
- * decoding a page beyond `JSON.parse`).
- */
-export type BytesSource = Uint8Array | (() => Uint8Array)
-
-/**
  * The bytes of the items of one page, found when first asked for and shared by all its items: an
- * item built with `bytes: page, index: k` reads `page.itemBytes(k)`. One object per page where a
- * {@link BytesSource} function would be one closure per item.
+ * item built with `bytes: page, index: k` reads `page.itemBytes(k)`. The page decoder finds item
+ * boundaries only when some consumer reads `bytes` or `raw` (a `list()` user never does, and the
+ * scan is most of the cost of decoding a page beyond `JSON.parse`); one object per page, not one
+ * closure per item.
  *
  * @since 0.1.0
  */
@@ -34,7 +29,7 @@ export interface PageBytes {
 
 /** What an item is built with: its bytes, or where to get them (a page's with an `index`). */
 interface BytesArgs {
-  readonly bytes: BytesSource | PageBytes
+  readonly bytes: Uint8Array | PageBytes
   /** The item's index in `bytes` when that is a {@link PageBytes}. */
   readonly index?: number
 }
@@ -53,8 +48,7 @@ const sameBytes = (a: Uint8Array, b: Uint8Array): boolean => {
 }
 
 /** The bytes of a source that is not bytes yet. */
-const resolve = (source: (() => Uint8Array) | PageBytes, index: number): Uint8Array =>
-  typeof source === "function" ? source() : source.itemBytes(index)
+const resolve = (source: PageBytes, index: number): Uint8Array => source.itemBytes(index)
 
 /** The fields of an item that did not decode. */
 interface UndecodableFields extends ItemFields {
@@ -72,7 +66,7 @@ interface UndecodableFields extends ItemFields {
 
 /** An item that decoded. */
 export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly event: EventT }> {
-  #bytes: BytesSource | PageBytes
+  #bytes: Uint8Array | PageBytes
   #index: number
   #raw: string | undefined
   constructor(args: ItemFields & { readonly event: EventT } & BytesArgs) {
@@ -101,7 +95,7 @@ export class Decoded extends Data.TaggedClass("Decoded")<ItemFields & { readonly
 
 /** An item that did not decode. Nothing is dropped: `bytes` is the item as the server sent it. */
 export class Undecodable extends Data.TaggedClass("Undecodable")<UndecodableFields> {
-  #bytes: BytesSource | PageBytes
+  #bytes: Uint8Array | PageBytes
   #index: number
   #raw: string | undefined
   constructor(args: UndecodableFields & BytesArgs) {

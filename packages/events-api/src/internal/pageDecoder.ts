@@ -304,7 +304,7 @@ const explain = (json: unknown, error: ParseResult.ParseError): string => {
 /** Decodes one parsed item whose bytes are `bytes` (the `index`-th of a page's, when a {@link EventsPage.PageBytes}). */
 const decodeParsed = (
   json: unknown,
-  bytes: EventsPage.BytesSource | EventsPage.PageBytes,
+  bytes: Uint8Array | EventsPage.PageBytes,
   index: number,
   invalidUtf8: boolean
 ): EventsPage.Item => {
