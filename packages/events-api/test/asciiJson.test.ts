@@ -1,7 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
-import { asciiJsonText as chosen, portableAsciiJsonText, usesNodeBuffer } from "../src/internal/asciiJson.js"
+import { asciiJsonText as chosen, portableAsciiJsonText } from "../src/internal/asciiJson.js"
+import { nodeBuffer } from "../src/internal/nodeBuffer.js"
 import * as PageDecoder from "../src/internal/pageDecoder.js"
 
 const utf8 = (s: string) => new TextEncoder().encode(s)
@@ -9,7 +10,7 @@ const decoded = (bytes: Uint8Array) => new TextDecoder().decode(bytes)
 
 it("runs on node:buffer on this Node", () => {
   // Node ≥ 20.16 has process.getBuiltinModule; the suite runs on such a Node.
-  expect(usesNodeBuffer).toBe(typeof process.getBuiltinModule === "function")
+  expect(nodeBuffer !== undefined).toBe(typeof process.getBuiltinModule === "function")
 })
 
 // The same properties of both implementations: the one this runtime picked, and the portable one.

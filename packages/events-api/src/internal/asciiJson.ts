@@ -25,7 +25,6 @@ const asciiDecoder = new TextDecoder("utf-8", { ignoreBOM: true })
 
 const BACKSLASH = 0x5c
 
-
 const hex = (code: number): string => (code < 0x1000 ? (code < 0x100 ? "\\u00" : "\\u0") : "\\u") + code.toString(16)
 
 const escapeAll = (s: string): string => {
@@ -89,41 +88,9 @@ export const portableAsciiJsonText = (bytes: Uint8Array): string | undefined => 
   return parts.join("")
 }
 
-/** The `\uXXXX` escapes of the characters of `b[i, end)`, which the caller knows to be whole, valid UTF-8. */
-const escapeUtf8 = (b: Uint8Array, i: number, end: number): string => {
-  let out = ""
-  while (i < end) {
-    const b0 = b[i]!
-    let code: number
-    if (b0 < 0xe0) {
-      code = ((b0 & 0x1f) << 6) | (b[i + 1]! & 0x3f)
-      i += 2
-    } else if (b0 < 0xf0) {
-      code = ((b0 & 0x0f) << 12) | ((b[i + 1]! & 0x3f) << 6) | (b[i + 2]! & 0x3f)
-      i += 3
-    } else {
-      code = ((b0 & 0x07) << 18) | ((b[i + 1]! & 0x3f) << 12) | ((b[i + 2]! & 0x3f) << 6) | (b[i + 3]! & 0x3f)
-      i += 4
-    }
-    if (code >= 0x10000) {
-      // Beyond the BMP: the UTF-16 surrogate pair, as JavaScript strings hold it.
-      code -= 0x10000
-      out += hex(0xd800 + (code >> 10)) + hex(0xdc00 + (code & 0x3ff))
-    } else {
-      out += hex(code)
-    }
-  }
-  return out
-}
-
 /** Below this many bytes a non-ASCII byte is looked for in JavaScript rather than by halving. */
 const SCAN = 64
 
-/**
- * {@link portableAsciiJsonText} on `node:buffer`. The whole body is validated at once (the runs
- * are then whole characters, escaped without a decoder), and each next non-ASCII byte found by
- * `isAscii` over spans that double while they stay ASCII, halved down to a few bytes around it.
- */
 /**
  * Where a transcoded body is assembled before it becomes one string: kept between pages (a body is
  * most of a MiB), dropped when an unusually large one has grown it past {@link SCRATCH_KEPT}.
@@ -131,6 +98,12 @@ const SCAN = 64
 let scratch = new Uint8Array(0)
 const SCRATCH_KEPT = 4 * 1024 * 1024
 
+/**
+ * {@link portableAsciiJsonText} on `node:buffer`. The whole body is validated at once (the runs
+ * are then whole characters, which the run decoder cannot refuse), and each next non-ASCII byte
+ * found by `isAscii` over spans that double while they stay ASCII, halved down to a few bytes
+ * around it.
+ */
 const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | undefined => {
   if (!native.isUtf8(bytes)) return undefined
   const n = bytes.length
@@ -162,7 +135,7 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | un
     while (i - slashes - 1 >= from && bytes[i - slashes - 1] === BACKSLASH) slashes++
     if (slashes % 2 === 1) return undefined
     ;(runs ??= []).push(i, runEnd)
-    ;(escapes ??= []).push(escapeUtf8(bytes, i, runEnd))
+    ;(escapes ??= []).push(escapeAll(runDecoder.decode(bytes.subarray(i, runEnd))))
     from = runEnd
     i = runEnd
   }
@@ -197,6 +170,3 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | un
  */
 export const asciiJsonText: (bytes: Uint8Array) => string | undefined = ((native) =>
   native !== undefined ? (bytes: Uint8Array) => nativeAsciiJsonText(native, bytes) : portableAsciiJsonText)(nodeBuffer)
-
-/** Whether {@link asciiJsonText} runs on `node:buffer` here (for the tests). */
-export const usesNodeBuffer = nodeBuffer !== undefined
