@@ -23,6 +23,7 @@ import { EventNotFound, InvalidRequest, ResponseDecodeError } from "../EventsApi
 import * as EventsPage from "../EventsPage.js"
 import * as PageDecoder from "../internal/pageDecoder.js"
 import * as ListParams from "../ListParams.js"
+import { pageBody } from "./internal/eventStore.js"
 
 export interface Options {
   /** Page size when the caller gives no `max`. Default 100, like the service. */
@@ -36,9 +37,6 @@ export interface InMemory extends Service {
 
 const toItem = (event: string | object): EventsPage.PageItem =>
   PageDecoder.decodeItem(typeof event === "string" ? event : JSON.stringify(event))
-
-const OPEN = new TextEncoder().encode(`{"items":[`)
-const CLOSE = new TextEncoder().encode(`]}`)
 
 /** Whether `text` is one JSON value. */
 const isJson = (text: string): boolean => {
@@ -54,23 +52,10 @@ const isJson = (text: string): boolean => {
  * A list response body holding `items`, each as the bytes it was given. An item seeded as text that
  * is not JSON goes in as a JSON string of that text: no body could hold it as it is.
  */
-const pageBody = (items: ReadonlyArray<EventsPage.PageItem>): Uint8Array => {
-  const parts = items.map((item) =>
+const itemsBody = (items: ReadonlyArray<EventsPage.PageItem>): Uint8Array =>
+  pageBody(items.map((item) =>
     item._tag === "Undecodable" && !isJson(item.raw) ? new TextEncoder().encode(JSON.stringify(item.raw)) : item.bytes
-  )
-  let length = OPEN.length + CLOSE.length + Math.max(0, parts.length - 1)
-  for (const part of parts) length += part.length
-  const body = new Uint8Array(length)
-  body.set(OPEN, 0)
-  let at = OPEN.length
-  parts.forEach((part, k) => {
-    if (k > 0) body[at++] = 0x2c // ,
-    body.set(part, at)
-    at += part.length
-  })
-  body.set(CLOSE, at)
-  return body
-}
+  ))
 
 /** Builds the in-memory service, seeded with events (raw JSON text or objects), in that order. */
 export const make = (events: Iterable<string | object> = [], options: Options = {}): Effect.Effect<InMemory> =>
@@ -110,7 +95,7 @@ export const make = (events: Iterable<string | object> = [], options: Options = 
     const listPagesWith: Service["listPagesWith"] = (params, decode) =>
       listPages(params).pipe(
         Stream.mapEffect((page) =>
-          decode({ url: page.url, body: pageBody(page.items), trackingId: page.trackingId }).pipe(
+          decode({ url: page.url, body: itemsBody(page.items), trackingId: page.trackingId }).pipe(
             Effect.map((decoded) => decoded.page),
             Effect.mapError((reason) => new ResponseDecodeError({ url: page.url, reason }))
           )

@@ -12,7 +12,7 @@ import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import type { FaultKind, Faults, OAuthOptions } from "../FakeWebex.js"
-import { COMMA, type EventStore, PAGE_CLOSE, PAGE_OPEN } from "./eventStore.js"
+import { type EventStore, pageBody } from "./eventStore.js"
 import { endlessBody, fillerItem, giantPage, invalidUtf8Item } from "./hostile.js"
 import { parseInstant } from "./instant.js"
 import {
@@ -147,29 +147,24 @@ export const makeApp = ({ dropConnection, oauth, origin, state, store, tokens }:
     }
 
     const end = Math.min(list.length, offset + max)
-    const parts: Array<Uint8Array> = [PAGE_OPEN]
-    const item = (bytes: Uint8Array) => {
-      if (parts.length > 1) parts.push(COMMA)
-      parts.push(bytes)
-    }
-    for (let k = offset; k < end; k++) item(store.bytes(list[k]!))
+    const parts: Array<Uint8Array> = []
+    for (let k = offset; k < end; k++) parts.push(store.bytes(list[k]!))
     if (state.fires("page", faults.malformedItemEvery)) {
-      item(JUNK_ITEM)
+      parts.push(JUNK_ITEM)
       ctx.fault = "malformedItem"
     }
     // Only on a page with events: the extra one borrows the first one's `created`, so it lies in
     // the window the page was listed for.
     if (end > offset && state.fires("invalidUtf8", faults.invalidUtf8Every)) {
       const created = new Date(store.createdOf(list[offset]!)).toISOString()
-      item(invalidUtf8Item(`invalid-utf8-${state.nextInjected()}`, created))
+      parts.push(invalidUtf8Item(`invalid-utf8-${state.nextInjected()}`, created))
       ctx.fault ??= "invalidUtf8"
     }
-    parts.push(PAGE_CLOSE)
 
     const headers: Record<string, string> = {}
     if (offset + max < list.length) headers.link = `<${nextLink(ctx, max, offset + max)}>; rel="next"`
     // Concatenated, not re-serialised: each item goes out byte for byte as it was stored.
-    return jsonResponse(200, Buffer.concat(parts), ctx.trackingId, headers)
+    return jsonResponse(200, pageBody(parts), ctx.trackingId, headers)
   })
 
   /** The next page's URL. The cursor holds only the offset, so lost filters really are lost. */

@@ -316,6 +316,25 @@ const idOf = (text: string): string | undefined => {
 }
 
 /** The fixed parts of a page body as bytes, for assembling pages without strings. */
-export const PAGE_OPEN = encoder.encode(`{"items":[`)
-export const PAGE_CLOSE = encoder.encode(`]}`)
-export const COMMA = encoder.encode(",")
+const PAGE_OPEN = encoder.encode(`{"items":[`)
+const PAGE_CLOSE = encoder.encode(`]}`)
+const COMMA = 0x2c
+
+/**
+ * A list response body holding `parts`, each item as the exact bytes given (no re-encoding):
+ * `{"items":[`, the parts separated by commas, `]}`.
+ */
+export const pageBody = (parts: ReadonlyArray<Uint8Array>): Uint8Array => {
+  let length = PAGE_OPEN.length + PAGE_CLOSE.length + Math.max(0, parts.length - 1)
+  for (const part of parts) length += part.length
+  const body = new Uint8Array(length)
+  body.set(PAGE_OPEN, 0)
+  let at = PAGE_OPEN.length
+  for (let k = 0; k < parts.length; k++) {
+    if (k > 0) body[at++] = COMMA
+    body.set(parts[k]!, at)
+    at += parts[k]!.length
+  }
+  body.set(PAGE_CLOSE, at)
+  return body
+}
