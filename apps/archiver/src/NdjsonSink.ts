@@ -35,7 +35,8 @@
  * - Exactly once, across days: the service can move an event's `created` to another day. The
  *   persistent id index knows the day of every archived id without holding them in memory; a copy
  *   filed under another day is kept in quarantine as a `movedDay` variant naming the first day.
- * - Nothing altered goes unnoticed: the day set keeps a digest of each archived line's bytes. An id
+ * - Nothing altered goes unnoticed: the day set remembers each archived line (where this process
+ *   appended it, or the digest of its bytes), in typed arrays keyed by the index's keys. An id
  *   served again with *different* bytes is not a duplicate: the archived copy stays, and the
  *   variant is kept in quarantine with the reason, and counted.
  * - Crash safety: each file gets one append per batch. A crash mid-append can leave only a torn last
@@ -67,9 +68,11 @@ import {
   repairTail,
   trySafeWrite
 } from "./internal/archiveFs.js"
+import { DayIds, fitsPosition, unpackPosition } from "./internal/dayIds.js"
+import { K, setKey } from "./internal/idKey.js"
 import * as IdIndex from "./internal/idIndex.js"
 import { reconcile } from "./internal/reconcile.js"
-import { sha256Text } from "./internal/sha256.js"
+import { sha256Bytes, sha256Text } from "./internal/sha256.js"
 import { openRead } from "./Segments.js"
 
 /**
@@ -221,33 +224,13 @@ const indexOfByte = (bytes: Uint8Array, byte: number): number => Buffer.prototyp
 const sha256 = (bytes: Uint8Array) => sha256Text(bytes, "hex")
 
 /**
- * The digest of an archived line's bytes (sha256, base64). Text is hashed as its UTF-8 encoding,
- * so both forms of one line agree. Kept whole: a day's set holds one per event, and a shortened
- * slice would pin the whole string anyway; made as a string directly, not through a Buffer (one
- * small external allocation per event weighs on the peak RSS).
+ * The digest of an archived line's bytes (sha256), what a day's set remembers of a line read from
+ * disk (`DayIds`). Text is hashed as its UTF-8 encoding, so both forms of one line agree. A line
+ * this process appends is remembered by its place instead: hashing every line as it is written
+ * cost more than anything else the sink does, and a repeat is the rare case (compared then with
+ * the line's bytes on disk).
  */
-const digest = (line: string | Uint8Array) => sha256Text(line, "base64")
-
-/**
- * What the sink remembers of an archived line, to tell a repeat from a variant: the digest of its
- * bytes (a line read from disk), or where this process appended it in the day's open file, offset
- * and length packed into one number. Hashing every line as it is written cost more than anything
- * else the sink does, and a repeat is the rare case: it is compared with the line's bytes on disk.
- */
-type Seen = string | number
-
-/** Positions pack a length below 1 MiB with an offset below 8 GiB: under 2^53, exact as a number. */
-const LENGTH_RANGE = 2 ** 20
-const OFFSET_RANGE = 2 ** 33
-
-const seenAt = (offset: number, bytes: Uint8Array): Seen =>
-  bytes.length < LENGTH_RANGE && offset < OFFSET_RANGE ? offset * LENGTH_RANGE + bytes.length : digest(bytes)
-
-/** A day's archived ids, and the inode of the open file their positions point into. */
-interface DayIds {
-  readonly ids: Map<string, Seen>
-  ino: number | undefined
-}
+const digest = (line: string | Uint8Array) => sha256Bytes(line)
 
 /** A line of the batch whose id the day holds at a position: decided once that line is read back. */
 interface Pending {
@@ -267,9 +250,9 @@ const readBack = async (file: string, ino: number | undefined, positions: Readon
     if ((await h.stat()).ino !== ino) return undefined
     const out: Array<Buffer> = []
     for (const p of positions) {
-      const length = p % LENGTH_RANGE
+      const { length, offset } = unpackPosition(p)
       const buffer = Buffer.allocUnsafe(length)
-      const { bytesRead } = await h.read(buffer, 0, length, (p - length) / LENGTH_RANGE)
+      const { bytesRead } = await h.read(buffer, 0, length, offset)
       out.push(buffer.subarray(0, bytesRead))
     }
     return out
@@ -369,8 +352,8 @@ const open = (dir: string, options: Options) =>
     yield* reconcile(l.events, index)
 
     const lock = yield* Effect.makeSemaphore(1)
-    // day -> (id -> what is remembered of its line: see `Seen`) over the day's segments and open
-    // file. Map order is recency order: re-inserted on each use.
+    // day -> its ids, with what is remembered of their lines (`DayIds`), over the day's segments
+    // and open file. Map order is recency order: re-inserted on each use.
     const days = new Map<string, DayIds>()
     // sha256 of every quarantined item's bytes; loaded on the first quarantine write.
     let quarantined: Set<string> | undefined
@@ -389,14 +372,27 @@ const open = (dir: string, options: Options) =>
       }
       const file = eventsFile(day)
       return trySafeWrite(file, "reading", async (signal) => {
+        // The least recently used day makes room first, and its set's storage is reused: a dense
+        // day's tables are MiBs which, freed and allocated afresh each day, fragmented the
+        // allocator's heap (peak RSS grew with the events per day).
+        let spare: DayIds | undefined
+        while (days.size >= cachedDays) {
+          const oldest = days.keys().next().value!
+          spare = days.get(oldest)
+          days.delete(oldest)
+        }
         // A torn tail must not count as archived: cut it before reading.
         const bytesRemoved = await repairTail(file)
-        const ids = new Map<string, Seen>()
+        const ids = spare?.reset() ?? new DayIds()
         let unreadable = 0
         const onLine = (line: Buffer) => {
           const id = extractId(line)
-          if (id === undefined) unreadable++
-          else ids.set(id, digest(line))
+          if (id === undefined) {
+            unreadable++
+          } else {
+            index.hash(id)
+            ids.setDigest(digest(line))
+          }
         }
         const storage = (await dayStorage(l.events)).find((d) => d.day === day)
         for (const seg of storage?.segments ?? []) {
@@ -414,13 +410,8 @@ const open = (dir: string, options: Options) =>
             ).pipe(Effect.annotateLogs({ day, unreadable }))
             : Effect.void
         ),
-        Effect.map(({ ids }): DayIds => ({ ids, ino: undefined })),
-        Effect.tap((ids) =>
-          Effect.sync(() => {
-            days.set(day, ids)
-            while (days.size > cachedDays) days.delete(days.keys().next().value!)
-          })
-        )
+        Effect.map(({ ids }) => ids),
+        Effect.tap((ids) => Effect.sync(() => days.set(day, ids)))
       )
     }
 
@@ -506,13 +497,17 @@ const open = (dir: string, options: Options) =>
         const lines: Array<Uint8Array> = []
         const kept: Array<ArchiveRecord> = []
         const pending: Array<Pending> = []
+        // The kept events' keys (4 words each), for the day's set once they are appended.
+        const keys = new Uint32Array(group.length * 4)
         for (const r of group) {
           const line = r.bytes ?? utf8(r.raw!)
-          const known = state.ids.get(r.id)
+          // The id's key, for the day's set and the index alike: hashed once.
+          index.hash(r.id)
+          const known = state.get()
           if (known !== undefined) {
             // Archived before: a repeat if the bytes are the same, else a variant.
             if (typeof known === "number") pending.push({ record: r, line, position: known })
-            else if (known === digest(line)) duplicates++
+            else if (sameBytes(known, digest(line))) duplicates++
             else variant(r, day)
             continue
           }
@@ -522,7 +517,7 @@ const open = (dir: string, options: Options) =>
             else variant(r, day)
             continue
           }
-          const elsewhere = batchDay.get(r.id) ?? index.lookup(r.id)
+          const elsewhere = batchDay.get(r.id) ?? index.lookupHashed(r.id)
           if (elsewhere !== undefined && elsewhere !== day) {
             movedDay++
             keepCopy(
@@ -535,6 +530,7 @@ const open = (dir: string, options: Options) =>
             )
             continue
           }
+          keys.set(K, lines.length * 4)
           fresh.set(r.id, lines.length)
           lines.push(line)
           kept.push(r)
@@ -549,7 +545,11 @@ const open = (dir: string, options: Options) =>
             state = yield* dayIds(day)
           }
           pending.forEach(({ line, record }, k) => {
-            const same = archived !== undefined ? sameBytes(archived[k]!, line) : state.ids.get(record.id) === digest(line)
+            if (archived === undefined) index.hash(record.id)
+            const known = archived === undefined ? state.get() : undefined
+            const same = archived !== undefined
+              ? sameBytes(archived[k]!, line)
+              : known instanceof Uint8Array && sameBytes(known, digest(line))
             if (same) duplicates++
             else variant(record, day)
           })
@@ -566,7 +566,7 @@ const open = (dir: string, options: Options) =>
             )
           }
         }
-        const ids = state.ids
+        const ids = state
         yield* append(
           eventsFile(day),
           data,
@@ -579,7 +579,10 @@ const open = (dir: string, options: Options) =>
               state.ino = after.ino
               let offset = after.size - data.length
               for (let k = 0; k < lines.length; k++) {
-                ids.set(kept[k]!.id, seenAt(offset, lines[k]!))
+                const line = lines[k]!
+                setKey(keys, k * 4)
+                if (fitsPosition(offset, line.length)) ids.setPosition(offset, line.length)
+                else ids.setDigest(digest(line))
                 offset += lines[k]!.length + 1
               }
             }

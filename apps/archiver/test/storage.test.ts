@@ -142,6 +142,22 @@ describe("NdjsonSink: exactly once", () => {
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "x", "y"])
     }))
 
+  it.effect("reuses an evicted day's set for the next day without carrying its ids over", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const sink = yield* NdjsonSink.make(dir, { cachedDays: 1 })
+      yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01")], [])
+      // 2024-01-02 is read into 2024-01-01's set, emptied: "a" there is an event moved to another
+      // day (the index knows it), not a repeat of a line at some position in 2024-01-02's file.
+      const r = yield* sink.writeBatch([rec("c", "2024-01-02"), rec("a", "2024-01-02")], [])
+      assert.deepStrictEqual([r.written, r.duplicates, r.variants, r.movedDay], [1, 0, 1, 1])
+      // And back: 2024-01-01 is read again from its file, with both of its ids.
+      const back = yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01"), rec("d", "2024-01-01")], [])
+      assert.deepStrictEqual([back.written, back.duplicates, back.variants], [1, 2, 0])
+      assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "b", "d"])
+      assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-02.ndjson")), ["c"])
+    }))
+
   it.effect("keeps the raw text byte for byte", () =>
     Effect.gen(function*() {
       const dir = tmpDir()

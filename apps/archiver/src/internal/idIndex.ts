@@ -119,6 +119,13 @@ export interface IdIndex {
   /** The day holding `id`, or `undefined`. */
   readonly lookup: (id: string) => string | undefined
   /**
+   * Makes `id`'s key the current one (`idKey.K`): for {@link lookupHashed}, and for a
+   * {@link DayIds} (keyed by this index's keys), so that an id is hashed once for both.
+   */
+  readonly hash: (id: string) => void
+  /** {@link lookup} of the id whose key {@link hash} just made current. */
+  readonly lookupHashed: (id: string) => string | undefined
+  /**
    * Records `id` under `day` unless it is there already; returns the day it was already under
    * (so a caller indexing the archive learns of ids held by two days).
    */
@@ -282,6 +289,13 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
     hashKey(id, seed)
   }
 
+  /** The day of `id`, whose key is the current one (K). */
+  const lookupHashed = (id: string): string | undefined => {
+    remember(id)
+    const d = lookupDay()
+    return d === 0 ? undefined : dayOfNumber(d)
+  }
+
   const adding = () => {
     if (syncing) throw new Error("IdIndex: an entry was added during a sync point")
   }
@@ -416,10 +430,10 @@ export const open = (stateDir: string): { readonly index: IdIndex; readonly rebu
   const index: IdIndex = {
     lookup: (id) => {
       hashKey(id, seed)
-      remember(id)
-      const d = lookupDay()
-      return d === 0 ? undefined : dayOfNumber(d)
+      return lookupHashed(id)
     },
+    hash: (id) => hashKey(id, seed),
+    lookupHashed,
     insert: (id, day) => {
       adding()
       hashKey(id, seed)
