@@ -106,21 +106,25 @@ const sizeOf = async (dir: string): Promise<number> => {
 }
 
 /**
- * What an open day file holds. From the id index's mark when it covers this file (same inode, not
- * shorter), reading only what was appended past it (after a crash, or while an archiver runs,
- * since its last sync point); otherwise the whole file. A planted link is an {@link UnsafePath}.
+ * What an open day file holds. From the id index's mark when it still describes this file (same
+ * inode, not shorter, the day not sealed since: `IdIndex.openMarkFor`), reading only what was
+ * appended past it (after a crash, or while an archiver runs, since its last sync point);
+ * otherwise the whole file. `segments` are the day's sealed segments (file names). A planted link
+ * is an {@link UnsafePath}.
  */
 const openDayTally = async (
   day: string,
   file: string,
-  mark: IdIndex.OpenMark | undefined,
+  mark: IdIndex.DayMark | undefined,
+  segments: ReadonlyArray<string>,
   signal: AbortSignal
 ): Promise<DayTally.DayTally> => {
-  const st = mark?.tally !== undefined ? await lstatIfExists(file) : undefined
-  const prior = st !== undefined && st.isFile() && IdIndex.markCovers(mark, st) ? mark.tally : undefined
-  if (prior !== undefined && st!.size === mark!.size) return prior
+  const st = mark?.open?.tally !== undefined ? await lstatIfExists(file) : undefined
+  const covered = st !== undefined && st.isFile() ? IdIndex.openMarkFor(mark, segments, st) : undefined
+  const prior = covered?.tally
+  if (prior !== undefined && st!.size === covered!.size) return prior
   // What the part read holds, added to what the mark says the part before holds.
-  return (await DayTally.readOn(day, file, prior, prior !== undefined ? mark!.size : 0, signal)).tally
+  return (await DayTally.readOn(day, file, prior, prior !== undefined ? covered!.size : 0, signal)).tally
 }
 
 const scanEvents = (
@@ -151,13 +155,19 @@ const scanEvents = (
       for (const [r, n] of Object.entries(counts)) DayTally.bump(dayByResource, r, n)
       perDay.set(day, { day, total: (prior?.total ?? 0) + events, byResource: dayByResource })
     }
+    // Each day's sealed segments, by file name (as the index's marks name them).
+    const segmentsOf = new Map<string, Array<string>>()
     for (const e of sealed) {
       addDay(e.day, e.lines, e.byResource)
+      const names = segmentsOf.get(e.day)
+      const name = path.basename(e.path)
+      if (names === undefined) segmentsOf.set(e.day, [name])
+      else names.push(name)
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
     for (const { day, file } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayFiles(eventsDir)) {
       // Refused at the open (a link): not one line of it was counted.
-      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day]?.open, signal), onUnsafe, undefined)
+      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day], segmentsOf.get(day) ?? [], signal), onUnsafe, undefined)
       if (tally === undefined) continue
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled

@@ -571,9 +571,10 @@ const open = (dir: string, options: Options) =>
           eventsFile(day),
           data,
           (after) => {
-            if (state.ino !== undefined && state.ino !== after.ino) {
-              // A new open file (the old one was sealed away): positions in the old one mean
-              // nothing now; the day is read again when next needed.
+            // A new open file (the old one was sealed away): another inode, or one that held
+            // nothing before these lines (a file system may give it the old file's inode number).
+            // Positions in the old one mean nothing now; the day is read again when next needed.
+            if (state.ino !== undefined && (state.ino !== after.ino || after.size === data.length)) {
               days.delete(day)
             } else {
               state.ino = after.ino

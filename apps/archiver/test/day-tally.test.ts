@@ -15,6 +15,7 @@ import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as DayTally from "../src/internal/dayTally.js"
 import * as IdIndex from "../src/internal/idIndex.js"
 import * as NdjsonSink from "../src/NdjsonSink.js"
+import * as Seal from "../src/Seal.js"
 import { tmpArchives } from "./support/tmpArchive.js"
 
 const tmpDir = tmpArchives("archiver-tally-")
@@ -252,6 +253,32 @@ describe("status from the index's marks", () => {
       fs.renameSync(replacement, file)
       const replaced = yield* ArchiveStatus.readStatus(dir)
       assert.deepStrictEqual(replaced.byDay[0], { day: DAY, total: 1, byResource: { tabs: 1 } })
+    }))
+
+  it.effect("a day sealed since its mark: the new open file is read whole, even under the old inode number", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      yield* archive(dir, [rec("a", `${DAY}T01:00:00.000Z`), rec("b", `${DAY}T02:00:00.000Z`)])
+      const start = Date.parse(`${DAY}T00:00:00.000Z`)
+      yield* Seal.sealSettled({ dir, coverage: [[start, start + 86_400_000]], now: start + 10 * 86_400_000, settle: 0 })
+      // Events of the day arrived later, in a new open file, and the archiver stopped before its
+      // index learnt of the seal. The file system reused the sealed file's inode number: the old
+      // mark (two events) seems to cover the new file's start.
+      const file = path.join(dir, "events", `${DAY}.ndjson`)
+      assert.isFalse(fs.existsSync(file))
+      fs.writeFileSync(
+        file,
+        [rec("c", `${DAY}T03:00:00.000Z`, "rooms"), rec("d", `${DAY}T04:00:00.000Z`), rec("e", `${DAY}T05:00:00.000Z`)]
+          .map((r) => `${r.raw}\n`).join("")
+      )
+      const metaFile = path.join(dir, "state", "ids.json")
+      const meta = JSON.parse(fs.readFileSync(metaFile, "utf8"))
+      assert.isBelow(meta.days[DAY].open.size, fs.statSync(file).size)
+      meta.days[DAY].open.ino = fs.statSync(file).ino
+      fs.writeFileSync(metaFile, JSON.stringify(meta))
+      const s = yield* ArchiveStatus.readStatus(dir)
+      assert.deepStrictEqual(s.byDay, [{ day: DAY, total: 5, byResource: { messages: 4, rooms: 1 } }])
+      assert.strictEqual(s.unreadableLines, 0)
     }))
 
   it.effect("the sink's marks grow with its appends, and reconcile's count of the same file agrees", () =>

@@ -349,6 +349,33 @@ describe("one id under two days (issue 10 #8)", () => {
       const r = yield* reopened.writeBatch([rec("t2", "2024-04-02"), rec("t1", "2024-04-02")], [])
       assert.deepStrictEqual([r.written, r.movedDay], [0, 2])
     }))
+
+  it.effect("a day sealed after its last sync point is re-indexed whole, even when its new open file reuses the inode", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const day = "2024-04-05"
+      const events = path.join(dir, "events")
+      const sink = yield* NdjsonSink.make(dir, { indexSyncEvery: 1 })
+      yield* sink.writeBatch([rec("s1", day), rec("s2", day)], [])
+      // Sealed by a process that then crashed before the index learnt of it: the open file's
+      // lines are now a segment, and a new open file holds lines the index has never seen.
+      const open = path.join(events, `${day}.ndjson`)
+      fs.writeFileSync(path.join(events, `${day}.ndjson.gz`), gzipSync(fs.readFileSync(open)), { mode: 0o600 })
+      fs.rmSync(open)
+      fs.writeFileSync(open, `${raw("n1", day)}\n${raw("n2", day)}\n${raw("n3", day)}\n`, { mode: 0o600 })
+      // The file system gave the new file the old one's inode number (it often does): the mark
+      // taken before the seal then seems to cover the new file's start.
+      const metaFile = path.join(dir, "state/ids.json")
+      const meta = JSON.parse(fs.readFileSync(metaFile, "utf8"))
+      assert.isBelow(meta.days[day].open.size, fs.statSync(open).size)
+      meta.days[day].open.ino = fs.statSync(open).ino
+      fs.writeFileSync(metaFile, JSON.stringify(meta))
+      const reopened = yield* NdjsonSink.make(dir)
+      // Every id of the new open file is known under its day: a copy under another day is kept
+      // in quarantine, not archived a second time.
+      const r = yield* reopened.writeBatch([rec("n1", "2024-04-06"), rec("n2", "2024-04-06"), rec("s1", "2024-04-06")], [])
+      assert.deepStrictEqual([r.written, r.movedDay], [0, 3])
+    }))
 })
 
 describe("sealed segments (CONTRACTS C4)", () => {

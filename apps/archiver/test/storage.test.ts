@@ -117,6 +117,23 @@ describe("NdjsonSink: exactly once", () => {
       assert.deepStrictEqual(idsIn(open), ["c"])
     }))
 
+  it.effect("a day sealed away and begun again (perhaps under the old inode number) keeps telling repeats from variants", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const sink = yield* NdjsonSink.make(dir)
+      yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01")], [])
+      const open = path.join(dir, "events/2024-01-01.ndjson")
+      fs.writeFileSync(path.join(dir, "events/2024-01-01.ndjson.gz"), zlib.gzipSync(fs.readFileSync(open)), { mode: 0o600 })
+      fs.rmSync(open)
+      // A new open file for the day (file systems such as ext4 often give it the old inode
+      // number): where "a" and "b" lay in the old one now holds other lines.
+      const first = yield* sink.writeBatch([rec("c", "2024-01-01", "rooms")], [])
+      assert.strictEqual(first.written, 1)
+      const r = yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01"), rec("c", "2024-01-01", "rooms")], [])
+      assert.deepStrictEqual([r.written, r.duplicates, r.variants], [0, 3, 0])
+      assert.deepStrictEqual(idsIn(open), ["c"])
+    }))
+
   it.effect("skips ids already archived by an earlier sink (restart, re-run)", () =>
     Effect.gen(function*() {
       const dir = tmpDir()

@@ -100,11 +100,23 @@ export interface OpenMark {
   readonly tally?: DayTally.DayTally | undefined
 }
 
-/** Whether `mark` covers the start of the file `st` describes: the same file, not shorter since. */
-export const markCovers = (
-  mark: OpenMark | undefined,
+/**
+ * The part of a day's `mark` that still describes its open file `st`, given the day's sealed
+ * segments now: `undefined` unless it is the same file, not shorter since (the archive only
+ * appends to it), and no segment was sealed since the mark was taken. Sealing moves the open
+ * file's lines into a new segment and removes the file; the next open file may get the same inode
+ * number, and would then seem to start with lines that were indexed when they were not.
+ */
+export const openMarkFor = (
+  mark: DayMark | undefined,
+  segments: ReadonlyArray<string>,
   st: { readonly ino: number; readonly size: number } | undefined
-): mark is OpenMark => mark !== undefined && st !== undefined && st.ino === mark.ino && st.size >= mark.size
+): OpenMark | undefined => {
+  const open = mark?.open
+  if (open === undefined || st === undefined || st.ino !== open.ino || st.size < open.size) return undefined
+  const known = new Set(mark!.segments)
+  return segments.every((s) => known.has(s)) ? open : undefined
+}
 
 interface Meta {
   readonly version: typeof VERSION

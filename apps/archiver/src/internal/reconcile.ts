@@ -46,12 +46,14 @@ export const reconcile = (eventsDir: string, index: IdIndex.IdIndex): Effect.Eff
       if (d.open !== undefined) {
         const file = path.join(eventsDir, d.open)
         const st = await lstatIfExists(file)
-        // Read from where the mark ends; from the start when the file was replaced, or when the
-        // mark does not say what its part holds (re-inserting ids is harmless).
-        const prior = IdIndex.markCovers(mark?.open, st) ? mark!.open!.tally : undefined
-        const from = prior === undefined ? 0 : mark!.open!.size
+        // Read from where the mark ends; from the start when the file was replaced (sealed since,
+        // even under the same inode number), or when the mark does not say what its part holds
+        // (re-inserting ids is harmless).
+        const covered = IdIndex.openMarkFor(mark, d.segments, st)
+        const prior = covered?.tally
+        const from = prior === undefined ? 0 : covered!.size
         if (st !== undefined && from < st.size) changed = true
-        if (st !== undefined && from > 0 && from >= st.size) open = mark!.open
+        if (st !== undefined && from > 0 && from >= st.size) open = covered
         else if (st !== undefined) {
           // What the part read holds, added to what the mark says the part before holds.
           const { size, tally } = await DayTally.readOn(d.day, file, prior, from, signal, onId)
