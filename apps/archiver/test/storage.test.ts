@@ -27,6 +27,13 @@ const rec = (id: string, day: string, resource = "messages"): NdjsonSink.Archive
   raw: raw(id, `${day}T10:00:00.000Z`, resource)
 })
 const read = (file: string) => fs.readFileSync(file, "utf8")
+/** What sealing does to a day, done by hand: its lines now live in a gzip segment only. Returns the open file's path. */
+const sealByHand = (dir: string, day: string) => {
+  const open = path.join(dir, `events/${day}.ndjson`)
+  fs.writeFileSync(path.join(dir, `events/${day}.ndjson.gz`), zlib.gzipSync(fs.readFileSync(open)), { mode: 0o600 })
+  fs.rmSync(open)
+  return open
+}
 const idsIn = (file: string) =>
   read(file).split("\n").filter((l) => l !== "").map((l) => (JSON.parse(l) as { id: string }).id)
 const modeOf = (p: string) => fs.statSync(p).mode & 0o777
@@ -108,10 +115,7 @@ describe("NdjsonSink: exactly once", () => {
       const dir = tmpDir()
       const sink = yield* NdjsonSink.make(dir)
       yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01")], [])
-      // What sealing does to the day, done by hand: its lines now live in a gzip segment only.
-      const open = path.join(dir, "events/2024-01-01.ndjson")
-      fs.writeFileSync(path.join(dir, "events/2024-01-01.ndjson.gz"), zlib.gzipSync(fs.readFileSync(open)), { mode: 0o600 })
-      fs.rmSync(open)
+      const open = sealByHand(dir, "2024-01-01")
       const r = yield* sink.writeBatch([rec("b", "2024-01-01"), rec("c", "2024-01-01")], [])
       assert.deepStrictEqual([r.written, r.duplicates, r.variants], [1, 1, 0])
       assert.deepStrictEqual(idsIn(open), ["c"])
@@ -122,9 +126,7 @@ describe("NdjsonSink: exactly once", () => {
       const dir = tmpDir()
       const sink = yield* NdjsonSink.make(dir)
       yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01")], [])
-      const open = path.join(dir, "events/2024-01-01.ndjson")
-      fs.writeFileSync(path.join(dir, "events/2024-01-01.ndjson.gz"), zlib.gzipSync(fs.readFileSync(open)), { mode: 0o600 })
-      fs.rmSync(open)
+      const open = sealByHand(dir, "2024-01-01")
       // A new open file for the day (file systems such as ext4 often give it the old inode
       // number): where "a" and "b" lay in the old one now holds other lines.
       const first = yield* sink.writeBatch([rec("c", "2024-01-01", "rooms")], [])
