@@ -333,7 +333,7 @@ describe("Archiver.backfill", () => {
       // The third window fails after its first page was written.
       const failing = recording(inner, { failOnCall: 3, pagesBeforeFailure: 1 })
       const error = yield* Effect.flip(backfill(dir, failing.layer))
-      assert.strictEqual(error._tag, "ServerError")
+      assert.strictEqual(error._tag, "ServerError", error.message)
 
       const done = FROM + 2 * DAY
       const cp = yield* checkpointOf(dir)
