@@ -24,6 +24,7 @@ import { isHolderAlive, readLock } from "./ArchiveLock.js"
 import { type CheckpointJson, loadCheckpoint, toJson } from "./Checkpoint.js"
 import {
   dayFiles,
+  dayStorage,
   errnoCode,
   forEachLine,
   layout,
@@ -155,19 +156,16 @@ const scanEvents = (
       for (const [r, n] of Object.entries(counts)) DayTally.bump(dayByResource, r, n)
       perDay.set(day, { day, total: (prior?.total ?? 0) + events, byResource: dayByResource })
     }
-    // Each day's sealed segments, by file name (as the index's marks name them).
-    const segmentsOf = new Map<string, Array<string>>()
     for (const e of sealed) {
       addDay(e.day, e.lines, e.byResource)
-      const names = segmentsOf.get(e.day)
-      const name = path.basename(e.path)
-      if (names === undefined) segmentsOf.set(e.day, [name])
-      else names.push(name)
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
-    for (const { day, file } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayFiles(eventsDir)) {
+    // The day files as reconcile lists them, so that both judge a mark alike (`IdIndex.openMarkFor`).
+    for (const { day, open, segments } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayStorage(eventsDir)) {
+      if (open === undefined) continue
+      const file = path.join(eventsDir, open)
       // Refused at the open (a link): not one line of it was counted.
-      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day], segmentsOf.get(day) ?? [], signal), onUnsafe, undefined)
+      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day], segments, signal), onUnsafe, undefined)
       if (tally === undefined) continue
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled
