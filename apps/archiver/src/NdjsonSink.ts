@@ -545,11 +545,14 @@ const open = (dir: string, options: Options) =>
             state = yield* dayIds(day)
           }
           pending.forEach(({ line, record }, k) => {
-            if (archived === undefined) index.hash(record.id)
-            const known = archived === undefined ? state.get() : undefined
-            const same = archived !== undefined
-              ? sameBytes(archived[k]!, line)
-              : known instanceof Uint8Array && sameBytes(known, digest(line))
+            let same: boolean
+            if (archived !== undefined) {
+              same = sameBytes(archived[k]!, line)
+            } else {
+              index.hash(record.id)
+              const known = state.get()
+              same = known instanceof Uint8Array && sameBytes(known, digest(line))
+            }
             if (same) duplicates++
             else variant(record, day)
           })
@@ -566,7 +569,6 @@ const open = (dir: string, options: Options) =>
             )
           }
         }
-        const ids = state
         yield* append(
           eventsFile(day),
           data,
@@ -582,9 +584,9 @@ const open = (dir: string, options: Options) =>
               for (let k = 0; k < lines.length; k++) {
                 const line = lines[k]!
                 setKey(keys, k * 4)
-                if (fitsPosition(offset, line.length)) ids.setPosition(offset, line.length)
-                else ids.setDigest(digest(line))
-                offset += lines[k]!.length + 1
+                if (fitsPosition(offset, line.length)) state.setPosition(offset, line.length)
+                else state.setDigest(digest(line))
+                offset += line.length + 1
               }
             }
             for (const r of kept) index.add(r.id, day)
