@@ -45,14 +45,14 @@ describe("bench/e2e", () => {
       assert.strictEqual(md, child.stdout)
 
       assert.isTrue(json.complete)
-      for (const name of ["floor", "archiver", "archiverThread", "list", "floorParse"]) {
+      for (const name of ["floor", "archiver", "archiverThread", "list", "listBundled", "floorParse"]) {
         assert.lengthOf(json.runs[name], 1, name)
         const r = json.runs[name][0]
         assert.strictEqual(r.events, 2000, name)
         for (const field of ["wallMs", "cpuMs", "peakRssMiB"]) assert.isAbove(r[field], 0, `${name}.${field}`)
         assert.isAbove(json.median[name].wallMs, 0)
       }
-      for (const name of ["archiver", "archiverThread", "list", "listToFloorParse"]) {
+      for (const name of ["archiver", "archiverThread", "list", "listBundled", "listToFloorParse", "listBundledToFloorParse"]) {
         assert.isAbove(json.ratios[name].wall, 0, name)
         assert.isAbove(json.ratios[name].cpu, 0, name)
       }
@@ -63,13 +63,14 @@ describe("bench/e2e", () => {
       // The same events at the 200k run's density: proportionally more days.
       assert.strictEqual(json.bigSpread.archiver.events, 3000)
       assert.strictEqual(json.bigSpread.days, 6)
-      for (const name of ["floor", "archiver", "list"]) assert.isAbove(json.startup[name].wallMs, 0, `startup.${name}`)
+      for (const name of ["floor", "archiver", "list", "listBundled"]) assert.isAbove(json.startup[name].wallMs, 0, `startup.${name}`)
       assert.isAbove(json.retryAfter.samples, 0)
       assert.isNumber(json.retryAfter.meanExtraMs)
       // Every target has a measured value, so the report never hides a missing figure.
-      assert.lengthOf(json.targets, 10)
+      assert.lengthOf(json.targets, 12)
       for (const t of json.targets) assert.isNumber(t.value, t.name)
       assert.include(md, "| `webex-archiver backfill` (nothing sealed) |")
+      assert.include(md, "| the same `list()` program bundled by esbuild, as an app is deployed |")
       // Sealing is measured on its own, on the last round's archive: every day file sealed.
       assert.strictEqual(json.seal.events, 2000)
       assert.isAbove(json.seal.files, 0)
