@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import type { Dirent } from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
@@ -38,6 +39,7 @@ import * as IdIndex from "./internal/idIndex.js"
 import { toIso } from "./Instant.js"
 import { readLastError } from "./LastError.js"
 import * as Manifest from "./Manifest.js"
+import { sealedPrefix } from "./Segments.js"
 
 /** Events of one day file. */
 export interface DayCount {
@@ -96,12 +98,24 @@ export interface ArchiveStatus {
   readonly sizeBytes: number
 }
 
+/**
+ * Total size of the files under `dir`. `status` runs beside a running archiver, whose atomic
+ * replaces rename temporary files away (and whose sealing removes day files) between the listing
+ * and the lookup: what is gone by then counts for nothing, rather than failing the command.
+ */
 const sizeOf = async (dir: string): Promise<number> => {
+  let entries: Array<Dirent>
+  try {
+    entries = await fsp.readdir(dir, { withFileTypes: true })
+  } catch (e) {
+    if (errnoCode(e) === "ENOENT") return 0
+    throw e
+  }
   let total = 0
-  for (const entry of await fsp.readdir(dir, { withFileTypes: true })) {
+  for (const entry of entries) {
     const p = path.join(dir, entry.name)
     if (entry.isDirectory()) total += await sizeOf(p)
-    else if (entry.isFile()) total += (await fsp.lstat(p)).size
+    else if (entry.isFile()) total += (await lstatIfExists(p))?.size ?? 0
   }
   return total
 }
@@ -119,19 +133,26 @@ const openDayTally = async (
   mark: IdIndex.DayMark | undefined,
   segments: ReadonlyArray<string>,
   signal: AbortSignal
-): Promise<DayTally.DayTally> => {
+): Promise<{ readonly tally: DayTally.DayTally; readonly size: number }> => {
   const st = mark?.open?.tally !== undefined ? await lstatIfExists(file) : undefined
   const covered = st !== undefined && st.isFile() ? IdIndex.openMarkFor(mark, segments, st) : undefined
   const prior = covered?.tally
-  if (prior !== undefined && st!.size === covered!.size) return prior
+  if (prior !== undefined && st!.size === covered!.size) return { tally: prior, size: covered!.size }
   // What the part read holds, added to what the mark says the part before holds.
-  return (await DayTally.readOn(day, file, prior, prior !== undefined ? covered!.size : 0, signal)).tally
+  return DayTally.readOn(day, file, prior, prior !== undefined ? covered!.size : 0, signal)
 }
 
+/**
+ * The events of the archive: its open day files, then the segments its manifest records. `status`
+ * takes no lock, and a running archiver seals days meanwhile: it copies a day's open file into a
+ * segment, records the segment in the manifest, then removes the file. So the open files are read
+ * first and the manifest after them: a day sealed meanwhile is then in the manifest read, whether
+ * its open file was still there to read (its sealed part is not counted twice: `sealedPrefix`, as
+ * a crash between the last two steps leaves it too) or was gone already.
+ */
 const scanEvents = (
-  eventsDir: string,
+  l: ReturnType<typeof layout>,
   marks: Readonly<Record<string, IdIndex.DayMark>>,
-  sealed: ReadonlyArray<Manifest.SegmentEntry>,
   onUnsafe: (u: UnsafePath) => void,
   signal: AbortSignal
 ) =>
@@ -156,16 +177,36 @@ const scanEvents = (
       for (const [r, n] of Object.entries(counts)) DayTally.bump(dayByResource, r, n)
       perDay.set(day, { day, total: (prior?.total ?? 0) + events, byResource: dayByResource })
     }
-    for (const e of sealed) {
+    /** `read`, or `undefined` when its file is gone (sealed since it was listed). */
+    const unlessGone = <A>(read: () => Promise<A>): Promise<A | undefined> =>
+      read().catch((e) => {
+        if (e instanceof StepFailure && errnoCode(e.cause) === "ENOENT") return undefined
+        throw e
+      })
+    // The day files as reconcile lists them, so that both judge a mark alike (`IdIndex.openMarkFor`).
+    const open: Array<{ day: string; file: string; read: { tally: DayTally.DayTally; size: number } }> = []
+    for (const d of await unsafeDir(l.events, onUnsafe) ? [] : await dayStorage(l.events)) {
+      if (d.open === undefined) continue
+      const file = path.join(l.events, d.open)
+      // Refused at the open (a link): not one line of it was counted.
+      const read = await skippingUnsafe(() => unlessGone(() => openDayTally(d.day, file, marks[d.day], d.segments, signal)), onUnsafe, undefined)
+      if (read !== undefined) open.push({ day: d.day, file, read })
+    }
+    const chain = await skippingUnsafe(() => Manifest.readEntries(l.root), onUnsafe, [])
+    const sealed = new Map<string, Array<Manifest.SegmentEntry>>()
+    for (const { entry: e } of chain) {
+      if (e.kind !== "segment") continue
+      sealed.set(e.day, [...sealed.get(e.day) ?? [], e])
       addDay(e.day, e.lines, e.byResource)
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
-    // The day files as reconcile lists them, so that both judge a mark alike (`IdIndex.openMarkFor`).
-    for (const { day, open, segments } of await unsafeDir(eventsDir, onUnsafe) ? [] : await dayStorage(eventsDir)) {
-      if (open === undefined) continue
-      const file = path.join(eventsDir, open)
-      // Refused at the open (a link): not one line of it was counted.
-      const tally = await skippingUnsafe(() => openDayTally(day, file, marks[day], segments, signal), onUnsafe, undefined)
+    for (const { day, file, read } of open) {
+      // Usually nothing of it is sealed, and nothing is read to know it (no segment of the day).
+      const daySegments = sealed.get(day) ?? []
+      const from = daySegments.length === 0 ? 0 : await unlessGone(() => sealedPrefix(file, read.size, daySegments))
+      // Gone since it was read: sealing removes a file only once its segment is recorded.
+      if (from === undefined || from >= read.size) continue
+      const tally = from === 0 ? read.tally : (await unlessGone(() => DayTally.readOn(day, file, undefined, from, signal)))?.tally
       if (tally === undefined) continue
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled
@@ -180,6 +221,7 @@ const scanEvents = (
       byDay.push(d)
     }
     return {
+      chain,
       totalEvents,
       byResource,
       byDay,
@@ -277,12 +319,10 @@ export const readStatus = (dir: string): Effect.Effect<ArchiveStatus, ArchiveRea
     // Links planted in the archive are never read through: they are listed, and skipped.
     const unsafePaths: Array<string> = []
     const onUnsafe = (u: UnsafePath) => unsafePaths.push(`${u.file} ${u.reason}`)
-    const chain = yield* tryRead(Manifest.manifestPath(l.root), "reading", () =>
-      skippingUnsafe(() => Manifest.readEntries(l.root), onUnsafe, []))
-    const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
     // The index's marks say what the open day files hold, so that they need not be read.
     const marks = yield* tryRead(l.idIndex, "reading", () => skippingUnsafe(() => IdIndex.readMarks(l.state), onUnsafe, {}))
-    const events = yield* tryRead(l.events, "reading", (signal) => scanEvents(l.events, marks, segments, onUnsafe, signal))
+    const { chain, ...events } = yield* tryRead(l.events, "reading", (signal) => scanEvents(l, marks, onUnsafe, signal))
+    const segments = chain.flatMap(({ entry }) => entry.kind === "segment" ? [entry] : [])
     const quarantine = yield* tryRead(l.quarantine, "reading", (signal) => scanQuarantine(l.quarantine, onUnsafe, signal))
     const sizeBytes = yield* tryRead(l.root, "measuring", () => sizeOf(l.root))
     const checkpoint = yield* Effect.either(loadCheckpoint(l.root))

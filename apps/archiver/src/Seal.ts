@@ -44,7 +44,7 @@ import type { ArchiveUnsafe, ArchiveWriteError } from "./ArchiveError.js"
 import { at, completeLength, dayFiles, errnoCode, FILE_MODE, fsyncDir, layout, lstatIfExists, openNoFollow, trySafeWrite, UnsafePath, writeAll } from "./internal/archiveFs.js"
 import * as DayTally from "./internal/dayTally.js"
 import * as Manifest from "./Manifest.js"
-import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS } from "./Segments.js"
+import { dayOf, dayRange, type EventFile, fieldsOf, listEventFiles, openContent, openRead, segmentName, digestFile, digestRange, DAY_MS, sealedPrefix } from "./Segments.js"
 
 /** A point of a seal, reported to `onStep` (tests kill the process there). */
 export type SealStep = "tempWritten" | "linked" | "recorded" | "openRemoved"
@@ -251,12 +251,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
       const covered = coveredWithin(options.coverage, day)
 
       // How much of the open file is already sealed (an interrupted seal): recorded segments first.
-      let offset = 0
-      for (const e of entries) {
-        if (e.kind !== "segment" || e.content.bytes === 0 || offset + e.content.bytes > size) continue
-        const d = await at(open.file, "reading", () => digestRange(open.file, offset, e.content.bytes))
-        if (d.sha256 === e.content.sha256) offset += e.content.bytes
-      }
+      let offset = await sealedPrefix(open.file, size, entries.flatMap((e) => e.kind === "segment" ? [e] : []))
       for (const o of orphans.sort((a, b) => a.segment - b.segment)) {
         const stats = await statsOfSegment(o.file).catch((e) => {
           // A planted link is refused, not skipped as an unreadable orphan.

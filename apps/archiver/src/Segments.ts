@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { DAY_FILE, errnoCode, isDay, openNoFollow, SEGMENT_FILE, UnsafePath } from "./internal/archiveFs.js"
+import { at, DAY_FILE, errnoCode, isDay, openNoFollow, SEGMENT_FILE, UnsafePath } from "./internal/archiveFs.js"
 
 export const DAY_MS = 86_400_000
 
@@ -156,6 +156,27 @@ export const digestRange = (file: string, start: number, length: number) =>
   length === 0
     ? Promise.resolve({ sha256: createHash("sha256").digest("hex"), bytes: 0 })
     : readStream(file, { start, end: start + length - 1 }).then(digestStream)
+
+/**
+ * How many leading bytes of an open day file (`size` of them complete) the day's recorded
+ * segments already hold: each segment, in order, whose content is the file's next bytes. Sealing
+ * copies the open file into a segment, records it, then removes the file; a crash (or a reader
+ * looking) between the last two finds the file and its segment both. Sealing starts past them;
+ * `status` does not count them twice.
+ */
+export const sealedPrefix = async (
+  file: string,
+  size: number,
+  segments: ReadonlyArray<{ readonly content: { readonly sha256: string; readonly bytes: number } }>
+): Promise<number> => {
+  let offset = 0
+  for (const e of segments) {
+    if (e.content.bytes === 0 || offset + e.content.bytes > size) continue
+    const d = await at(file, "reading", () => digestRange(file, offset, e.content.bytes))
+    if (d.sha256 === e.content.sha256) offset += e.content.bytes
+  }
+  return offset
+}
 
 /** The fields of an event the evidence commands look at (parsed, never re-serialised for output). */
 export interface EventFields {

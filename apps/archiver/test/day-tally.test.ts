@@ -255,6 +255,69 @@ describe("status from the index's marks", () => {
       assert.deepStrictEqual(replaced.byDay[0], { day: DAY, total: 1, byResource: { tabs: 1 } })
     }))
 
+  it.effect("beside a running archiver: files renamed or removed while it measures the archive are not an error", () =>
+    Effect.gen(function*() {
+      // A running archiver replaces `checkpoint.json` and `ids.json` through temporary files, and
+      // sealing removes day files: names listed a moment ago vanish. Many of them, removed in the
+      // reverse of the order they are listed in while `status` runs, so that the two meet.
+      const dir = tmpDir()
+      yield* archive(dir, [rec("a", `${DAY}T01:00:00.000Z`)])
+      const state = path.join(dir, "state")
+      for (let i = 0; i < 2000; i++) {
+        fs.writeFileSync(path.join(state, `checkpoint.json.${i.toString(16).padStart(12, "0")}.tmp`), "{}")
+      }
+      const doomed = fs.readdirSync(state).filter((n) => n.endsWith(".tmp")).reverse()
+      const remove = Effect.promise(async () => {
+        for (const name of doomed) await fs.promises.unlink(path.join(state, name))
+      })
+      const [status] = yield* Effect.all([ArchiveStatus.readStatus(dir), remove], { concurrency: 2 })
+      assert.deepStrictEqual(status.byDay, [{ day: DAY, total: 1, byResource: { messages: 1 } }])
+      assert.isAbove(status.sizeBytes, 0)
+    }))
+
+  it.effect("beside a seal: every reading counts each event once, never a day twice or not at all", () =>
+    Effect.gen(function*() {
+      // Sealing appends a day's segment to the manifest, then removes its open file. A status
+      // read between the two saw the day twice or not at all, or failed on the vanished file.
+      const dir = tmpDir()
+      const days = 40
+      const start = Date.parse(`${DAY}T00:00:00.000Z`)
+      const dayOf = (k: number) => new Date(start + k * 86_400_000).toISOString().slice(0, 10)
+      yield* archive(dir, Array.from({ length: days * 3 }, (_, i) => rec(`e${i}`, `${dayOf(i % days)}T0${i % 7}:00:00.000Z`)))
+      let sealing = true
+      const seal = Seal.sealSettled({ dir, coverage: [[start, start + days * 86_400_000]], now: start + 99 * 86_400_000, settle: 0 })
+        .pipe(Effect.ensuring(Effect.sync(() => void (sealing = false))))
+      const totals: Array<number> = []
+      const watch = Effect.gen(function*() {
+        while (sealing) {
+          const s = yield* ArchiveStatus.readStatus(dir)
+          totals.push(s.totalEvents, s.byDay.length)
+          yield* Effect.yieldNow()
+        }
+      })
+      const [sealed] = yield* Effect.all([seal, watch], { concurrency: 2 })
+      assert.strictEqual(sealed.sealed.length, days)
+      assert.isAbove(totals.length, 2, "status ran while the seal did")
+      for (let i = 0; i < totals.length; i += 2) {
+        assert.deepStrictEqual([totals[i], totals[i + 1]], [days * 3, days], `reading ${i / 2}`)
+      }
+    }))
+
+  it.effect("a seal interrupted after recording its segment: the open file's sealed part is not counted twice", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      yield* archive(dir, [rec("a", `${DAY}T01:00:00.000Z`), rec("b", `${DAY}T02:00:00.000Z`, "rooms")])
+      const file = path.join(dir, "events", `${DAY}.ndjson`)
+      const content = fs.readFileSync(file)
+      const start = Date.parse(`${DAY}T00:00:00.000Z`)
+      yield* Seal.sealSettled({ dir, coverage: [[start, start + 86_400_000]], now: start + 10 * 86_400_000, settle: 0 })
+      // The crash came before the open file was removed; one event arrived after it, too.
+      fs.writeFileSync(file, Buffer.concat([content, Buffer.from(`${raw("c", `${DAY}T03:00:00.000Z`)}\n`)]))
+      const s = yield* ArchiveStatus.readStatus(dir)
+      assert.deepStrictEqual(s.byDay, [{ day: DAY, total: 3, byResource: { messages: 2, rooms: 1 } }])
+      assert.strictEqual(s.sealed.events, 2)
+    }))
+
   it.effect("a day sealed since its mark: the new open file is read whole, even under the old inode number", () =>
     Effect.gen(function*() {
       const dir = tmpDir()

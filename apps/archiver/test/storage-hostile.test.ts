@@ -179,6 +179,30 @@ describe("permissions (issue 10 #11)", () => {
       assert.deepStrictEqual(again.filter((l) => l.includes("had mode")), [])
     }))
 
+  it.effect("a file gone between the listing and its check (another opener's atomic replace) is skipped, not an error", () =>
+    Effect.gen(function*() {
+      // Two openers of one archive (a second archiver before it is refused the lock; the sink and
+      // the checkpoint built side by side) tighten state/ while the other renames its temporary
+      // files away. Many such files, removed in the reverse of the order they are listed in while
+      // the archive opens, so that listing and removal meet.
+      const dir = tmpDir()
+      yield* NdjsonSink.make(dir)
+      const state = path.join(dir, "state")
+      for (let i = 0; i < 2000; i++) {
+        fs.writeFileSync(path.join(state, `checkpoint.json.${i.toString(16).padStart(12, "0")}.tmp`), "{}")
+      }
+      for (const name of fs.readdirSync(state)) fs.chmodSync(path.join(state, name), 0o644)
+      const doomed = fs.readdirSync(state).filter((n) => n.endsWith(".tmp")).reverse()
+      const remove = Effect.promise(async () => {
+        for (const name of doomed) await fs.promises.unlink(path.join(state, name))
+      })
+      yield* Effect.all([NdjsonSink.make(dir), remove], { concurrency: 2 })
+      assert.deepStrictEqual(fs.readdirSync(state).filter((n) => n.endsWith(".tmp")), [])
+      for (const name of fs.readdirSync(state)) {
+        assert.strictEqual((fs.statSync(path.join(state, name)).mode & 0o777).toString(8), "600", name)
+      }
+    }))
+
   it.effect("an archive its owner made read-only (0500) is refused, not reopened", () =>
     Effect.gen(function*() {
       for (const sub of ["", "events", "state"]) {

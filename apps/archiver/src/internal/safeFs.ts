@@ -149,13 +149,20 @@ export const tightenFiles = async (dir: string, tightened: Array<Tightened> = []
   const names = await at(dir, "listing", () => fsp.readdir(dir))
   for (const name of names) {
     const file = path.join(dir, name)
-    const st = await at(file, "checking", () => fsp.lstat(file))
+    // A name listed a moment ago may be gone: another opener of the archive renamed its
+    // temporary file (`ids.json.<hex>.tmp`, `checkpoint.json.<hex>.tmp`) over its target meanwhile.
+    // Nothing is left to tighten. Only "not found" counts as gone: a link is still seen and refused.
+    const st = await at(file, "checking", () => lstatIfExists(file))
+    if (st === undefined) continue
     if (st.isSymbolicLink() && refuseLinks) throw new UnsafePath(file, "is a symbolic link")
     if (st.isFile() && (st.mode & 0o777) !== FILE_MODE) {
-      tightened.push({ path: file, from: st.mode & 0o777, to: FILE_MODE })
       // Through a handle opened without following links: a link swapped in after the lstat
-      // fails here rather than having its target's mode changed.
-      const h = await at(file, "setting permissions on", () => openNoFollow(file, O_RDONLY))
+      // fails here rather than having its target's mode changed. Gone since the lstat: skipped.
+      const h = await at(file, "setting permissions on", () =>
+        openNoFollow(file, O_RDONLY).catch((e) => errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e))
+      )
+      if (h === undefined) continue
+      tightened.push({ path: file, from: st.mode & 0o777, to: FILE_MODE })
       try {
         await at(file, "setting permissions on", () => h.chmod(FILE_MODE))
       } finally {
