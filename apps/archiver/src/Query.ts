@@ -10,9 +10,9 @@
  */
 import * as Effect from "effect/Effect"
 import { ArchiveReadError } from "./ArchiveError.js"
-import { at, layout, tryRead } from "./internal/archiveFs.js"
+import { at, errnoCode, layout, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
-import { dayRange, type EventFields, eventLineBytes, fieldsOf, listEventFiles } from "./Segments.js"
+import { dayRange, type EventFields, type EventFile, eventLineBytes, fieldsOf, listEventFiles, withSealedPrefixes } from "./Segments.js"
 import * as fsp from "node:fs/promises"
 
 export interface Filter {
@@ -113,7 +113,31 @@ export const run = (
     let filesSkipped = 0
     let matched = 0
     let stopped = false
-    for (const f of await listEventFiles(l.events)) {
+    // An open file that a recorded segment already holds the start of (a seal interrupted, or
+    // running meanwhile) is read past it: each event once.
+    const listed = await withSealedPrefixes(await listEventFiles(l.events), (p) => entries.get(p))
+    const listedNames = new Set(listed.map((f) => f.name))
+    /**
+     * A file's lines. An open file sealed since the listing (gone when opened: nothing of it read)
+     * is read from the day's segments that are listed now and were not then; they hold what it held.
+     */
+    async function* linesOf(f: EventFile): AsyncGenerator<Buffer> {
+      const lines = eventLineBytes(f.file, signal, f.start)
+      let first: IteratorResult<Buffer>
+      try {
+        first = await lines.next()
+      } catch (e) {
+        if (f.segment > 0 || errnoCode(e) !== "ENOENT") throw e
+        for (const g of await listEventFiles(l.events)) {
+          if (g.day === f.day && g.segment > 0 && !listedNames.has(g.name)) yield* eventLineBytes(g.file, signal)
+        }
+        return
+      }
+      if (first.done === true) return
+      yield first.value
+      yield* lines
+    }
+    for (const f of listed) {
       if (stopped) break
       const [start, end] = dayRange(f.day)
       const e = entries.get(`events/${f.name}`)
@@ -129,7 +153,7 @@ export const run = (
       }
       filesRead++
       // Bytes, not text: the output is the archived line exactly, even were it not valid UTF-8.
-      for await (const line of eventLineBytes(f.file, signal)) {
+      for await (const line of linesOf(f)) {
         const fields = fieldsOf(line.toString("utf8"))
         if (fields === undefined || !matches(fields, filter, needle)) continue
         matched++

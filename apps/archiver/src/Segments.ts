@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { at, DAY_FILE, errnoCode, isDay, openNoFollow, SEGMENT_FILE, UnsafePath } from "./internal/archiveFs.js"
+import { at, DAY_FILE, errnoCode, isDay, lstatIfExists, openNoFollow, SEGMENT_FILE, StepFailure, UnsafePath } from "./internal/archiveFs.js"
 
 export const DAY_MS = 86_400_000
 
@@ -28,6 +28,11 @@ export interface EventFile {
   readonly file: string
   /** 0 for the open file; 1, 2, … for sealed segments. */
   readonly segment: number
+  /**
+   * Where an open file's events start for a reader: past the leading bytes a listed segment of
+   * the day already holds ({@link withSealedPrefixes}). 0 or absent: from the start.
+   */
+  readonly start?: number
 }
 
 /** `events/` name of a day's `n`th sealed segment (the first has no number). */
@@ -93,8 +98,8 @@ const readStream = async (file: string, options: { start?: number; end?: number;
 }
 
 /** A readable stream of a file's event bytes: gunzipped for a sealed segment. Links are refused. */
-export const openContent = async (file: string, signal?: AbortSignal): Promise<NodeJS.ReadableStream> => {
-  const input = await readStream(file, signal !== undefined ? { signal } : {})
+export const openContent = async (file: string, signal?: AbortSignal, start = 0): Promise<NodeJS.ReadableStream> => {
+  const input = await readStream(file, { ...(signal !== undefined ? { signal } : {}), ...(start > 0 ? { start } : {}) })
   if (!file.endsWith(".gz")) return input
   const gunzip = zlib.createGunzip()
   input.on("error", (e) => gunzip.destroy(e))
@@ -108,8 +113,8 @@ export const openContent = async (file: string, signal?: AbortSignal): Promise<N
  * early closes the file. A read or decompression error rejects (readline would not always pass
  * it on).
  */
-export async function* eventLineBytes(file: string, signal?: AbortSignal): AsyncGenerator<Buffer> {
-  const input = (await openContent(file, signal)) as NodeJS.ReadableStream & { destroy?: () => void }
+export async function* eventLineBytes(file: string, signal?: AbortSignal, start = 0): AsyncGenerator<Buffer> {
+  const input = (await openContent(file, signal, start)) as NodeJS.ReadableStream & { destroy?: () => void }
   let rest: Buffer = Buffer.alloc(0)
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -128,13 +133,13 @@ export async function* eventLineBytes(file: string, signal?: AbortSignal): Async
 }
 
 /** {@link eventLineBytes} decoded as UTF-8. */
-export async function* eventLines(file: string, signal?: AbortSignal): AsyncGenerator<string> {
-  for await (const bytes of eventLineBytes(file, signal)) yield bytes.toString("utf8")
+export async function* eventLines(file: string, signal?: AbortSignal, start = 0): AsyncGenerator<string> {
+  for await (const bytes of eventLineBytes(file, signal, start)) yield bytes.toString("utf8")
 }
 
 /** Calls `onLine` for each non-empty line of an event file (sealed or open), streaming. */
-export const forEachEventLine = async (file: string, onLine: (line: string) => void, signal?: AbortSignal) => {
-  for await (const line of eventLines(file, signal)) onLine(line)
+export const forEachEventLine = async (file: string, onLine: (line: string) => void, signal?: AbortSignal, start = 0) => {
+  for await (const line of eventLines(file, signal, start)) onLine(line)
 }
 
 /** SHA-256 (hex) and length of a byte stream. */
@@ -176,6 +181,36 @@ export const sealedPrefix = async (
     if (d.sha256 === e.content.sha256) offset += e.content.bytes
   }
   return offset
+}
+
+/**
+ * `files` (as {@link listEventFiles} lists them) with each open file's `start` past what the day's
+ * listed segments hold, judged by the manifest's entries for them (`recorded`, by archive-relative
+ * path). A seal interrupted between recording a segment and removing the open file leaves both
+ * until the next seal: readers that take no lock (`query`, `verify`) then read each event once.
+ * A segment linked but not yet recorded is not judged (the next seal adopts it).
+ */
+export const withSealedPrefixes = async (
+  files: ReadonlyArray<EventFile>,
+  recorded: (path: string) => { readonly content: { readonly sha256: string; readonly bytes: number } } | undefined
+): Promise<ReadonlyArray<EventFile>> => {
+  const segments = new Map<string, Array<{ readonly content: { readonly sha256: string; readonly bytes: number } }>>()
+  for (const f of files) {
+    const e = f.segment > 0 ? recorded(`events/${f.name}`) : undefined
+    if (e !== undefined) segments.set(f.day, [...segments.get(f.day) ?? [], e])
+  }
+  const out: Array<EventFile> = []
+  for (const f of files) {
+    const daySegments = f.segment === 0 ? segments.get(f.day) : undefined
+    const size = daySegments === undefined ? undefined : (await lstatIfExists(f.file))?.size
+    // Gone meanwhile (sealed): left to the reader, which finds it gone too.
+    const start = size === undefined ? 0 : await sealedPrefix(f.file, size, daySegments!).catch((e) => {
+      if (e instanceof StepFailure && errnoCode(e.cause) === "ENOENT") return 0
+      throw e
+    })
+    out.push(start > 0 ? { ...f, start } : f)
+  }
+  return out
 }
 
 /** The fields of an event the evidence commands look at (parsed, never re-serialised for output). */

@@ -21,6 +21,7 @@
 import type { KeyObject } from "node:crypto"
 import * as fsp from "node:fs/promises"
 import { join, relative } from "node:path"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
@@ -31,7 +32,7 @@ import { coveredMillis } from "./Gaps.js"
 import { errnoCode, layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { scanQuarantine } from "./ArchiveStatus.js"
-import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles } from "./Segments.js"
+import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles, withSealedPrefixes } from "./Segments.js"
 
 export type ProblemKind =
   | "file-edited"
@@ -106,7 +107,7 @@ const scanFile = async (
 ): Promise<{ sha256: string; bytes: number; error?: string }> => {
   const stored = await digestFile(f.file)
   try {
-    await forEachEventLine(f.file, onLine)
+    await forEachEventLine(f.file, onLine, undefined, f.start)
     return stored
   } catch (e) {
     return { ...stored, error: e instanceof Error ? e.message : String(e) }
@@ -192,8 +193,44 @@ const checkChain = (lines: ReadonlyArray<string>, options: VerifyOptions, proble
   return { parsed, head }
 }
 
-/** Verifies the archive at `dir` (read-only); the report lists every problem. */
+/** Verifications of an archive that a seal kept changing, before the last one is reported as is. */
+const ATTEMPTS = 5
+/** How long a verification that raced a seal waits, at most, for the manifest to stop growing. */
+const SETTLE_POLLS = 600
+const SETTLE_POLL = Duration.millis(100)
+
+/**
+ * Verifies the archive at `dir` (read-only); the report lists every problem.
+ *
+ * It takes no lock, so a running archiver may seal days meanwhile: link a segment, record it in
+ * the manifest, remove the open file. Caught between those steps, one verification sees a segment
+ * the manifest it read does not record, or a day twice, or an open file gone. So when the
+ * manifest grew while a verification ran and that verification found problems (or an open file
+ * vanished), it is run again; what persists is reported.
+ */
 export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, ArchiveReadError> =>
+  Effect.gen(function*() {
+    const manifest = () =>
+      Effect.promise(() => Manifest.readManifestText(options.dir).catch(() => undefined))
+    for (let attempt = 1;; attempt++) {
+      const before = yield* manifest()
+      const result = yield* Effect.either(verifyOnce(options))
+      const raced = Either.isLeft(result) ? result.left.code === "ENOENT" : result.right.problems.length > 0
+      let now = raced ? yield* manifest() : before
+      if (attempt === ATTEMPTS || now === before) return yield* result
+      // A seal is running: its days follow each other quickly. Wait until one poll finds the
+      // manifest as the last one did, then verify again.
+      for (let poll = 0; poll < SETTLE_POLLS; poll++) {
+        yield* Effect.sleep(SETTLE_POLL)
+        const later = yield* manifest()
+        if (later === now) break
+        now = later
+      }
+    }
+  }).pipe(Effect.withSpan("Verify.verify"))
+
+/** One verification of the archive, as the files and the manifest were while it read them. */
+const verifyOnce = (options: VerifyOptions): Effect.Effect<VerifyReport, ArchiveReadError> =>
   Effect.gen(function*() {
     const l = layout(options.dir)
     yield* tryRead(l.root, "opening the archive", () => fsp.stat(l.root).then((st) => {
@@ -234,7 +271,10 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       expected.set(e.path, { ...e, line: p.n })
     }
 
-    const files = yield* tryRead(l.events, "listing", () => unsafe([] as ReadonlyArray<EventFile>, () => listEventFiles(l.events)))
+    // An open file whose start a recorded segment holds (a seal interrupted before it removed the
+    // file; the next seal does) is checked past it, so its events are not reported as duplicates.
+    const files = yield* tryRead(l.events, "listing", () =>
+      unsafe([] as ReadonlyArray<EventFile>, async () => withSealedPrefixes(await listEventFiles(l.events), (p) => expected.get(p))))
     const sealedOnDisk = new Set(files.filter((f) => f.segment > 0).map((f) => rel(f.name)))
     const added: Array<{ path: string; sha256: string }> = []
     let events = 0
@@ -378,7 +418,7 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
       quarantine: { total: q.total, movedDay: q.movedDay, variants: q.variants },
       problems
     }
-  }).pipe(Effect.withSpan("Verify.verify"))
+  })
 
 /** The human-readable report. */
 export const formatReport = (r: VerifyReport): string => {

@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import { beforeAll, describe, expect, it } from "vitest"
 import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as Manifest from "../src/Manifest.js"
+import * as Query from "../src/Query.js"
 import * as Verify from "../src/Verify.js"
 import { serverEvents } from "./support/archiveCheck.js"
 import { binPath, repoRoot, runCli } from "./support/cli.js"
@@ -76,6 +77,21 @@ describe.concurrent("verify names each damage", () => {
     const r = await verify(base, { publicKey, head })
     expect(r.problems).toEqual([])
     expect(r).toMatchObject({ intact: true, head, entries: 4, sealedFiles: 4, openFiles: 0, events: raws.length })
+  })
+
+  it("a seal interrupted before it removed the open file: each event is verified and listed once", async () => {
+    // The crash came after the day's segment was recorded and before its open file was removed;
+    // one late event was appended to that file since. The next seal removes the sealed part.
+    const dir = copy()
+    const day = "2024-03-02"
+    const late = `{"id":"late-1","resource":"messages","type":"created","created":"${day}T23:00:00.000Z","data":{}}`
+    fs.writeFileSync(path.join(dir, "events", `${day}.ndjson`), Buffer.concat([zlib.gunzipSync(fs.readFileSync(seg(dir, day))), Buffer.from(`${late}\n`)]))
+    const r = await verify(dir, { publicKey, head })
+    expect(r.problems).toEqual([])
+    expect(r).toMatchObject({ intact: true, openFiles: 1, events: raws.length + 1 })
+    const listed: Array<string> = []
+    await Effect.runPromise(Query.run(dir, {}, (line) => (listed.push(line.toString("utf8")), true)))
+    expect(listed.sort()).toEqual([...raws, late].sort())
   })
 
   it("a byte edited in a sealed file", async () => {
