@@ -36,12 +36,14 @@ export const MAX_FIELD = 2000
 
 /**
  * `text` safe for a terminal or a line-oriented log: C0/C1 control characters and DEL escaped
- * (`\x1b`, `\n`), and cut after `max` characters with a note of how much was dropped.
+ * (`\x1b`, `\n`), the Unicode line and paragraph separators too (`\u2028`: some log viewers
+ * break lines there, and the library escapes them in its errors alike), and cut after `max`
+ * characters with a note of how much was dropped.
  */
 export const escapeControl = (text: string, max = MAX_FIELD): string => {
   const cut = text.length > max ? text.slice(0, max) : text
   // eslint-disable-next-line no-control-regex
-  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => {
+  const escaped = cut.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => {
     switch (c) {
       case "\n":
         return "\\n"
@@ -50,7 +52,7 @@ export const escapeControl = (text: string, max = MAX_FIELD): string => {
       case "\t":
         return "\\t"
       default:
-        return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+        return c.charCodeAt(0) > 0xff ? `\\u${c.charCodeAt(0).toString(16)}` : `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
     }
   })
   return text.length > max ? `${escaped}… (${text.length - max} more characters)` : escaped

@@ -79,6 +79,7 @@ describe("Redaction", () => {
 
   it("escapes control characters and cuts long text", () => {
     assert.strictEqual(escapeControl("a\u001b[31mred\u0007\nlevel=ERROR"), "a\\x1b[31mred\\x07\\nlevel=ERROR")
+    assert.strictEqual(escapeControl("one\u2028level=ERROR\u2029two"), "one\\u2028level=ERROR\\u2029two")
     const long = escapeControl("x".repeat(5000), 100)
     assert.strictEqual(long, `${"x".repeat(100)}… (4900 more characters)`)
   })
