@@ -200,20 +200,43 @@ const scanEvents = (
       addDay(e.day, e.lines, e.byResource)
       for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
     }
+    // Days whose open file a seal removed after the manifest was read (see below).
+    const vanished = new Set<string>()
     for (const { day, file, read } of open) {
       // Usually nothing of it is sealed, and nothing is read to know it (no segment of the day).
       const daySegments = sealed.get(day) ?? []
       const from = daySegments.length === 0 ? 0 : await unlessGone(() => sealedPrefix(file, read.size, daySegments))
-      // Gone since it was read: sealing removes a file only once its segment is recorded.
-      if (from === undefined || from >= read.size) continue
-      const tally = from === 0 ? read.tally : (await unlessGone(() => DayTally.readOn(day, file, undefined, from, signal)))?.tally
-      if (tally === undefined) continue
+      if (from === undefined) {
+        vanished.add(day)
+        continue
+      }
+      if (from >= read.size) continue
+      let tally = read.tally
+      if (from > 0) {
+        const tail = await DayTally.readOn(day, file, undefined, from, signal)
+        // An open file only grows: read as empty, it is gone.
+        if (tail.size === 0) {
+          vanished.add(day)
+          continue
+        }
+        tally = tail.tally
+      }
       unreadableLines += tally.unreadable
       misfiledEvents += tally.misfiled
       duplicateIds += tally.duplicates
       if (tally.earliest !== null) see(tally.earliest.ms, tally.earliest.text)
       if (tally.latest !== null) see(tally.latest.ms, tally.latest.text)
       addDay(day, tally.events, tally.byResource)
+    }
+    // Sealing removes an open file only once its segment is recorded: a file gone after the
+    // manifest was read is in the segments recorded since.
+    if (vanished.size > 0) {
+      const later = await skippingUnsafe(() => Manifest.readEntries(l.root), () => undefined, [])
+      for (const { entry: e } of later.slice(chain.length)) {
+        if (e.kind !== "segment" || !vanished.has(e.day)) continue
+        addDay(e.day, e.lines, e.byResource)
+        for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
+      }
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
       totalEvents += d.total

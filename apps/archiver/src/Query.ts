@@ -10,9 +10,19 @@
  */
 import * as Effect from "effect/Effect"
 import { ArchiveReadError } from "./ArchiveError.js"
-import { at, errnoCode, layout, tryRead } from "./internal/archiveFs.js"
+import { at, errnoCode, layout, lstatIfExists, tryRead } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
-import { dayRange, type EventFields, type EventFile, eventLineBytes, fieldsOf, listEventFiles, withSealedPrefixes } from "./Segments.js"
+import {
+  contentLineBytes,
+  dayRange,
+  type EventFields,
+  type EventFile,
+  eventLineBytes,
+  fieldsOf,
+  listEventFiles,
+  openContent,
+  sealedStarts
+} from "./Segments.js"
 import * as fsp from "node:fs/promises"
 
 export interface Filter {
@@ -113,29 +123,42 @@ export const run = (
     let filesSkipped = 0
     let matched = 0
     let stopped = false
-    // An open file that a recorded segment already holds the start of (a seal interrupted, or
-    // running meanwhile) is read past it: each event once.
-    const listed = await withSealedPrefixes(await listEventFiles(l.events), (p) => entries.get(p))
+    const listed = await listEventFiles(l.events)
     const listedNames = new Set(listed.map((f) => f.name))
+    // An open file that a listed segment already holds the start of (a seal interrupted, or
+    // running meanwhile) is read past it: each event once.
+    const startOf = sealedStarts(listed, (p) => entries.get(p))
+    // Each open file as listed: a seal meanwhile removes it, and a later event may make another.
+    const listedIno = new Map<string, number>()
+    for (const f of listed) {
+      if (f.segment === 0) {
+        const st = await lstatIfExists(f.file)
+        if (st !== undefined) listedIno.set(f.name, st.ino)
+      }
+    }
+    /** `file`'s content, or `undefined` when it is gone. */
+    const openIfThere = (file: string, start = 0) =>
+      openContent(file, signal, start).catch((e) => {
+        if (errnoCode(e) === "ENOENT") return undefined
+        throw e
+      })
     /**
-     * A file's lines. An open file sealed since the listing (gone when opened: nothing of it read)
-     * is read from the day's segments that are listed now and were not then; they hold what it held.
+     * A file's lines. An open file sealed since the listing (gone, or another file by now) is read
+     * from the day's segments listed now and not then, which hold what it held; then from the open
+     * file that late events made since, if any.
      */
     async function* linesOf(f: EventFile): AsyncGenerator<Buffer> {
-      const lines = eventLineBytes(f.file, signal, f.start)
-      let first: IteratorResult<Buffer>
-      try {
-        first = await lines.next()
-      } catch (e) {
-        if (f.segment > 0 || errnoCode(e) !== "ENOENT") throw e
-        for (const g of await listEventFiles(l.events)) {
-          if (g.day === f.day && g.segment > 0 && !listedNames.has(g.name)) yield* eventLineBytes(g.file, signal)
-        }
-        return
+      if (f.segment > 0) return yield* eventLineBytes(f.file, signal)
+      const st = await lstatIfExists(f.file)
+      const same = st !== undefined && st.ino === listedIno.get(f.name)
+      const content = same ? await openIfThere(f.file, await startOf(f)) : undefined
+      if (content !== undefined) return yield* contentLineBytes(content)
+      for (const g of await listEventFiles(l.events)) {
+        if (g.day === f.day && g.segment > 0 && !listedNames.has(g.name)) yield* eventLineBytes(g.file, signal)
       }
-      if (first.done === true) return
-      yield first.value
-      yield* lines
+      const later = await lstatIfExists(f.file)
+      const after = later !== undefined && later.ino !== listedIno.get(f.name) ? await openIfThere(f.file) : undefined
+      if (after !== undefined) yield* contentLineBytes(after)
     }
     for (const f of listed) {
       if (stopped) break

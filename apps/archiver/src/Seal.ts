@@ -60,8 +60,11 @@ export interface SealOptions {
   readonly settle: Duration.DurationInput
   /** Signs every manifest entry (Ed25519). */
   readonly signingKey?: KeyObject | undefined
-  /** Called at each step of each seal, for crash tests. */
-  readonly onStep?: ((step: SealStep, day: string) => void) | undefined
+  /**
+   * Called at each step of each seal, for tests: crash tests kill the process there; race tests
+   * return a promise, awaited before the seal goes on, to hold a step open as a slow disk would.
+   */
+  readonly onStep?: ((step: SealStep, day: string) => void | Promise<void>) | undefined
 }
 
 export interface SealResult {
@@ -309,12 +312,12 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
           throw e
         }
         await out.close()
-        step("tempWritten", day)
+        await step("tempWritten", day)
         // link(2) fails with EEXIST instead of replacing: a sealed file is never rewritten.
         await at(target, "creating", () => fsp.link(tmp, target))
         await at(tmp, "removing", () => fsp.rm(tmp, { force: true }))
         await fsyncDir(l.events)
-        step("linked", day)
+        await step("linked", day)
         await append([{
           kind: "segment",
           day,
@@ -328,7 +331,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
         }])
         sealed.push(`events/${name}`)
         recordedNow.add(day)
-        step("recorded", day)
+        await step("recorded", day)
       } else {
         removedOpen.push(`events/${open.name}`)
       }
@@ -340,7 +343,7 @@ export const sealSettled = (options: SealOptions): Effect.Effect<SealResult, Arc
         }
       })
       await fsyncDir(l.events)
-      step("openRemoved", day)
+      await step("openRemoved", day)
       openRemoved.add(day)
     }
 

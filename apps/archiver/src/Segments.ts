@@ -28,11 +28,6 @@ export interface EventFile {
   readonly file: string
   /** 0 for the open file; 1, 2, … for sealed segments. */
   readonly segment: number
-  /**
-   * Where an open file's events start for a reader: past the leading bytes a listed segment of
-   * the day already holds ({@link withSealedPrefixes}). 0 or absent: from the start.
-   */
-  readonly start?: number
 }
 
 /** `events/` name of a day's `n`th sealed segment (the first has no number). */
@@ -114,7 +109,12 @@ export const openContent = async (file: string, signal?: AbortSignal, start = 0)
  * it on).
  */
 export async function* eventLineBytes(file: string, signal?: AbortSignal, start = 0): AsyncGenerator<Buffer> {
-  const input = (await openContent(file, signal, start)) as NodeJS.ReadableStream & { destroy?: () => void }
+  yield* contentLineBytes(await openContent(file, signal, start))
+}
+
+/** {@link eventLineBytes} of a stream {@link openContent} opened; destroys it when done or stopped. */
+export async function* contentLineBytes(content: NodeJS.ReadableStream): AsyncGenerator<Buffer> {
+  const input = content as NodeJS.ReadableStream & { destroy?: () => void }
   let rest: Buffer = Buffer.alloc(0)
   try {
     for await (const chunk of input as AsyncIterable<Buffer>) {
@@ -183,34 +183,47 @@ export const sealedPrefix = async (
   return offset
 }
 
+/** What {@link sealedPrefix} compares an open file with: a segment's decompressed content. */
+interface SegmentContent {
+  readonly content: { readonly sha256: string; readonly bytes: number }
+}
+
 /**
- * `files` (as {@link listEventFiles} lists them) with each open file's `start` past what the day's
- * listed segments hold, judged by the manifest's entries for them (`recorded`, by archive-relative
- * path). A seal interrupted between recording a segment and removing the open file leaves both
- * until the next seal: readers that take no lock (`query`, `verify`) then read each event once.
- * A segment linked but not yet recorded is not judged (the next seal adopts it).
+ * For readers that take no lock (`query`, `verify`): where each open day file of `files` (as
+ * {@link listEventFiles} listed them) starts to hold events that no listed segment of its day
+ * holds. Sealing copies an open file into a segment, links the segment into place, records it in
+ * the manifest, then removes the file; a reader between the first and last steps (or after a crash
+ * between them, until the next seal) finds the file and its segment both. A recorded segment is
+ * judged by the manifest's digest of its content (`recorded`, by archive-relative path); one
+ * linked but not recorded yet by its own content, read only then. Computed when asked, so a
+ * reader that skips a file costs nothing for it. 0 when the file is gone (its reader finds that).
  */
-export const withSealedPrefixes = async (
+export const sealedStarts = (
   files: ReadonlyArray<EventFile>,
-  recorded: (path: string) => { readonly content: { readonly sha256: string; readonly bytes: number } } | undefined
-): Promise<ReadonlyArray<EventFile>> => {
-  const segments = new Map<string, Array<{ readonly content: { readonly sha256: string; readonly bytes: number } }>>()
-  for (const f of files) {
-    const e = f.segment > 0 ? recorded(`events/${f.name}`) : undefined
-    if (e !== undefined) segments.set(f.day, [...segments.get(f.day) ?? [], e])
-  }
-  const out: Array<EventFile> = []
-  for (const f of files) {
-    const daySegments = f.segment === 0 ? segments.get(f.day) : undefined
-    const size = daySegments === undefined ? undefined : (await lstatIfExists(f.file))?.size
-    // Gone meanwhile (sealed): left to the reader, which finds it gone too.
-    const start = size === undefined ? 0 : await sealedPrefix(f.file, size, daySegments!).catch((e) => {
+  recorded: (path: string) => SegmentContent | undefined
+): (open: EventFile) => Promise<number> => {
+  const byDay = new Map<string, Array<EventFile>>()
+  for (const f of files) if (f.segment > 0) byDay.set(f.day, [...byDay.get(f.day) ?? [], f])
+  return async (open) => {
+    const listed = byDay.get(open.day)
+    if (listed === undefined) return 0
+    const size = (await lstatIfExists(open.file))?.size
+    if (size === undefined) return 0
+    const segments: Array<SegmentContent> = []
+    for (const g of listed) {
+      const content = recorded(`events/${g.name}`)?.content ??
+        // Unrecorded, and unreadable as a segment (damaged): it holds nothing to skip.
+        await (async () => digestStream(await openContent(g.file)))().catch((e) => {
+          if (e instanceof UnsafePath) throw e
+          return undefined
+        })
+      if (content !== undefined) segments.push({ content })
+    }
+    return sealedPrefix(open.file, size, segments).catch((e) => {
       if (e instanceof StepFailure && errnoCode(e.cause) === "ENOENT") return 0
       throw e
     })
-    out.push(start > 0 ? { ...f, start } : f)
   }
-  return out
 }
 
 /** The fields of an event the evidence commands look at (parsed, never re-serialised for output). */

@@ -32,7 +32,7 @@ import { coveredMillis } from "./Gaps.js"
 import { errnoCode, layout, tryRead, UnsafePath } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import { scanQuarantine } from "./ArchiveStatus.js"
-import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles, withSealedPrefixes } from "./Segments.js"
+import { digestFile, type EventFile, fieldsOf, forEachEventLine, listEventFiles, sealedStarts } from "./Segments.js"
 
 export type ProblemKind =
   | "file-edited"
@@ -100,16 +100,23 @@ const rel = (name: string) => `events/${name}`
 
 const sortKeys = (o: Readonly<Record<string, number>>) => Object.fromEntries(Object.entries(o).sort(([a], [b]) => a < b ? -1 : 1))
 
-/** A file's SHA-256 and size as stored, then its event lines (gunzipped if sealed), streaming. */
+/**
+ * A file's SHA-256 and size as stored (a sealed segment's, to compare with its entry; an open file
+ * is recorded nowhere, so it is not hashed), then its event lines from `start` (gunzipped if
+ * sealed), streaming.
+ */
 const scanFile = async (
   f: EventFile,
+  start: number,
   onLine: (line: string) => void
 ): Promise<{ sha256: string; bytes: number; error?: string }> => {
-  const stored = await digestFile(f.file)
+  const stored = f.segment > 0 ? await digestFile(f.file) : { sha256: "", bytes: 0 }
   try {
-    await forEachEventLine(f.file, onLine, undefined, f.start)
+    await forEachEventLine(f.file, onLine, undefined, start)
     return stored
   } catch (e) {
+    // Gone, not damaged: `verify` looks again (a seal removed it).
+    if (errnoCode(e) === "ENOENT") throw e
     return { ...stored, error: e instanceof Error ? e.message : String(e) }
   }
 }
@@ -215,9 +222,13 @@ export const verify = (options: VerifyOptions): Effect.Effect<VerifyReport, Arch
     for (let attempt = 1;; attempt++) {
       const before = yield* manifest()
       const result = yield* Effect.either(verifyOnce(options))
-      const raced = Either.isLeft(result) ? result.left.code === "ENOENT" : result.right.problems.length > 0
+      // A file gone while it was read was removed by a seal (the archive removes nothing else),
+      // whether or not the manifest changed while this pass ran: the seal may have recorded its
+      // segment just before.
+      const vanished = Either.isLeft(result) && result.left.code === "ENOENT"
+      const raced = vanished || (Either.isRight(result) && result.right.problems.length > 0)
       let now = raced ? yield* manifest() : before
-      if (attempt === ATTEMPTS || now === before) return yield* result
+      if (attempt === ATTEMPTS || !raced || (now === before && !vanished)) return yield* result
       // A seal is running: its days follow each other quickly. Wait until one poll finds the
       // manifest as the last one did, then verify again.
       for (let poll = 0; poll < SETTLE_POLLS; poll++) {
@@ -271,10 +282,10 @@ const verifyOnce = (options: VerifyOptions): Effect.Effect<VerifyReport, Archive
       expected.set(e.path, { ...e, line: p.n })
     }
 
-    // An open file whose start a recorded segment holds (a seal interrupted before it removed the
-    // file; the next seal does) is checked past it, so its events are not reported as duplicates.
-    const files = yield* tryRead(l.events, "listing", () =>
-      unsafe([] as ReadonlyArray<EventFile>, async () => withSealedPrefixes(await listEventFiles(l.events), (p) => expected.get(p))))
+    const files = yield* tryRead(l.events, "listing", () => unsafe([] as ReadonlyArray<EventFile>, () => listEventFiles(l.events)))
+    // An open file whose start a listed segment holds (a seal interrupted before it removed the
+    // file, or running meanwhile) is checked past it, so its events are not reported as duplicates.
+    const startOf = sealedStarts(files, (p) => expected.get(p))
     const sealedOnDisk = new Set(files.filter((f) => f.segment > 0).map((f) => rel(f.name)))
     const added: Array<{ path: string; sha256: string }> = []
     let events = 0
@@ -290,7 +301,7 @@ const verifyOnce = (options: VerifyOptions): Effect.Effect<VerifyReport, Archive
       let fileLines = 0
       const fileByResource: Record<string, number> = {}
       const scanned = yield* tryRead(f.file, "reading", () =>
-        unsafe(undefined, () => scanFile(f, (line) => {
+        unsafe(undefined, async () => scanFile(f, f.segment === 0 ? await startOf(f) : 0, (line) => {
           events++
           fileLines++
           const fields = fieldsOf(line)

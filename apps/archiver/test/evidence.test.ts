@@ -94,6 +94,25 @@ describe.concurrent("verify names each damage", () => {
     expect(listed.sort()).toEqual([...raws, late].sort())
   })
 
+  it("a query stopped at its first line closes the file it was reading, open or sealed", async () => {
+    const dir = copy()
+    const day = "2024-03-04"
+    // More than a read stream buffers: one left open would not reach the end and close itself.
+    fs.writeFileSync(
+      path.join(dir, "events", `${day}.ndjson`),
+      Array.from({ length: 3000 }, (_, i) => `{"id":"late-${i}","resource":"late","type":"created","created":"${day}T23:00:00.000Z","data":{}}\n`).join("")
+    )
+    const fds = () => fs.readdirSync("/proc/self/fd").length
+    const before = fds()
+    // Only the open file holds `late` events (no segment is opened); then a segment first.
+    for (const resource of ["late", undefined]) {
+      for (let i = 0; i < 5; i++) await Effect.runPromise(Query.run(dir, { resource }, () => false))
+    }
+    // Closing is asynchronous: a moment for the last one.
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(fds()).toBe(before)
+  })
+
   it("a byte edited in a sealed file", async () => {
     const dir = copy()
     const file = seg(dir, "2024-03-02")
