@@ -15,7 +15,6 @@
  *
  * @since 0.1.0
  */
-import type { Dirent } from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as Effect from "effect/Effect"
@@ -32,6 +31,7 @@ import {
   lstatIfExists,
   StepFailure,
   tryRead,
+  unlessGone,
   UnsafePath
 } from "./internal/archiveFs.js"
 import * as DayTally from "./internal/dayTally.js"
@@ -104,15 +104,9 @@ export interface ArchiveStatus {
  * and the lookup: what is gone by then counts for nothing, rather than failing the command.
  */
 const sizeOf = async (dir: string): Promise<number> => {
-  let entries: Array<Dirent>
-  try {
-    entries = await fsp.readdir(dir, { withFileTypes: true })
-  } catch (e) {
-    if (errnoCode(e) === "ENOENT") return 0
-    throw e
-  }
+  const entries = await unlessGone(() => fsp.readdir(dir, { withFileTypes: true }))
   let total = 0
-  for (const entry of entries) {
+  for (const entry of entries ?? []) {
     const p = path.join(dir, entry.name)
     if (entry.isDirectory()) total += await sizeOf(p)
     else if (entry.isFile()) total += (await lstatIfExists(p))?.size ?? 0
@@ -177,12 +171,6 @@ const scanEvents = (
       for (const [r, n] of Object.entries(counts)) DayTally.bump(dayByResource, r, n)
       perDay.set(day, { day, total: (prior?.total ?? 0) + events, byResource: dayByResource })
     }
-    /** `read`, or `undefined` when its file is gone (sealed since it was listed). */
-    const unlessGone = <A>(read: () => Promise<A>): Promise<A | undefined> =>
-      read().catch((e) => {
-        if (e instanceof StepFailure && errnoCode(e.cause) === "ENOENT") return undefined
-        throw e
-      })
     // The day files as reconcile lists them, so that both judge a mark alike (`IdIndex.openMarkFor`).
     const open: Array<{ day: string; file: string; read: { tally: DayTally.DayTally; size: number } }> = []
     for (const d of await unsafeDir(l.events, onUnsafe) ? [] : await dayStorage(l.events)) {
@@ -192,13 +180,17 @@ const scanEvents = (
       const read = await skippingUnsafe(() => unlessGone(() => openDayTally(d.day, file, marks[d.day], d.segments, signal)), onUnsafe, undefined)
       if (read !== undefined) open.push({ day: d.day, file, read })
     }
+    /** Adds a recorded segment's counts and created range. */
+    const addSegment = (e: Manifest.SegmentEntry) => {
+      addDay(e.day, e.lines, e.byResource)
+      for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
+    }
     const chain = await skippingUnsafe(() => Manifest.readEntries(l.root), onUnsafe, [])
     const sealed = new Map<string, Array<Manifest.SegmentEntry>>()
     for (const { entry: e } of chain) {
       if (e.kind !== "segment") continue
       sealed.set(e.day, [...sealed.get(e.day) ?? [], e])
-      addDay(e.day, e.lines, e.byResource)
-      for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
+      addSegment(e)
     }
     // Days whose open file a seal removed after the manifest was read (see below).
     const vanished = new Set<string>()
@@ -232,11 +224,7 @@ const scanEvents = (
     // manifest was read is in the segments recorded since.
     if (vanished.size > 0) {
       const later = await skippingUnsafe(() => Manifest.readEntries(l.root), () => undefined, [])
-      for (const { entry: e } of later.slice(chain.length)) {
-        if (e.kind !== "segment" || !vanished.has(e.day)) continue
-        addDay(e.day, e.lines, e.byResource)
-        for (const t of [e.minCreated, e.maxCreated]) if (t !== null && !Number.isNaN(Date.parse(t))) see(Date.parse(t), t)
-      }
+      for (const { entry: e } of later.slice(chain.length)) if (e.kind === "segment" && vanished.has(e.day)) addSegment(e)
     }
     for (const d of [...perDay.values()].sort((a, b) => a.day < b.day ? -1 : 1)) {
       totalEvents += d.total

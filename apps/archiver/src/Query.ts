@@ -10,7 +10,7 @@
  */
 import * as Effect from "effect/Effect"
 import { ArchiveReadError } from "./ArchiveError.js"
-import { at, errnoCode, layout, lstatIfExists, tryRead } from "./internal/archiveFs.js"
+import { at, layout, lstatIfExists, tryRead, unlessGone } from "./internal/archiveFs.js"
 import * as Manifest from "./Manifest.js"
 import {
   contentLineBytes,
@@ -137,11 +137,7 @@ export const run = (
       }
     }
     /** `file`'s content, or `undefined` when it is gone. */
-    const openIfThere = (file: string, start = 0) =>
-      openContent(file, signal, start).catch((e) => {
-        if (errnoCode(e) === "ENOENT") return undefined
-        throw e
-      })
+    const openIfThere = (file: string, start = 0) => unlessGone(() => openContent(file, signal, start))
     /**
      * A file's lines. An open file sealed since the listing (gone, or another file by now) is read
      * from the day's segments listed now and not then, which hold what it held; then from the open

@@ -16,7 +16,7 @@ import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
 import * as zlib from "node:zlib"
-import { at, DAY_FILE, errnoCode, isDay, lstatIfExists, openNoFollow, SEGMENT_FILE, StepFailure, UnsafePath } from "./internal/archiveFs.js"
+import { at, DAY_FILE, errnoCode, isDay, lstatIfExists, openNoFollow, SEGMENT_FILE, unlessGone, UnsafePath } from "./internal/archiveFs.js"
 
 export const DAY_MS = 86_400_000
 
@@ -219,10 +219,7 @@ export const sealedStarts = (
         })
       if (content !== undefined) segments.push({ content })
     }
-    return sealedPrefix(open.file, size, segments).catch((e) => {
-      if (e instanceof StepFailure && errnoCode(e.cause) === "ENOENT") return 0
-      throw e
-    })
+    return (await unlessGone(() => sealedPrefix(open.file, size, segments))) ?? 0
   }
 }
 

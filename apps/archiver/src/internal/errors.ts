@@ -55,6 +55,18 @@ export class StepFailure extends Error {
 }
 
 /**
+ * `read`'s result, or `undefined` when the file it reads is not there ("not found", as thrown or
+ * inside a {@link StepFailure}). For readers beside a running archiver, whose atomic replaces and
+ * seals remove files between a listing and a read. Anything else, a planted link included, still
+ * rejects.
+ */
+export const unlessGone = <A>(read: () => Promise<A>): Promise<A | undefined> =>
+  read().catch((e) => {
+    if (errnoCode(e instanceof StepFailure ? e.cause : e) === "ENOENT") return undefined
+    throw e
+  })
+
+/**
  * Something planted in the archive that must not be written through (a symbolic link, a
  * non-regular file, a directory its owner made read-only). Thrown by the safe file layer and
  * turned into {@link ArchiveUnsafe}.

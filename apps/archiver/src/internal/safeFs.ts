@@ -18,7 +18,7 @@ import { randomBytes } from "node:crypto"
 import * as fs from "node:fs"
 import * as fsp from "node:fs/promises"
 import * as path from "node:path"
-import { at, errnoCode, StepFailure, UnsafePath } from "./errors.js"
+import { at, errnoCode, StepFailure, unlessGone, UnsafePath } from "./errors.js"
 import { DIR_MODE, FILE_MODE } from "./layout.js"
 
 const { O_NOFOLLOW, O_NONBLOCK, O_RDONLY, O_DIRECTORY, O_RDWR, O_APPEND, O_CREAT, O_EXCL, O_WRONLY } = fs.constants
@@ -158,9 +158,7 @@ export const tightenFiles = async (dir: string, tightened: Array<Tightened> = []
     if (st.isFile() && (st.mode & 0o777) !== FILE_MODE) {
       // Through a handle opened without following links: a link swapped in after the lstat
       // fails here rather than having its target's mode changed. Gone since the lstat: skipped.
-      const h = await at(file, "setting permissions on", () =>
-        openNoFollow(file, O_RDONLY).catch((e) => errnoCode(e) === "ENOENT" ? undefined : Promise.reject(e))
-      )
+      const h = await at(file, "setting permissions on", () => unlessGone(() => openNoFollow(file, O_RDONLY)))
       if (h === undefined) continue
       tightened.push({ path: file, from: st.mode & 0o777, to: FILE_MODE })
       try {
