@@ -5,6 +5,7 @@
  */
 import type { EventsApi, EventsApiError } from "@webex-compliance/events-api"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type * as NdjsonSink from "./NdjsonSink.js"
 import type * as PageSorter from "./PageSorter.js"
@@ -74,39 +75,44 @@ const PREFETCH_PAGES = 1
  */
 const BATCH_ITEMS = 1000
 
-type Step =
+type Step<W> =
   | { readonly _tag: "Page"; readonly page: PageSorter.SortedPage }
-  | { readonly _tag: "End"; readonly window: number }
+  | { readonly _tag: "End"; readonly window: W }
   | { readonly _tag: "Failed"; readonly error: EventsApiError.EventsApiError }
 
 /**
- * Archives `windows` in order, each listed from `listFrom` to `end`. The caller widens `listFrom`
- * backwards where a neighbouring window ends: whether the service's `from` is inclusive is not
- * documented, so abutting windows re-read a second of their neighbour rather than risk losing an
- * event sitting exactly on the boundary (the sink drops what is already there).
+ * Archives the windows `next` gives, in order, each listed from `listFrom` to `end`. `next` is
+ * asked for a window only once the previous window's listing has ended, and is told how many
+ * items it listed (`WindowPlan` sizes windows by it). The planner widens `listFrom` backwards
+ * where a neighbouring window ends: whether the service's `from` is inclusive is not documented,
+ * so abutting windows re-read a second of their neighbour rather than risk losing an event sitting
+ * exactly on the boundary (the sink drops what is already there).
  *
  * One pipeline over every window: while a window's pages are written (and its checkpoint saved by
- * `onWindow`), the next pages, of the same window or the following ones, are being fetched. A window's pages are written as one batch
- * (several for a dense one, see `BATCH_ITEMS`). `onWindow(i, totals)` runs once every page of
- * window `i` is durable, before anything of window `i + 1` is written; a failure to fetch a later
- * page surfaces only after the pages before it were written and their windows reported. So the
- * checkpoint's guarantee is unchanged: a window is recorded only after its events are on disk.
- * Pages held but not yet written when the run stops are simply not written: their window is not
- * checkpointed, and the next run fetches it again.
+ * `onWindow`), the next pages, of the same window or the following ones, are being fetched. A
+ * window's pages are written as one batch (several for a dense one, see `BATCH_ITEMS`).
+ * `onWindow(window, totals)` runs once every page of that window is durable, before anything of
+ * the next window is written; a failure to fetch a later page surfaces only after the pages
+ * before it were written and their windows reported. So the checkpoint's guarantee is unchanged:
+ * a window is recorded only after its events are on disk. Pages held but not yet written when
+ * the run stops are simply not written: their window is not checkpointed, and the next run
+ * fetches it again.
  */
-export const archiveWindows = <E, R>(
+export const archiveWindows = <W extends WindowSpec, E, R>(
   api: EventsApi.Service,
   sorter: PageSorter.Service,
   sink: NdjsonSink.Service,
   query: Query,
-  windows: ReadonlyArray<WindowSpec>,
-  onWindow: (window: number, totals: Totals.Totals) => Effect.Effect<void, E, R>
+  next: (listedByPrevious: number) => W | undefined,
+  onWindow: (window: W, totals: Totals.Totals) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, EventsApiError.EventsApiError | NdjsonSink.WriteError | E, R> =>
   // Suspended: each run of the effect starts with nothing held.
   Effect.suspend(() => {
     // The pages of the current window not yet written, and their item count.
     let held: Array<PageSorter.SortedPage> = []
     let heldItems = 0
+    // Items the window being listed has listed so far: told to `next` once its listing ends.
+    let listing = 0
     const flush = (totals: Totals.Totals) => {
       if (held.length === 0) return Effect.succeed(totals)
       const pages = held
@@ -114,18 +120,27 @@ export const archiveWindows = <E, R>(
       heldItems = 0
       return Effect.map(archivePages(sink, pages), (t) => Totals.plus(totals, t))
     }
-    return Stream.fromIterable(windows.map((w, i) => [i, w] as const)).pipe(
-      Stream.flatMap(([i, w]) =>
+    // Lazily, one window per pull: `flatMap` pulls the next only once the previous one's listing ended.
+    const windows = Stream.unfold(undefined, () => {
+      const w = next(listing)
+      listing = 0
+      return w === undefined ? Option.none() : Option.some([w, undefined] as const)
+    })
+    return windows.pipe(
+      Stream.flatMap((w) =>
         // Sorted as each body arrives (on the decoder thread when there is one), before the
         // buffer: no parsed page is held, only its bytes and records.
         api.listPagesWith({ ...query, from: new Date(w.listFrom), to: new Date(w.end) }, sorter.sort).pipe(
-          Stream.map((page): Step => ({ _tag: "Page", page })),
-          Stream.concat(Stream.succeed<Step>({ _tag: "End", window: i }))
+          Stream.map((page): Step<W> => {
+            listing += page.listed
+            return { _tag: "Page", page }
+          }),
+          Stream.concat(Stream.succeed<Step<W>>({ _tag: "End", window: w }))
         )
       ),
       // A listing that fails still has the pages it delivered written first (as when each page
       // was written on arrival): they are durable, only their window is not checkpointed.
-      Stream.catchAll((error) => Stream.succeed<Step>({ _tag: "Failed", error })),
+      Stream.catchAll((error) => Stream.succeed<Step<W>>({ _tag: "Failed", error })),
       Stream.buffer({ capacity: PREFETCH_PAGES }),
       Stream.runFoldEffect(Totals.empty, (totals, step): Effect.Effect<
         Totals.Totals,

@@ -30,6 +30,7 @@ import * as Planner from "./Planner.js"
 import * as Seal from "./Seal.js"
 import { safeText } from "./Redaction.js"
 import * as Totals from "./Totals.js"
+import * as WindowPlan from "./WindowPlan.js"
 import type { EventsApiError as ApiError } from "@webex-compliance/events-api"
 
 export { ArchiverUsageError } from "./ArchiverError.js"
@@ -46,8 +47,14 @@ export interface Settings {
   readonly scope: Scope
   /** Page size, 1 to 1000. */
   readonly max: number
-  /** Length of a checkpoint window. */
+  /** Length of a checkpoint window (where events are dense, see `WindowPlan`). */
   readonly window: Duration.Duration
+  /**
+   * How long a window may grow where events are sparse (`WindowPlan`): windows start at `window`
+   * and grow toward about a thousand events each. Default (and at least) `window`: every window
+   * the same length.
+   */
+  readonly longestWindow?: Duration.Duration | undefined
   /**
    * How far behind the clock the archive stays. The service refuses a `to` in its future, so a
    * local clock running ahead would fail every request near "now"; and the newest events may
@@ -168,15 +175,18 @@ export const make = Effect.gen(function*() {
       Effect.flatMap(Ref.get(state), (st) => s.sealCovered(st.covered.map((i) => [i.from, i.through] as const)))
   })
   const windowMillis = Math.max(1000, Duration.toMillis(settings.window))
+  const longestMillis = settings.longestWindow === undefined
+    ? windowMillis
+    : Math.max(windowMillis, Duration.toMillis(settings.longestWindow))
   const settleMillis = settings.settle === undefined ? 0 : Duration.toMillis(settings.settle)
   /** The latest instant the archive reaches for: now, less the settling margin. */
   const horizon = Effect.map(Clock.currentTimeMillis, (now) => now - settleMillis)
   const query = { ...settings.scope, max: settings.max }
 
   /**
-   * Archives the planned segments window by window. After each window: coverage grows and
-   * `onWindow` records progress in the same atomic checkpoint write. A window wholly covered
-   * before the run is a re-check: what it writes is counted as late.
+   * Archives the planned segments window by window (cut by `WindowPlan`). After each window:
+   * coverage grows and `onWindow` records progress in the same atomic checkpoint write. A window
+   * wholly covered before the run is a re-check: what it writes is counted as late.
    */
   const archiveSegments = (
     segments: ReadonlyArray<Planner.Segment>,
@@ -185,26 +195,25 @@ export const make = Effect.gen(function*() {
   ): Effect.Effect<Totals.Totals, ArchiverError> =>
     Effect.gen(function*() {
       const coveredBefore = (yield* Ref.get(state)).covered
-      const windows = segments.flatMap((seg) =>
-        Coverage.windows(seg.from, seg.to, windowMillis).map(([start, end]) => ({
-          start,
-          end,
-          // The first window of a segment starts where asked; the others re-read their predecessor's last second.
-          listFrom: start === seg.from ? start : start - BOUNDARY_OVERLAP_MILLIS,
-          rechecked: Coverage.covers(coveredBefore, start, end)
-        }))
-      )
+      const plan = WindowPlan.make(segments, {
+        shortest: windowMillis,
+        longest: longestMillis,
+        overlap: BOUNDARY_OVERLAP_MILLIS
+      })
       let totals = Totals.empty
+      let done = 0
       const started = yield* Clock.currentTimeMillis
       // One pipeline over every window: the next pages are fetched while a window is written and
       // checkpointed (see `archiveWindows`); each window joins the coverage only once it is durable.
-      yield* archiveWindows(api, sorter, sink, query, windows, (i, t) =>
+      yield* archiveWindows(api, sorter, sink, query, plan.next, ({ end, start }, t) =>
         Effect.gen(function*() {
-          const { end, rechecked, start } = windows[i]!
           yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
-          totals = Totals.plus(totals, { ...t, windows: 1, late: rechecked ? t.written : 0 })
+          // A window wholly covered before the run is a re-check: what it writes is late.
+          const late = Coverage.covers(coveredBefore, start, end) ? t.written : 0
+          totals = Totals.plus(totals, { ...t, windows: 1, late })
+          done += end - start
           const elapsed = (yield* Clock.currentTimeMillis) - started
-          yield* Effect.logInfo(`${label}: window ${i + 1}/${windows.length} archived`).pipe(
+          yield* Effect.logInfo(`${label}: window ${totals.windows} archived`).pipe(
             Effect.annotateLogs({
               window: `${toIso(start)}/${toIso(end)}`,
               listed: t.listed,
@@ -212,7 +221,7 @@ export const make = Effect.gen(function*() {
               duplicates: t.duplicates,
               quarantined: t.quarantined,
               totalWritten: totals.written,
-              percent: Math.round(((i + 1) / windows.length) * 100),
+              percent: plan.total === 0 ? 100 : Math.floor((done / plan.total) * 100),
               elapsedSeconds: Math.round(elapsed / 1000)
             })
           )

@@ -121,7 +121,11 @@ const filters = {
 const max = integer("max", 1, 1000, 1000).pipe(Options.withDescription("Events per page, 1 to 1000 (default 1000)."))
 
 const window = duration("window", "6h").pipe(
-  Options.withDescription("The checkpoint window, e.g. 1h, 6h, 1d (default 6h): progress is saved after each fully written window.")
+  Options.withDescription("The checkpoint window, e.g. 1h, 6h, 1d (default 6h): progress is saved after each fully written window. Where events are sparse, windows grow (see --max-window).")
+)
+
+const maxWindow = duration("max-window", "7d").pipe(
+  Options.withDescription("How long a window may grow where events are sparse (default 7d): windows start at --window and grow toward about 1000 events each, so a sparse backfill of years costs few requests and checkpoints. Equal to --window, every window has that length.")
 )
 
 const logFormat = EvidenceCli.choice("log-format", ["text", "json"]).pipe(
@@ -133,7 +137,7 @@ const json = Options.boolean("json").pipe(
   Options.withDescription("Print the final summary on stdout as one JSON object instead of a sentence.")
 )
 
-const common = { out, baseUrl, tokenFile, refreshTokenFile, clientId, clientSecretFile, ...filters, max, window, logFormat }
+const common = { out, baseUrl, tokenFile, refreshTokenFile, clientId, clientSecretFile, ...filters, max, window, maxWindow, logFormat }
 
 const settle = Options.text("settle").pipe(
   Options.withPseudoName("duration"),

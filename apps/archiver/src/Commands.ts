@@ -41,6 +41,7 @@ export interface Common {
   readonly actor: Option.Option<string>
   readonly max: number
   readonly window: Duration.Duration
+  readonly maxWindow: Duration.Duration
   readonly logFormat: Logging.Format
   readonly settle: Option.Option<Duration.Duration>
   readonly signingKey: Option.Option<string>
@@ -67,6 +68,7 @@ const settingsOf = (c: Common): Archiver.Settings => ({
   },
   max: c.max,
   window: c.window,
+  longestWindow: c.maxWindow,
   // Stay a little behind the clock: a local clock ahead of Webex's would make "now" a refused future `to`.
   settle: Duration.seconds(10)
 })

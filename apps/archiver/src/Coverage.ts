@@ -55,10 +55,3 @@ export const overlap = (coverage: ReadonlyArray<Interval>, from: number, through
 /** The end of the latest covered interval, if anything is covered. */
 export const end = (coverage: ReadonlyArray<Interval>): number | undefined =>
   coverage.length === 0 ? undefined : Math.max(...coverage.map((i) => i.through))
-
-/** Splits `[from, to)` into consecutive windows of at most `sizeMillis`. */
-export const windows = (from: number, to: number, sizeMillis: number): ReadonlyArray<readonly [number, number]> => {
-  const out: Array<readonly [number, number]> = []
-  for (let start = from; start < to; start += sizeMillis) out.push([start, Math.min(to, start + sizeMillis)])
-  return out
-}

@@ -35,6 +35,8 @@ describe("bench/e2e", () => {
           "--big", "3000",
           "--retry-events", "1000",
           "--rate-limit-every", "3",
+          "--sparse-events", "500",
+          "--sparse-days", "60",
           "--results", results
         ],
         env
@@ -64,6 +66,13 @@ describe("bench/e2e", () => {
       assert.strictEqual(json.bigSpread.archiver.events, 3000)
       assert.strictEqual(json.bigSpread.days, 6)
       for (const name of ["floor", "archiver", "list", "listBundled"]) assert.isAbove(json.startup[name].wallMs, 0, `startup.${name}`)
+      // The sparse run: every contestant archived every event.
+      for (const name of ["floor", "archiver", "fixedWindows"]) {
+        assert.strictEqual(json.sparse[name].events, 500, `sparse.${name}`)
+        assert.isAbove(json.sparse[name].wallMs, 0, `sparse.${name}`)
+      }
+      assert.isAbove(json.sparse.ratios.fixedWindows.wall, 0)
+      assert.include(md, "A sparse backfill, 500 events over 60 days")
       assert.isAbove(json.retryAfter.samples, 0)
       assert.isNumber(json.retryAfter.meanExtraMs)
       // Every target has a measured value, so the report never hides a missing figure.

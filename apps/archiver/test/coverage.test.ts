@@ -137,29 +137,3 @@ describe("Coverage.gaps", () => {
     }
   )
 })
-
-describe("Coverage.windows", () => {
-  it("cuts a range into consecutive windows, the last one shorter", () => {
-    assert.deepStrictEqual(Coverage.windows(0, 10, 4), [[0, 4], [4, 8], [8, 10]])
-    assert.deepStrictEqual(Coverage.windows(0, 8, 4), [[0, 4], [4, 8]])
-    assert.deepStrictEqual(Coverage.windows(3, 4, 100), [[3, 4]])
-    assert.deepStrictEqual(Coverage.windows(5, 5, 4), [])
-    assert.deepStrictEqual(Coverage.windows(6, 5, 4), [])
-  })
-
-  it.prop(
-    "windows tile [from, to) with no gap or overlap, each at most the size",
-    [FastCheck.integer({ min: 0, max: 10_000 }), FastCheck.integer({ min: 1, max: 3_000 }), FastCheck.integer({ min: 1, max: 1_000 })],
-    ([from, length, size]) => {
-      const ws = Coverage.windows(from, from + length, size)
-      assert.strictEqual(ws.length, Math.ceil(length / size))
-      assert.strictEqual(ws[0]![0], from)
-      assert.strictEqual(ws[ws.length - 1]![1], from + length)
-      ws.forEach(([a, b], i) => {
-        if (i > 0) assert.strictEqual(a, ws[i - 1]![1])
-        assert.isTrue(b - a > 0 && b - a <= size)
-        if (i < ws.length - 1) assert.strictEqual(b - a, size)
-      })
-    }
-  )
-})

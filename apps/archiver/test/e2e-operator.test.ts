@@ -218,11 +218,41 @@ describe.concurrent("webex-archiver for operators", () => {
     expect(summary).toMatchObject({ command: "backfill", windows: 1, archive: out })
   }, 600_000)
 
+  it("a sparse backfill lists in windows grown to its density (--max-window), and still archives every event", async ({ expect }) => {
+    // 300 events over a year: in fixed 6-hour windows that would be 1,464 requests and checkpoints.
+    const start = new Date("2023-01-01T00:00:00.000Z")
+    const end = new Date("2024-01-01T00:00:00.000Z")
+    const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 300, seed: 8, from: start, to: end }), order: "shuffled" })
+    const out = path.join(box.root, "sparse")
+    const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", start.toISOString(), "--to", end.toISOString(), "--json"]
+    const r = await cli(args, { token: fake.token })
+    expect(r.code, r.stderr).toBe(0)
+    const summary = JSON.parse(r.stdout) as { windows: number; written: number }
+    const requests = await listings(fake)
+    // Doubling from 6 hours to the 7-day cap takes 5 windows; then 52 weeks or so at the cap.
+    expect(summary.windows).toBeGreaterThan(50)
+    expect(summary.windows).toBeLessThan(70)
+    expect(requests).toHaveLength(1 + summary.windows)
+    const lengths = requests.slice(1).map((q) => Date.parse(q.query.to!) - Date.parse(q.query.from!))
+    expect(Math.max(...lengths)).toBeLessThanOrEqual(7 * DAY + 1000)
+    expect(summary.written).toBe(300)
+    assertExactArchive(out, await fake.events(), { range: { from: start, to: end }, token: fake.token })
+    expect(readCheckpoint(out)!.covered).toEqual([{ from: start.toISOString(), through: end.toISOString() }])
+
+    // --max-window equal to --window: every window that length.
+    const fixed = path.join(box.root, "sparse-fixed")
+    const week = ["--from", start.toISOString(), "--to", new Date("2023-01-08T00:00:00.000Z").toISOString()]
+    const r2 = await cli(["backfill", "--out", fixed, "--base-url", fake.baseUrl, ...week, "--window", "1d", "--max-window", "1d", "--json"], { token: fake.token })
+    expect(r2.code, r2.stderr).toBe(0)
+    expect((JSON.parse(r2.stdout) as { windows: number }).windows).toBe(7)
+  })
+
   it("fetches only what the coverage lacks: re-runs, wider ranges, --recheck and run without --from, counted at the server", async ({ expect }) => {
     const fake = await box.startFake({ events: SeedOrg.generateOrg({ count: 600, seed: 5, from: iso(from.getTime() - 2 * DAY), to: iso(to.getTime() + 2 * DAY) }) })
     const out = path.join(box.root, "planned")
     const args = (a: Date, b: Date, ...more: ReadonlyArray<string>) =>
-      ["backfill", "--out", out, "--base-url", fake.baseUrl, "--window", "1d", "--from", a.toISOString(), "--to", b.toISOString(), "--json", ...more]
+      // Windows of one day each (--max-window too): the requests below are counted per window.
+      ["backfill", "--out", out, "--base-url", fake.baseUrl, "--window", "1d", "--max-window", "1d", "--from", a.toISOString(), "--to", b.toISOString(), "--json", ...more]
     type Summary = { windows: number; written: number; duplicates: number; late: number; pages: number }
     const backfill = async (a: Date, b: Date, ...more: ReadonlyArray<string>) => {
       const before = (await listings(fake)).length

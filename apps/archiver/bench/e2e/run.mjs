@@ -18,14 +18,19 @@
 // at exit by the usage.mjs preload). Then the archiver again at `--big` events (memory: over the
 // same days, five times denser, and over proportionally more days at the same density), `status`
 // on that archive; `seal --settle 0` on the last round's archive (what a backfill's own sealing
-// costs: gzip and manifest of every day) and `status` after it; and the mean extra wait beyond `Retry-After: 1` (a server answering every
+// costs: gzip and manifest of every day) and `status` after it; a long sparse backfill
+// (`--sparse-events` over `--sparse-days`, alternated: the floor, the archiver, and the archiver
+// with fixed windows, `--max-window` equal to `--window`, as before windows grew with sparseness);
+// and the mean extra wait beyond `Retry-After: 1` (a server answering every
 // `--rate-limit-every`th request 429; the gap from each 429 to its retry, minus one second).
 // Writes `--results`/latest.md and latest.json.
 //
 // usage: node bench/e2e/run.mjs [--events 200000] [--days 30] [--rounds 3] [--big 1000000]
 //          [--max 1000] [--retry-events 20000] [--rate-limit-every 5] [--results bench/e2e/results]
 //          [--baseline <other checkout>/apps/archiver/bin/webex-archiver.mjs]
-//        (--big 0 skips the large run; `pnpm bench:e2e -- --events 20000` passes them through)
+//          [--sparse-events 100000] [--sparse-days 1500]
+//        (--big 0 skips the large run, --sparse-events 0 the sparse one; `pnpm bench:e2e -- --events 20000`
+//        passes them through)
 import { execFileSync, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -48,6 +53,9 @@ const DEFAULTS = {
   max: 1000,
   "retry-events": 20_000,
   "rate-limit-every": 5,
+  // A long, sparse backfill (years of a small org): 0 skips it.
+  "sparse-events": 100_000,
+  "sparse-days": 1500,
   results: path.join(here, "results"),
   // Another build's bin/webex-archiver.mjs (e.g. an export of the previous commit, built): run as
   // one more contestant, alternated with the others, for before/after figures from one run.
@@ -298,14 +306,15 @@ let lastArchive
 const firstUrl = (server, o) =>
   `${server.info.baseUrl}/events?from=${server.info.from}&to=${server.info.to}&max=${o.max}`
 
-const runArchiver = async (server, o, out, tmp, bin = archiverBin, env = {}) => {
+const runArchiver = async (server, o, out, tmp, bin = archiverBin, env = {}, extra = []) => {
   const r = await measure(
     "archiver backfill",
     [
       bin, "backfill", "--out", out, "--base-url", server.info.baseUrl, "--from", server.info.from, "--to", server.info.to,
       "--max", String(o.max),
       // Seal nothing: every day stays open (see the header).
-      "--settle", "36500d"
+      "--settle", "36500d",
+      ...extra
     ],
     { WEBEX_TOKEN: server.info.token, ...env },
     tmp
@@ -391,6 +400,15 @@ const markdown = (r) => {
         `round's ${r.seal.events}-event archive sealed ${s(r.seal.files)} day files in ${sec(r.seal.seal.wallMs)} wall, ` +
         `${sec(r.seal.seal.cpuMs)} CPU, ${r.seal.seal.peakRssMiB} MiB; \`status\` after it ${sec(r.seal.status.wallMs)} wall, ` +
         `${r.seal.status.peakRssMiB} MiB.`,
+    r.sparse === undefined
+      ? `Sparse run skipped (--sparse-events 0).`
+      : `A sparse backfill, ${r.sparse.events} events over ${r.sparse.days} days (one run each, alternated): floor ` +
+        `${sec(r.sparse.floor.wallMs)} wall, ${sec(r.sparse.floor.cpuMs)} CPU, ${r.sparse.floor.peakRssMiB} MiB; archiver ` +
+        `${sec(r.sparse.archiver.wallMs)} wall (${s(r.sparse.ratios.archiver.wall)}×), ${sec(r.sparse.archiver.cpuMs)} CPU ` +
+        `(${s(r.sparse.ratios.archiver.cpu)}×), ${r.sparse.archiver.peakRssMiB} MiB; the archiver with fixed 6-hour windows ` +
+        `(\`--max-window 6h\`, as before windows grew where events are sparse) ${sec(r.sparse.fixedWindows.wallMs)} wall ` +
+        `(${s(r.sparse.ratios.fixedWindows.wall)}×), ${sec(r.sparse.fixedWindows.cpuMs)} CPU (${s(r.sparse.ratios.fixedWindows.cpu)}×), ` +
+        `${r.sparse.fixedWindows.peakRssMiB} MiB.`,
     r.retryAfter === undefined
       ? `Retry-After run skipped.`
       : `Retry-After: ${r.retryAfter.samples} answers 429 \`Retry-After: 1\` (every ${r.config["rate-limit-every"]}th request, ${r.retryAfter.events} events); ` +
@@ -545,6 +563,44 @@ const main = async () => {
       }
     }
 
+    if (o["sparse-events"] > 0) {
+      // Years of a small organisation: what a backfill pays per window (a request, a write, a
+      // checkpoint) is the cost here, not per event. One round, alternated.
+      const { from: sparseFrom } = window(o["sparse-days"])
+      log(`starting the fake server with ${o["sparse-events"]} events over ${o["sparse-days"]} days`)
+      const sparse = await startServer(["--events", String(o["sparse-events"]), "--from", sparseFrom, "--to", to])
+      try {
+        const runs = {
+          floor: () => contestants.floor.run(sparse, o, tmp),
+          archiver: async () => {
+            const out = path.join(tmp, `archive-${++usageSerial}`)
+            const r = await runArchiver(sparse, o, out, tmp)
+            fs.rmSync(out, { recursive: true, force: true })
+            return r
+          },
+          fixedWindows: async () => {
+            const out = path.join(tmp, `archive-${++usageSerial}`)
+            const r = await runArchiver(sparse, o, out, tmp, archiverBin, {}, ["--window", "6h", "--max-window", "6h"])
+            fs.rmSync(out, { recursive: true, force: true })
+            return r
+          }
+        }
+        results.sparse = { events: o["sparse-events"], days: o["sparse-days"] }
+        for (const [name, run] of Object.entries(runs)) {
+          const r = await run()
+          delete r.stdout
+          results.sparse[name] = r
+          log(`sparse ${name}: ${r.events} events, ${r.wallMs} ms wall, ${r.cpuMs} ms CPU, ${r.peakRssMiB} MiB`)
+        }
+        results.sparse.ratios = {
+          archiver: { wall: ratio(results.sparse.archiver.wallMs, results.sparse.floor.wallMs), cpu: ratio(results.sparse.archiver.cpuMs, results.sparse.floor.cpuMs) },
+          fixedWindows: { wall: ratio(results.sparse.fixedWindows.wallMs, results.sparse.floor.wallMs), cpu: ratio(results.sparse.fixedWindows.cpuMs, results.sparse.floor.cpuMs) }
+        }
+      } finally {
+        await sparse.stop()
+      }
+    }
+
     if (o["rate-limit-every"] > 0 && o["retry-events"] > 0) {
       const events = Math.min(o["retry-events"], o.events)
       log(`Retry-After run: ${events} events, 429 on every ${o["rate-limit-every"]}th request`)
@@ -600,6 +656,8 @@ const main = async () => {
   results.complete = Object.values(results.runs).every((runs) => runs.every((r) => r.events === o.events)) &&
     (results.big === undefined || results.big.archiver.events === o.big) &&
     (results.bigSpread === undefined || results.bigSpread.archiver.events === o.big) &&
+    (results.sparse === undefined ||
+      ["floor", "archiver", "fixedWindows"].every((k) => results.sparse[k].events === o["sparse-events"])) &&
     (results.retryAfter === undefined || results.retryAfter.complete)
   results.meta = {
     date: new Date().toISOString(),

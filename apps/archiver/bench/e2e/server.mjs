@@ -4,6 +4,7 @@
 // one JSON line, then answers `requests` on stdin with the request log as one JSON line.
 //
 // usage: node server.mjs --events N --from ISO --to ISO [--seed S] [--rate-limit-every K]
+//          [--order newest-first|oldest-first|shuffled]   (FakeWebex's listing order; default newest-first)
 import * as readline from "node:readline"
 import { libDependency, libEntry } from "./resolve.mjs"
 
@@ -24,6 +25,7 @@ const webex = await Effect.runPromise(Scope.extend(
   FakeWebex.make({
     events: SeedOrg.iterateOrg(options),
     token: `bench-${process.pid}-${Date.now()}`,
+    ...(args.order !== undefined ? { order: args.order } : {}),
     faults: rateLimitEvery > 0 ? { rateLimitEvery, retryAfter: "seconds", retryAfterSeconds: 1 } : {}
   }),
   scope
