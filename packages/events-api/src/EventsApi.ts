@@ -16,7 +16,7 @@
  *
  * program.pipe(
  *   Effect.provide(EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN!) })),
- *   Effect.provide(NodeHttpClient.layerUndici),
+ *   Effect.provide(NodeHttpClient.layer),
  *   Effect.runPromise
  * )
  * ```

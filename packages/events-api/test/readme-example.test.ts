@@ -78,7 +78,7 @@ export const program = (eventId: string) =>
   })
 
 // WEBEX_TOKEN (required) and WEBEX_BASE_URL (optional) are read from the environment.
-export const MainLive = EventsApi.layerConfig().pipe(Layer.provide(NodeHttpClient.layerUndici))
+export const MainLive = EventsApi.layerConfig().pipe(Layer.provide(NodeHttpClient.layer))
 
 // `WEBEX_TOKEN=... npx tsx main.ts <eventId>`
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
@@ -185,7 +185,7 @@ const FakeApi = Layer.unwrapEffect(
     EventsApi.layer({ token: webex.token, baseUrl: webex.baseUrl, retry: { baseDelay: "10 millis" } }))
 ).pipe(
   Layer.provideMerge(FakeWebex.layer({ events: org, faults: { rateLimitEvery: 2, retryAfter: "garbage" } })),
-  Layer.provide(NodeHttpClient.layerUndici)
+  Layer.provide(NodeHttpClient.layer)
 )
 
 // `it.live`: the retries wait on the real clock (milliseconds here).
@@ -272,7 +272,7 @@ describe("README examples, run against the fake server", () => {
         (raw, reason) => Effect.sync(() => void quarantined.push({ raw, reason }))
       ).pipe(
         Effect.provide(EventsApi.layer({ token: webex.token, baseUrl: webex.baseUrl }).pipe(
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(NodeHttpClient.layer)
         ))
       )
       const expected = seasonEvents.filter(({ json }) => Date.parse(json.created) >= Date.parse("2024-01-01T00:00:00Z"))
@@ -289,7 +289,7 @@ describe("README examples, run against the fake server", () => {
       const webex = yield* FakeWebex.make({ events: SEASON, faults: { malformedItemEvery: 1 } })
       const pages = yield* Effect.flatMap(idsByPage, Stream.runCollect).pipe(
         Effect.provide(EventsApi.layer({ token: webex.token, baseUrl: webex.baseUrl }).pipe(
-          Layer.provide(NodeHttpClient.layerUndici)
+          Layer.provide(NodeHttpClient.layer)
         ))
       )
       const all = Chunk.toReadonlyArray(pages).flat()
@@ -311,7 +311,7 @@ describe("README examples, run against the fake server", () => {
         clientId: oauth.clientId,
         clientSecret: Redacted.make(oauth.clientSecret),
         refreshTokenFile
-      }).pipe(Layer.provide(NodeHttpClient.layerUndici))
+      }).pipe(Layer.provide(NodeHttpClient.layer))
       const count = yield* Effect.flatMap(EventsApi.EventsApi, (api) => Stream.runCount(api.list())).pipe(
         Effect.provide(ApiLive),
         Logger.withMinimumLogLevel(LogLevel.Error)

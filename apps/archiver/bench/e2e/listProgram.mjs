@@ -13,7 +13,7 @@ export const listAll = async ({ EventsApi, Effect, Layer, Redacted, Stream, Node
     return events
   })
   const layer = EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN), baseUrl }).pipe(
-    Layer.provide(NodeHttpClient.layerUndici)
+    Layer.provide(NodeHttpClient.layer)
   )
   const events = await Effect.runPromise(Effect.provide(program, layer))
   console.log(JSON.stringify({ events }))
