@@ -82,8 +82,10 @@ type Step<W> =
 
 /**
  * Archives the windows `next` gives, in order, each listed from `listFrom` to `end`. `next` is
- * asked for a window only once the previous window's listing has ended, and is told how many
- * items it listed (`WindowPlan` sizes windows by it). The planner widens `listFrom` backwards
+ * asked for a window only once the previous window's listing has ended (possibly before that
+ * window is written: the listing runs ahead), and is told how many items it listed (`WindowPlan`
+ * sizes windows by it; the count must come from one window, so the windows' `flatMap` stays
+ * sequential and unchunked). The planner widens `listFrom` backwards
  * where a neighbouring window ends: whether the service's `from` is inclusive is not documented,
  * so abutting windows re-read a second of their neighbour rather than risk losing an event sitting
  * exactly on the boundary (the sink drops what is already there).

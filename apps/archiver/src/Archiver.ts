@@ -191,14 +191,17 @@ export const make = Effect.gen(function*() {
   const archiveSegments = (
     segments: ReadonlyArray<Planner.Segment>,
     label: string,
-    onWindow: (s: CheckpointState, end: number) => CheckpointState
+    onWindow: (s: CheckpointState, end: number) => CheckpointState,
+    options: { readonly cutAtCoverage: boolean }
   ): Effect.Effect<Totals.Totals, ArchiverError> =>
     Effect.gen(function*() {
       const coveredBefore = (yield* Ref.get(state)).covered
       const plan = WindowPlan.make(segments, {
         shortest: windowMillis,
         longest: longestMillis,
-        overlap: BOUNDARY_OVERLAP_MILLIS
+        overlap: BOUNDARY_OVERLAP_MILLIS,
+        // A window grown across a coverage bound would count none of its late events as late.
+        cuts: options.cutAtCoverage ? coveredBefore.flatMap((i) => [i.from, i.through]) : undefined
       })
       let totals = Totals.empty
       let done = 0
@@ -257,7 +260,7 @@ export const make = Effect.gen(function*() {
       const totals = yield* archiveSegments(segments, "backfill", (s, end) => ({
         ...s,
         backfill: { from, to, doneThrough: Math.max(end, s.backfill?.doneThrough ?? from) }
-      }))
+      }), { cutAtCoverage: true })
       yield* save(({ backfill: _, ...s }) => s)
       // What the back-fill completed is sealed before it exits.
       yield* sealSettled
@@ -305,7 +308,10 @@ export const make = Effect.gen(function*() {
           ...st,
           // A poll re-reads windows behind the position: they must not move it back.
           live: { through: Math.max(end, st.live?.through ?? end) }
-        })).pipe(
+          // Not cut at the coverage's end: that would cost every poll a request more. A poll's
+          // window reaching past the covered end is not a re-check, so its late events count as
+          // new ones (as they always have with a lookback shorter than --window).
+        }), { cutAtCoverage: false }).pipe(
           Effect.map(Option.some),
           Effect.catchIf(
             (e): e is ArchiverError => POLL_RECOVERABLE.has(e._tag),

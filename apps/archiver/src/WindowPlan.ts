@@ -38,6 +38,12 @@ export interface Options {
   readonly longest: number
   /** How far a window re-reads into its predecessor (the service's `from` may be exclusive). */
   readonly overlap: number
+  /**
+   * Instants no window may straddle: a window reaching past one ends there, and the next starts
+   * there. `backfill --recheck` cuts at the coverage's bounds, so that each window is wholly
+   * re-read or wholly new, and what a re-read writes can be counted as late.
+   */
+  readonly cuts?: ReadonlyArray<number> | undefined
 }
 
 export interface Plan {
@@ -56,18 +62,27 @@ export interface Plan {
  * {@link TARGET_ITEMS} at that density, at most twice `tried`, within the bounds.
  */
 export const nextLength = (tried: number, spanned: number, listed: number, options: Options): number => {
+  // A count that is not one (never from a listing) says nothing: back to the shortest.
+  if (!(Number.isFinite(listed) && listed >= 0)) return options.shortest
   const wanted = listed === 0 ? Infinity : (spanned * TARGET_ITEMS) / listed
   return Math.max(options.shortest, Math.min(options.longest, 2 * tried, Math.floor(wanted)))
 }
 
 /** Cuts `segments` (in order, not overlapping) into windows, lazily. */
 export const make = (segments: ReadonlyArray<Segment>, options: Options): Plan => {
-  const shortest = Math.max(1, options.shortest)
-  const bounds = { ...options, shortest, longest: Math.max(shortest, options.longest) }
+  const shortest = Number.isNaN(options.shortest) ? 1 : Math.max(1, options.shortest)
+  const bounds = { ...options, shortest, longest: Number.isNaN(options.longest) ? shortest : Math.max(shortest, options.longest) }
   let segment = 0
   let cursor = segments[0]?.from ?? 0
   let length = shortest
   let previous: Window | undefined
+  const cuts = [...(options.cuts ?? [])].sort((a, b) => a - b)
+  let cut = 0
+  /** The first cut after `t` (windows only move forward). */
+  const cutAfter = (t: number) => {
+    while (cut < cuts.length && cuts[cut]! <= t) cut++
+    return cuts[cut] ?? Infinity
+  }
   return {
     total: segments.reduce((n, s) => n + Math.max(0, s.to - s.from), 0),
     next: (listedByPrevious) => {
@@ -83,7 +98,7 @@ export const make = (segments: ReadonlyArray<Segment>, options: Options): Plan =
       const seg = segments[segment]
       if (seg === undefined) return (previous = undefined)
       const start = cursor
-      const end = Math.min(seg.to, start + length)
+      const end = Math.min(seg.to, start + length, cutAfter(start))
       cursor = end
       // The first window of a segment starts where asked; the others re-read their predecessor's last second.
       previous = { start, end, listFrom: start === seg.from ? start : Math.max(seg.from, start - bounds.overlap) }

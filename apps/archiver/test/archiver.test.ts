@@ -427,6 +427,32 @@ describe("Archiver.backfill", () => {
       assertExactlyOnce(dir, [...within(ORG, FROM - DAY, TO + DAY), ...late])
     }))
 
+  it.effect("--recheck with grown windows: no window straddles the coverage's bounds, so late events are counted as late", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(NOW)
+      const dir = tmpDir()
+      // Sparse: a few events over 40 days, so windows grow from 1 day toward 7 (WindowPlan).
+      const T = ms("2024-01-01T00:00:00.000Z")
+      const sparse = Array.from({ length: 40 }, (_, i) => ev(`sparse-${i}`, iso(T + i * DAY + 3_600_000)))
+      const inner = yield* InMemoryEventsApi.make(sparse)
+      const grown = settings({ longestWindow: Duration.days(7) })
+      yield* backfill(dir, Layer.succeed(EventsApi.EventsApi, inner), T, T + 20 * DAY, grown)
+      // Late events in the covered part, near its end, where a window grown across the bound
+      // [.., T + 20d) would otherwise start.
+      const late = [ev("late-a", iso(T + 18 * DAY + 5_000)), ev("late-b", iso(T + 19 * DAY + 7_000))]
+      yield* inner.add(late)
+      const calls = recording(inner)
+      const t = yield* backfill(dir, calls.layer, T, T + 40 * DAY, grown, true)
+      assert.deepStrictEqual([t.written, t.late], [2 + 20, 2], "the 2 late ones, and the 20 never archived")
+      // Every window lies wholly inside or wholly outside what was covered.
+      for (const c of calls.calls) {
+        const [a, b] = [ms(c.from), ms(c.to)]
+        assert.isTrue(b <= T + 20 * DAY || a >= T + 20 * DAY - 1000, `${c.from}/${c.to} straddles the bound`)
+      }
+      assert.isBelow(calls.calls.length, 20, "the windows grew")
+      assertExactlyOnce(dir, [...sparse, ...late])
+    }))
+
   it.effect("keeps undecodable items in quarantine, out of the events, and counts them", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(NOW)

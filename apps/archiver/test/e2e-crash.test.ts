@@ -39,7 +39,11 @@ const checkAfterKill = (out: string, raws: ReadonlyArray<string>, label: string)
 }
 
 describe.concurrent("window checkpoints and crash safety under kill -9", () => {
-  it("--window 1h: at every kill, each covered window's events are all in the archive; the finished checkpoint covers exactly [from, to)", async ({ expect }) => {
+  // Fixed 1-hour windows (many checkpoint boundaries for the kills to land between), then windows
+  // grown from 1 hour to the density (WindowPlan): after each restart the plan starts again at
+  // the covered end, so claims and windows no longer fall on whole hours.
+  for (const grown of [false, true]) {
+  it(`--window 1h${grown ? " (windows grown to the density)" : " --max-window 1h"}: at every kill, each covered window's events are all in the archive; the finished checkpoint covers exactly [from, to)`, async ({ expect }) => {
     const from = new Date("2024-06-01T00:00:00.000Z")
     const to = new Date("2024-06-02T12:00:00.000Z")
     const fake = await fakeWith({
@@ -49,8 +53,11 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
       faults: { latencyMs: 15 }
     })
     const raws = await fake.events()
-    const out = path.join(root, "windows")
-    const args = ["backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--max", "25", "--window", "1h"]
+    const out = path.join(root, grown ? "windows-grown" : "windows")
+    const args = [
+      "backfill", "--out", out, "--base-url", fake.baseUrl, "--from", from.toISOString(), "--to", to.toISOString(), "--max", "25", "--window", "1h",
+      ...(grown ? [] : ["--max-window", "1h"])
+    ]
     const random = SeedOrg.mulberry32(1981)
     let partial = 0
     for (let kill = 0; kill < 4; kill++) {
@@ -61,8 +68,8 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
       if (covered.length > 0 && !(covered.length === 1 && covered[0]!.from === from.toISOString() && covered[0]!.through === to.toISOString())) {
         partial++
       }
-      // Windows are whole hours: a claim is never a fraction of a window.
-      for (const c of covered) expect((Date.parse(c.through) - from.getTime()) % 3_600_000 === 0 || c.through === to.toISOString()).toBe(true)
+      // Fixed windows are whole hours: a claim is never a fraction of a window.
+      if (!grown) for (const c of covered) expect((Date.parse(c.through) - from.getTime()) % 3_600_000 === 0 || c.through === to.toISOString()).toBe(true)
     }
     // The kills landed mid-run, with some windows checkpointed and some not.
     expect(partial).toBeGreaterThanOrEqual(2)
@@ -75,6 +82,7 @@ describe.concurrent("window checkpoints and crash safety under kill -9", () => {
     expect(cp.covered).toEqual([{ from: from.toISOString(), through: to.toISOString() }])
     expect(cp.backfill).toBeUndefined()
   })
+  }
 
   it("a torn last line in a finished day file (a crash mid-write) is cut at the next start", async ({ expect }) => {
     const from = new Date("2024-07-10T00:00:00.000Z")
