@@ -607,7 +607,9 @@ const main = async () => {
       const server = await startServer(serverArgs(events, ["--rate-limit-every", String(o["rate-limit-every"])]))
       try {
         const out = path.join(tmp, "archive-retry")
-        const run = await runArchiver(server, o, out, tmp)
+        // Fixed 6-hour windows: grown ones would list these 20k events in a score of requests,
+        // and leave a handful of 429s to average.
+        const run = await runArchiver(server, o, out, tmp, archiverBin, {}, ["--window", "6h", "--max-window", "6h"])
         fs.rmSync(out, { recursive: true, force: true })
         const requests = await server.requests()
         // The retry of a 429 is the next request for the same URL (a client may have others in flight).
