@@ -7,7 +7,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import * as TestClock from "effect/TestClock"
 import * as ArchiveLock from "../src/ArchiveLock.js"
@@ -175,6 +178,29 @@ describe("NdjsonSink: exactly once", () => {
       assert.deepStrictEqual([back.written, back.duplicates, back.variants], [1, 2, 0])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "b", "d"])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-02.ndjson")), ["c"])
+    }))
+
+  it.effect("keeps every day a batch touches (up to 8): a long window listed in no order reads each day once", () =>
+    Effect.gen(function*() {
+      const dir = tmpDir()
+      const reads: Array<string> = []
+      const logger = Logger.make(({ annotations, message }) => {
+        const text = (Array.isArray(message) ? message : [message]).map(String).join(" ")
+        if (text.startsWith("Read a day's ids")) reads.push(String(HashMap.unsafeGet(annotations, "day")))
+      })
+      const sink = yield* NdjsonSink.make(dir)
+      const days = (n: number) => Array.from({ length: n }, (_, i) => `2024-02-${String(i + 1).padStart(2, "0")}`)
+      const batch = (k: number, ds: ReadonlyArray<string>) => sink.writeBatch(ds.map((d) => rec(`e${k}-${d}`, d)), [])
+      const run = <A, E>(self: Effect.Effect<A, E>) =>
+        Effect.provide(self, Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.Debug)))
+      // Five days in each of three batches, in different orders: each day read once.
+      for (let k = 0; k < 3; k++) yield* run(batch(k, k % 2 === 0 ? days(5) : [...days(5)].reverse()))
+      assert.deepStrictEqual([...reads].sort(), days(5))
+      // Twelve days a batch: only 8 are kept, so the second batch reads days again (memory stays bounded).
+      reads.length = 0
+      for (let k = 3; k < 5; k++) yield* run(batch(k, days(12)))
+      assert.isAbove(reads.length, 12)
+      assert.strictEqual(idsIn(path.join(dir, "events/2024-02-01.ndjson")).length, 5)
     }))
 
   it.effect("keeps the raw text byte for byte", () =>
