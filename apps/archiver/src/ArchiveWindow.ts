@@ -25,7 +25,8 @@ export interface Query {
  */
 const archivePages = Effect.fn("Archiver.pages")(function*(
   sink: NdjsonSink.Service,
-  pages: ReadonlyArray<PageSorter.SortedPage>
+  pages: ReadonlyArray<PageSorter.SortedPage>,
+  isLate: (createdMillis: number) => boolean
 ) {
   const records = pages.flatMap((p) => p.records)
   const quarantine = pages.flatMap((p) => p.quarantine)
@@ -40,6 +41,10 @@ const archivePages = Effect.fn("Archiver.pages")(function*(
   // Each file's append is itself uninterruptible inside the sink; leaving the rest
   // interruptible lets a stop signal cut short the loading of a large day's id index.
   const result = yield* sink.writeBatch(records, quarantine)
+  // Late: a new event created in time the archive already vouched for, counted one by one (a
+  // window may reach past what was covered, as a poll past the covered end does).
+  let late = 0
+  for (const r of result.appended) if (r.createdMillis !== undefined && isLate(r.createdMillis)) late++
   yield* Effect.logDebug("Pages archived").pipe(
     Effect.annotateLogs({ pages: pages.length, items: listed, written: result.written, duplicates: result.duplicates })
   )
@@ -49,7 +54,8 @@ const archivePages = Effect.fn("Archiver.pages")(function*(
     listed,
     written: result.written,
     duplicates: result.duplicates,
-    quarantined: result.quarantined
+    quarantined: result.quarantined,
+    late
   } satisfies Totals.Totals
 })
 
@@ -106,6 +112,7 @@ export const archiveWindows = <W extends WindowSpec, E, R>(
   sink: NdjsonSink.Service,
   query: Query,
   next: (listedByPrevious: number) => W | undefined,
+  isLate: (createdMillis: number) => boolean,
   onWindow: (window: W, totals: Totals.Totals) => Effect.Effect<void, E, R>
 ): Effect.Effect<void, EventsApiError.EventsApiError | NdjsonSink.WriteError | E, R> =>
   // Suspended: each run of the effect starts with nothing held.
@@ -120,7 +127,7 @@ export const archiveWindows = <W extends WindowSpec, E, R>(
       const pages = held
       held = []
       heldItems = 0
-      return Effect.map(archivePages(sink, pages), (t) => Totals.plus(totals, t))
+      return Effect.map(archivePages(sink, pages, isLate), (t) => Totals.plus(totals, t))
     }
     // Lazily, one window per pull: `flatMap` pulls the next only once the previous one's listing ended.
     const windows = Stream.unfold(undefined, () => {

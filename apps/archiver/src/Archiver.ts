@@ -185,35 +185,32 @@ export const make = Effect.gen(function*() {
 
   /**
    * Archives the planned segments window by window (cut by `WindowPlan`). After each window:
-   * coverage grows and `onWindow` records progress in the same atomic checkpoint write. A window
-   * wholly covered before the run is a re-check: what it writes is counted as late.
+   * coverage grows and `onWindow` records progress in the same atomic checkpoint write. A new
+   * event created in time covered before the run is counted as late.
    */
   const archiveSegments = (
     segments: ReadonlyArray<Planner.Segment>,
     label: string,
-    onWindow: (s: CheckpointState, end: number) => CheckpointState,
-    options: { readonly cutAtCoverage: boolean }
+    onWindow: (s: CheckpointState, end: number) => CheckpointState
   ): Effect.Effect<Totals.Totals, ArchiverError> =>
     Effect.gen(function*() {
       const coveredBefore = (yield* Ref.get(state)).covered
       const plan = WindowPlan.make(segments, {
         shortest: windowMillis,
         longest: longestMillis,
-        overlap: BOUNDARY_OVERLAP_MILLIS,
-        // A window grown across a coverage bound would count none of its late events as late.
-        cuts: options.cutAtCoverage ? coveredBefore.flatMap((i) => [i.from, i.through]) : undefined
+        overlap: BOUNDARY_OVERLAP_MILLIS
       })
+      // An event written now into time the archive already vouched for was listed late.
+      const isLate = (created: number) => Coverage.covers(coveredBefore, created, created + 1)
       let totals = Totals.empty
       let done = 0
       const started = yield* Clock.currentTimeMillis
       // One pipeline over every window: the next pages are fetched while a window is written and
       // checkpointed (see `archiveWindows`); each window joins the coverage only once it is durable.
-      yield* archiveWindows(api, sorter, sink, query, plan.next, ({ end, start }, t) =>
+      yield* archiveWindows(api, sorter, sink, query, plan.next, isLate, ({ end, start }, t) =>
         Effect.gen(function*() {
           yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
-          // A window wholly covered before the run is a re-check: what it writes is late.
-          const late = Coverage.covers(coveredBefore, start, end) ? t.written : 0
-          totals = Totals.plus(totals, { ...t, windows: 1, late })
+          totals = Totals.plus(totals, { ...t, windows: 1 })
           done += end - start
           const elapsed = (yield* Clock.currentTimeMillis) - started
           yield* Effect.logInfo(`${label}: window ${totals.windows} archived`).pipe(
@@ -260,7 +257,7 @@ export const make = Effect.gen(function*() {
       const totals = yield* archiveSegments(segments, "backfill", (s, end) => ({
         ...s,
         backfill: { from, to, doneThrough: Math.max(end, s.backfill?.doneThrough ?? from) }
-      }), { cutAtCoverage: true })
+      }))
       yield* save(({ backfill: _, ...s }) => s)
       // What the back-fill completed is sealed before it exits.
       yield* sealSettled
@@ -308,10 +305,7 @@ export const make = Effect.gen(function*() {
           ...st,
           // A poll re-reads windows behind the position: they must not move it back.
           live: { through: Math.max(end, st.live?.through ?? end) }
-          // Not cut at the coverage's end: that would cost every poll a request more. A poll's
-          // window reaching past the covered end is not a re-check, so its late events count as
-          // new ones (as they always have with a lookback shorter than --window).
-        }), { cutAtCoverage: false }).pipe(
+        })).pipe(
           Effect.map(Option.some),
           Effect.catchIf(
             (e): e is ArchiverError => POLL_RECOVERABLE.has(e._tag),

@@ -123,6 +123,8 @@ export interface QuarantineRecord {
 export interface WriteResult {
   /** New events appended. */
   readonly written: number
+  /** The records of the events appended (`written` of them), as given: what the batch added. */
+  readonly appended: ReadonlyArray<ArchiveRecord>
   /** Events skipped because their id was already archived (or repeated in the batch). */
   readonly duplicates: number
   /** New quarantine lines appended. */
@@ -493,6 +495,7 @@ const open = (dir: string, options: Options) =>
       }
       capacity = Math.max(cachedDays, Math.min(MAX_BATCH_DAYS, byDay.size))
       let written = 0
+      const appended: Array<ArchiveRecord> = []
       let duplicates = 0
       let movedDay = 0
       const variants: Array<QuarantineRecord & { readonly kind: "variant" | "movedDay"; readonly firstDay: string }> = []
@@ -615,6 +618,7 @@ const open = (dir: string, options: Options) =>
           () => days.delete(day)
         )
         written += fresh.size
+        for (const r of kept) appended.push(r)
       }
       for (const v of variants) {
         yield* Effect.logWarning(
@@ -623,7 +627,7 @@ const open = (dir: string, options: Options) =>
             : "An archived event was served again with different content; the variant is quarantined"
         ).pipe(Effect.annotateLogs({ id: v.id ?? "none", firstDay: v.firstDay }))
       }
-      return { written, duplicates, variants, movedDay }
+      return { written, appended, duplicates, variants, movedDay }
     })
 
     const writeQuarantine = Effect.fn("NdjsonSink.writeQuarantine")(function*(
@@ -681,6 +685,7 @@ const open = (dir: string, options: Options) =>
         }
         return {
           written: events.written,
+          appended: events.appended,
           duplicates: events.duplicates,
           ...q,
           variants: events.variants.length,

@@ -13,7 +13,7 @@ export interface Totals {
   readonly duplicates: number
   /** Undecodable items kept in quarantine. */
   readonly quarantined: number
-  /** Of `written`, those found in windows that were already covered: events the API listed late. */
+  /** Of `written`, those created in time the archive already covered before the run: events the API listed late. */
   readonly late: number
 }
 

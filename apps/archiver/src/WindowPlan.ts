@@ -38,12 +38,6 @@ export interface Options {
   readonly longest: number
   /** How far a window re-reads into its predecessor (the service's `from` may be exclusive). */
   readonly overlap: number
-  /**
-   * Instants no window may straddle: a window reaching past one ends there, and the next starts
-   * there. `backfill --recheck` cuts at the coverage's bounds, so that each window is wholly
-   * re-read or wholly new, and what a re-read writes can be counted as late.
-   */
-  readonly cuts?: ReadonlyArray<number> | undefined
 }
 
 export interface Plan {
@@ -76,13 +70,6 @@ export const make = (segments: ReadonlyArray<Segment>, options: Options): Plan =
   let cursor = segments[0]?.from ?? 0
   let length = shortest
   let previous: Window | undefined
-  const cuts = [...(options.cuts ?? [])].sort((a, b) => a - b)
-  let cut = 0
-  /** The first cut after `t` (windows only move forward). */
-  const cutAfter = (t: number) => {
-    while (cut < cuts.length && cuts[cut]! <= t) cut++
-    return cuts[cut] ?? Infinity
-  }
   return {
     total: segments.reduce((n, s) => n + Math.max(0, s.to - s.from), 0),
     next: (listedByPrevious) => {
@@ -98,7 +85,7 @@ export const make = (segments: ReadonlyArray<Segment>, options: Options): Plan =
       const seg = segments[segment]
       if (seg === undefined) return (previous = undefined)
       const start = cursor
-      const end = Math.min(seg.to, start + length, cutAfter(start))
+      const end = Math.min(seg.to, start + length)
       cursor = end
       // The first window of a segment starts where asked; the others re-read their predecessor's last second.
       previous = { start, end, listFrom: start === seg.from ? start : Math.max(seg.from, start - bounds.overlap) }

@@ -66,10 +66,14 @@ describe("NdjsonSink: exactly once", () => {
     Effect.gen(function*() {
       const dir = tmpDir()
       const sink = yield* NdjsonSink.make(dir)
-      const r1 = yield* sink.writeBatch([rec("a", "2024-01-01"), rec("b", "2024-01-01"), rec("a", "2024-01-01")], [])
-      assert.deepStrictEqual(r1, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0, movedDay: 0 })
-      const r2 = yield* sink.writeBatch([rec("b", "2024-01-01"), rec("c", "2024-01-01"), rec("d", "2024-01-02")], [])
-      assert.deepStrictEqual(r2, { written: 2, duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0, movedDay: 0 })
+      const b1 = [rec("a", "2024-01-01"), rec("b", "2024-01-01"), rec("a", "2024-01-01")]
+      const r1 = yield* sink.writeBatch(b1, [])
+      assert.deepStrictEqual(r1, { written: 2, appended: [b1[0]!, b1[1]!], duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0, movedDay: 0 })
+      const b2 = [rec("b", "2024-01-01"), rec("c", "2024-01-01"), rec("d", "2024-01-02")]
+      const r2 = yield* sink.writeBatch(b2, [])
+      // The records appended are the batch's own objects, day by day.
+      assert.deepStrictEqual(r2, { written: 2, appended: [b2[1]!, b2[2]!], duplicates: 1, quarantined: 0, quarantineDuplicates: 0, variants: 0, movedDay: 0 })
+      assert.strictEqual(r2.appended[0], b2[1])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-01.ndjson")), ["a", "b", "c"])
       assert.deepStrictEqual(idsIn(path.join(dir, "events/2024-01-02.ndjson")), ["d"])
     }))
@@ -84,7 +88,7 @@ describe("NdjsonSink: exactly once", () => {
       // A fresh sink (a restart) learns the archived copy's digest from disk.
       const sink = yield* NdjsonSink.make(dir)
       const r = yield* sink.writeBatch([{ id: "v1", day: "2024-01-01", raw: original }, { id: "v1", day: "2024-01-01", raw: altered }], [])
-      assert.deepStrictEqual(r, { written: 0, duplicates: 1, quarantined: 1, quarantineDuplicates: 0, variants: 1, movedDay: 0 })
+      assert.deepStrictEqual(r, { written: 0, appended: [], duplicates: 1, quarantined: 1, quarantineDuplicates: 0, variants: 1, movedDay: 0 })
       assert.deepStrictEqual(read(path.join(dir, "events/2024-01-01.ndjson")), `${original}\n`)
       const q = fs.readdirSync(path.join(dir, "quarantine")).flatMap((f) =>
         read(path.join(dir, "quarantine", f)).split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { raw: string; reason: string; id: string })

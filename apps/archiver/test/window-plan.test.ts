@@ -67,17 +67,6 @@ describe("WindowPlan", () => {
     assert.strictEqual(WindowPlan.make([], growing).next(0), undefined)
   })
 
-  it("never lets a window straddle a cut: it ends there, and the next starts there", () => {
-    const ws = drain(WindowPlan.make([{ from: 0, to: 30 * D }], { ...growing, cuts: [10 * D + H, 20 * D] }))
-    const ends = ws.map((w) => w.end)
-    assert.include(ends, 10 * D + H)
-    assert.include(ends, 20 * D)
-    for (const cut of [10 * D + H, 20 * D]) assert.isTrue(ws.every((w) => w.end <= cut || w.start >= cut))
-    // A cut restarts nothing: the window after it keeps growing from the density.
-    const after = ws.find((w) => w.start === 10 * D + H)!
-    assert.isAbove(after.end - after.start, 6 * H)
-  })
-
   it("a count that is not one (NaN, negative) sends the next window back to the shortest", () => {
     for (const bad of [Number.NaN, -1]) {
       const ws = drain(WindowPlan.make([{ from: 0, to: 10 * D }], growing), (w) => (w.start === 0 ? 0 : bad))
@@ -94,10 +83,9 @@ describe("WindowPlan", () => {
       ),
       FastCheck.array(FastCheck.integer({ min: 0, max: 5000 }), { minLength: 1, maxLength: 50 }),
       FastCheck.integer({ min: H, max: 2 * D }),
-      FastCheck.integer({ min: 0, max: 10 * D }),
-      FastCheck.array(FastCheck.integer({ min: 0, max: 200 * D }), { maxLength: 5 })
+      FastCheck.integer({ min: 0, max: 10 * D })
     ],
-    ([spans, counts, shortest, extra, cuts]) => {
+    ([spans, counts, shortest, extra]) => {
       // Segments in order and apart, as the planner gives them.
       let cursor = 0
       const segments = spans.map(([gap, length]) => {
@@ -105,7 +93,7 @@ describe("WindowPlan", () => {
         cursor = from + length
         return { from, to: cursor }
       })
-      const options = { shortest, longest: shortest + extra, overlap: 1000, cuts }
+      const options = { shortest, longest: shortest + extra, overlap: 1000 }
       let k = 0
       const ws = drain(WindowPlan.make(segments, options), () => counts[k++ % counts.length]!)
       let i = 0
@@ -115,9 +103,7 @@ describe("WindowPlan", () => {
           const w = ws[i]!
           assert.strictEqual(w.start, at, "no gap, no overlap")
           assert.isTrue(w.end > w.start && w.end <= seg.to && w.end - w.start <= options.longest)
-          // Only a segment's last window, or one ended by a cut, is short.
-          if (w.end < seg.to && !cuts.includes(w.end)) assert.isAtLeast(w.end - w.start, shortest)
-          for (const c of cuts) assert.isTrue(w.end <= c || w.start >= c, "no window straddles a cut")
+          if (w.end < seg.to) assert.isAtLeast(w.end - w.start, shortest, "only a segment's last window is short")
           assert.strictEqual(w.listFrom, w.start === seg.from ? w.start : Math.max(seg.from, w.start - 1000))
           at = w.end
         }
