@@ -186,12 +186,14 @@ export const make = Effect.gen(function*() {
   /**
    * Archives the planned segments window by window (cut by `WindowPlan`). After each window:
    * coverage grows and `onWindow` records progress in the same atomic checkpoint write. A new
-   * event created in time covered before the run is counted as late.
+   * event created in time covered before this listing is counted as late.
    */
   const archiveSegments = (
     segments: ReadonlyArray<Planner.Segment>,
     label: string,
-    onWindow: (s: CheckpointState, end: number) => CheckpointState
+    onWindow: (s: CheckpointState, end: number) => CheckpointState,
+    /** Also given each window's totals as it is done: a run's, which a failed or stopped poll keeps. */
+    tally?: Ref.Ref<Totals.Totals>
   ): Effect.Effect<Totals.Totals, ArchiverError> =>
     Effect.gen(function*() {
       const coveredBefore = (yield* Ref.get(state)).covered
@@ -200,7 +202,8 @@ export const make = Effect.gen(function*() {
         longest: longestMillis,
         overlap: BOUNDARY_OVERLAP_MILLIS
       })
-      // An event written now into time the archive already vouched for was listed late.
+      // An event written now into time the archive already vouched for (before this listing:
+      // each poll's, for `run`) was listed late, or was missing from the archive.
       const isLate = (created: number) => Coverage.covers(coveredBefore, created, created + 1)
       let totals = Totals.empty
       let done = 0
@@ -211,6 +214,7 @@ export const make = Effect.gen(function*() {
         Effect.gen(function*() {
           yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
           totals = Totals.plus(totals, { ...t, windows: 1 })
+          if (tally !== undefined) yield* Ref.update(tally, (x) => Totals.plus(x, { ...t, windows: 1 }))
           done += end - start
           const elapsed = (yield* Clock.currentTimeMillis) - started
           yield* Effect.logInfo(`${label}: window ${totals.windows} archived`).pipe(
@@ -305,7 +309,7 @@ export const make = Effect.gen(function*() {
           ...st,
           // A poll re-reads windows behind the position: they must not move it back.
           live: { through: Math.max(end, st.live?.through ?? end) }
-        })).pipe(
+        }), totals).pipe(
           Effect.map(Option.some),
           Effect.catchIf(
             (e): e is ArchiverError => POLL_RECOVERABLE.has(e._tag),
@@ -322,7 +326,6 @@ export const make = Effect.gen(function*() {
           )
         )
         if (Option.isSome(result)) {
-          yield* Ref.update(totals, (t) => Totals.plus(t, result.value))
           // Days settle as the daemon goes: seal them between polls, never during a write.
           yield* sealSettled
           // `status` shows the last error until a pass succeeds again.

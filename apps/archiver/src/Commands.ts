@@ -115,7 +115,7 @@ export const backfill = (
         ? summaryJson("backfill", c.out, totals)
         : `Back-fill complete: ${totals.written} new events archived, ${totals.duplicates} already present, ` +
           `${totals.quarantined} quarantined, ${totals.pages} pages in ${totals.windows} windows → ${path.resolve(c.out)}` +
-          (c.recheck ? ` (${totals.late} late events found in re-checked windows)` : "")
+          (c.recheck || totals.late > 0 ? ` (${totals.late} of them late: created in time already covered)` : "")
     )
   }))
 

@@ -495,7 +495,7 @@ const open = (dir: string, options: Options) =>
       }
       capacity = Math.max(cachedDays, Math.min(MAX_BATCH_DAYS, byDay.size))
       let written = 0
-      const appended: Array<ArchiveRecord> = []
+      const appendedRecords: Array<ArchiveRecord> = []
       let duplicates = 0
       let movedDay = 0
       const variants: Array<QuarantineRecord & { readonly kind: "variant" | "movedDay"; readonly firstDay: string }> = []
@@ -618,7 +618,7 @@ const open = (dir: string, options: Options) =>
           () => days.delete(day)
         )
         written += fresh.size
-        for (const r of kept) appended.push(r)
+        for (const r of kept) appendedRecords.push(r)
       }
       for (const v of variants) {
         yield* Effect.logWarning(
@@ -627,7 +627,7 @@ const open = (dir: string, options: Options) =>
             : "An archived event was served again with different content; the variant is quarantined"
         ).pipe(Effect.annotateLogs({ id: v.id ?? "none", firstDay: v.firstDay }))
       }
-      return { written, appended, duplicates, variants, movedDay }
+      return { written, appended: appendedRecords, duplicates, variants, movedDay }
     })
 
     const writeQuarantine = Effect.fn("NdjsonSink.writeQuarantine")(function*(

@@ -13,7 +13,11 @@ export interface Totals {
   readonly duplicates: number
   /** Undecodable items kept in quarantine. */
   readonly quarantined: number
-  /** Of `written`, those created in time the archive already covered before the run: events the API listed late. */
+  /**
+   * Of `written`, those created in time the archive already covered before they were listed (by
+   * the run, or for `run` by that poll): events the API listed late, or lines missing from a day
+   * file, found by `--recheck` or a poll's lookback.
+   */
   readonly late: number
 }
 

@@ -679,6 +679,28 @@ describe("Archiver.run", () => {
       yield* Fiber.interrupt(daemon)
     }))
 
+  it.effect("a poll that fails midway keeps, in the run's totals, the windows it finished", () =>
+    Effect.gen(function*() {
+      yield* TestClock.setTime(T0)
+      const dir = tmpDir()
+      const inner = yield* InMemoryEventsApi.make(history)
+      // The catch-up's 4th window fails: the 3 before it are written and checkpointed.
+      const api = recording(inner, { failOnCall: 4 })
+      const totals = yield* Ref.make(Totals.empty)
+      const daemon = yield* withArchiver(
+        dir,
+        api.layer,
+        (a) => a.run({ from: Option.some(START), interval, lookback, totals }),
+        daemonSettings
+      ).pipe(Effect.fork)
+      yield* untilSleeping(daemon, interval)
+      const t = yield* Ref.get(totals)
+      assert.strictEqual(t.windows, 3)
+      assert.isAbove(t.written, 0)
+      assert.strictEqual(t.written, archived(dir).length, "every event written is counted")
+      yield* Fiber.interrupt(daemon)
+    }))
+
   it.effect("a malformed page fails that poll only: recorded in last-error.json, and the next poll goes on", () =>
     Effect.gen(function*() {
       yield* TestClock.setTime(T0)

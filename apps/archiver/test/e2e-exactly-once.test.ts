@@ -84,7 +84,7 @@ describe.concurrent("exactly once (real CLI, real HTTP, real files)", () => {
     const before = readArchive(out)
     const second = await runCli([...args, "--recheck"], { token: fake.token })
     expect(second.code, second.stderr).toBe(0)
-    expect(second.stdout).toContain("(37 late events found in re-checked windows)")
+    expect(second.stdout).toContain("(37 of them late: created in time already covered)")
     // Only the late ones are new; everything else was listed again and skipped (windows also
     // re-read a second of their neighbour, so "already present" can count a boundary event twice).
     const summary = backfillSummary(second.stdout)
