@@ -571,6 +571,9 @@ describe("Archiver.run", () => {
   const interval = Duration.minutes(5)
   const lookback = Duration.hours(1)
   const daemonSettings = settings({ window: Duration.hours(6), max: 50 })
+  /** The daemon from START, forked; its totals, window by window, in `totals`. */
+  const daemonFrom = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, totals: Ref.Ref<Totals.Totals>) =>
+    withArchiver(dir, api, (a) => a.run({ from: Option.some(START), interval, lookback, totals }), daemonSettings).pipe(Effect.fork)
   const history = SeedOrg.generateOrg({ count: 200, seed: 3, from: iso(START - DAY), to: iso(T0) })
 
   it.effect("catches up to now, then polls [through - lookback, now) and archives late events once", () =>
@@ -580,12 +583,7 @@ describe("Archiver.run", () => {
       const inner = yield* InMemoryEventsApi.make(history)
       const api = recording(inner)
       const totals = yield* Ref.make(Totals.empty)
-      const daemon = yield* withArchiver(
-        dir,
-        api.layer,
-        (a) => a.run({ from: Option.some(START), interval, lookback, totals }),
-        daemonSettings
-      ).pipe(Effect.fork)
+      const daemon = yield* daemonFrom(dir, api.layer, totals)
 
       // Catch-up: 6 h windows from --from to the TestClock's now.
       yield* untilSleeping(daemon, interval)
@@ -687,12 +685,7 @@ describe("Archiver.run", () => {
       // The catch-up's 4th window fails: the 3 before it are written and checkpointed.
       const api = recording(inner, { failOnCall: 4 })
       const totals = yield* Ref.make(Totals.empty)
-      const daemon = yield* withArchiver(
-        dir,
-        api.layer,
-        (a) => a.run({ from: Option.some(START), interval, lookback, totals }),
-        daemonSettings
-      ).pipe(Effect.fork)
+      const daemon = yield* daemonFrom(dir, api.layer, totals)
       yield* untilSleeping(daemon, interval)
       const t = yield* Ref.get(totals)
       assert.strictEqual(t.windows, 3)
