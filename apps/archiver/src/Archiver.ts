@@ -213,8 +213,9 @@ export const make = Effect.gen(function*() {
       yield* archiveWindows(api, sorter, sink, query, plan.next, isLate, ({ end, start }, t) =>
         Effect.gen(function*() {
           yield* save((s) => onWindow({ ...s, covered: Coverage.add(s.covered, { from: start, through: end }) }, end))
-          totals = Totals.plus(totals, { ...t, windows: 1 })
-          if (tally !== undefined) yield* Ref.update(tally, (x) => Totals.plus(x, { ...t, windows: 1 }))
+          const windowTotals = { ...t, windows: 1 }
+          totals = Totals.plus(totals, windowTotals)
+          if (tally !== undefined) yield* Ref.update(tally, (x) => Totals.plus(x, windowTotals))
           done += end - start
           const elapsed = (yield* Clock.currentTimeMillis) - started
           yield* Effect.logInfo(`${label}: window ${totals.windows} archived`).pipe(

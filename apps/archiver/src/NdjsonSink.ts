@@ -494,7 +494,7 @@ const open = (dir: string, options: Options) =>
         else group.push(r)
       }
       capacity = Math.max(cachedDays, Math.min(MAX_BATCH_DAYS, byDay.size))
-      let written = 0
+      // The records appended, in order: their count is the batch's `written`.
       const appendedRecords: Array<ArchiveRecord> = []
       let duplicates = 0
       let movedDay = 0
@@ -617,7 +617,6 @@ const open = (dir: string, options: Options) =>
           },
           () => days.delete(day)
         )
-        written += fresh.size
         for (const r of kept) appendedRecords.push(r)
       }
       for (const v of variants) {
@@ -627,7 +626,7 @@ const open = (dir: string, options: Options) =>
             : "An archived event was served again with different content; the variant is quarantined"
         ).pipe(Effect.annotateLogs({ id: v.id ?? "none", firstDay: v.firstDay }))
       }
-      return { written, appended: appendedRecords, duplicates, variants, movedDay }
+      return { written: appendedRecords.length, appended: appendedRecords, duplicates, variants, movedDay }
     })
 
     const writeQuarantine = Effect.fn("NdjsonSink.writeQuarantine")(function*(
