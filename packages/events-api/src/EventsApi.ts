@@ -116,10 +116,15 @@ export interface DecodedPage<A> {
  * or, when it does not decode, kept with its bytes and the reason. `Left` with a reason when the
  * body is not JSON or has no `items` array. The items view `body`: do not reuse or mutate it.
  *
+ * Made for a decoder that reads every item's bytes (an archive): the items' boundaries are found
+ * at once, and the body is parsed in groups of items rather than as one string of the whole page,
+ * which costs less memory and time when the bytes are read anyway. (`listPages` finds the
+ * boundaries only when an item's bytes are first read.) The items are the same either way.
+ *
  * @since 0.1.0
  */
 export const decodePageBody = (body: Uint8Array): Either.Either<ReadonlyArray<EventsPage.Item>, string> =>
-  PageDecoder.decodeBody(body)
+  PageDecoder.decodeBodyScanned(body)
 
 /** The Events API service tag. */
 export class EventsApi extends Context.Tag("@webex-compliance/events-api/EventsApi")<EventsApi, Service>() {}

@@ -347,3 +347,125 @@ describe("schema sanity", () => {
     expect(Either.isRight(Schema.decodeUnknownEither(Event.Event)(json))).toBe(true)
   })
 })
+
+describe("grouped parse (decodeBodyScanned, what decodePageBody uses)", () => {
+  /** What an item is, for comparing the two decoders' results. */
+  const view = (item: EventsPage.Item) => ({
+    tag: item._tag,
+    raw: item.raw,
+    bytes: Array.from(item.bytes),
+    invalidUtf8: item.invalidUtf8,
+    event: item._tag === "Decoded" ? JSON.stringify(item.event) : undefined,
+    reason: item._tag === "Undecodable" ? item.reason : undefined,
+    id: item._tag === "Undecodable" ? item.id : undefined
+  })
+  const viewOf = (result: Either.Either<ReadonlyArray<EventsPage.Item>, string>) =>
+    Either.map(result, (items) => items.map(view))
+  /** `decodeBodyScanned` says of `body` exactly what `decodeBody` says. */
+  const same = (body: Uint8Array) => {
+    expect(viewOf(PageDecoder.decodeBodyScanned(body))).toEqual(viewOf(PageDecoder.decodeBody(body)))
+  }
+
+  // Every example, over and over with ids of their own: a body of several groups.
+  const exampleItems = (n: number): Array<string> =>
+    Array.from({ length: n }, (_, k) => {
+      const json = JSON.parse(examples[k % examples.length]!) as Record<string, unknown>
+      return JSON.stringify({ ...json, id: `item-${k}` })
+    })
+  const page = exampleItems(400)
+  const bigBody = bytesOf(`{"items":[${page.join(",")}],"next":null}`)
+
+  it("parses a body of several groups in pieces, to the values a whole parse gives", () => {
+    expect(bigBody.length).toBeGreaterThan(3 * PageDecoder.GROUP_BYTES)
+    const grouped = PageDecoder.parseGrouped(bigBody)
+    expect(grouped).toBeDefined()
+    expect(grouped!.items).toEqual(JSON.parse(new TextDecoder().decode(bigBody)).items)
+    same(bigBody)
+    const decoded = PageDecoder.decodeBodyScanned(bigBody)
+    if (Either.isLeft(decoded)) throw new Error(decoded.left)
+    decoded.right.forEach((item, k) => {
+      expect(item.raw).toBe(page[k])
+      expect(item.bytes.buffer).toBe(bigBody.buffer)
+    })
+  })
+
+  it("gives the same items for pretty-printed bodies, a byte-order mark, non-ASCII text and undecodable items", () => {
+    const pretty = bytesOf(JSON.stringify({ items: page.map((raw) => JSON.parse(raw)) }, null, 2))
+    expect(PageDecoder.parseGrouped(pretty)).toBeDefined()
+    same(pretty)
+    same(concat(new Uint8Array([0xef, 0xbb, 0xbf]), bigBody))
+    const mixed = [good("a", `,"s":"caf\\u00e9 – ✓ 😀"`), `{"id":42,"created":"yesterday"}`, `"not an object"`, good("b")]
+    same(bytesOf(`{"items":[${[...page.slice(0, 150), ...mixed, ...page.slice(150)].join(",")}]}`))
+    // A non-ASCII byte after an odd run of backslashes: not transcoded, so the whole-body path decides.
+    same(bytesOf(`{"items":[${[...page.slice(0, 100), good("c", `,"s":"\\é"`)].join(",")}]}`))
+    // Invalid UTF-8: judged item by item, as before.
+    same(concat(`{"items":[${page.slice(0, 100).join(",")},`, good("d", `,"x":"`), new Uint8Array([0xff]), `"}]}`))
+  })
+
+  it("reads the envelope as JSON.parse does: the last items key, escaped keys, empty arrays", () => {
+    for (
+      const body of [
+        `{"items":[${good("a")}],"items":[${good("b")}]}`,
+        `{"\\u0069tems":[${good("a")}],"next":{"items":[1,2]}}`,
+        `{"items":[${good("a")}],"\\u0069tems":[${good("b")},${good("c")}]}`,
+        `{"items":[ ]}`,
+        `{"items":[]}`,
+        `{"items":[${good("a")}],"items":"nope"}`,
+        ` { "items" : [ ${good("a")} , ${good("b")} ] , "x" : [ ] } `
+      ]
+    ) {
+      same(bytesOf(body))
+      const grouped = PageDecoder.parseGrouped(bytesOf(body))
+      if (grouped !== undefined) expect(grouped.items).toEqual(JSON.parse(body).items)
+    }
+  })
+
+  it("declines every body that is not JSON, at any separator, and says what the whole-body path says", { timeout: 30_000 }, () => {
+    // Each separator in turn made invalid: doubled, dropped, or doubled with blanks. Items of about
+    // 4 KiB: a few groups, with a boundary every dozen items or so.
+    const count = 50
+    const raws = page.slice(0, count).map((raw) => raw.replace(/}$/, `,"pad":"${"p".repeat(4000)}"}`))
+    expect(raws.join(",").length).toBeGreaterThan(2 * PageDecoder.GROUP_BYTES)
+    const bodies: Array<string> = []
+    for (let k = 1; k < count; k++) {
+      const before = raws.slice(0, k).join(",")
+      const after = raws.slice(k).join(",")
+      bodies.push(`{"items":[${before},,${after}]}`, `{"items":[${before}${after}]}`, `{"items":[${before} ,\t, ${after}]}`)
+    }
+    bodies.push(
+      `{"items":[,${raws.join(",")}]}`,
+      `{"items":[${raws.join(",")},]}`,
+      `{"items":[${raws.join(",")}]`,
+      `{"items":[${raws.join(",")}]}}`,
+      `{"items":[${raws.join(",")}]} x`,
+      `{"items":[${raws.join(",")}}`,
+      `{"items":[}`,
+      `{"items":[${raws.join(",")}],}`,
+      `{"items":[${raws.join(",")}]`.slice(0, 50_000)
+    )
+    for (const text of bodies) {
+      const body = bytesOf(text)
+      expect(PageDecoder.parseGrouped(body), text.slice(0, 80)).toBeUndefined()
+      expect(Either.isLeft(PageDecoder.decodeBodyScanned(body))).toBe(true)
+      same(body)
+    }
+  })
+
+  it.prop(
+    "for any items, filler and indentation, the same items as the whole-body decoder",
+    {
+      values: FastCheck.array(FastCheck.jsonValue(), { maxLength: 8 }),
+      filler: FastCheck.array(FastCheck.integer({ min: 1_000, max: 80_000 }), { maxLength: 4 }),
+      indent: FastCheck.constantFrom(0, 2, "\t")
+    },
+    ({ filler, indent, values }) => {
+      const all = [...values, ...filler.map((n) => ({ pad: "x".repeat(n), n })), ...values]
+      const body = bytesOf(JSON.stringify({ before: values, items: all, after: 1 }, null, indent))
+      same(body)
+      const grouped = PageDecoder.parseGrouped(body)
+      expect(grouped).toBeDefined()
+      expect(grouped!.items).toEqual(JSON.parse(JSON.stringify(all)))
+    },
+    { timeout: 30_000, fastCheck: { numRuns: 40 } }
+  )
+})

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
-import { compact, rawItems } from "../src/internal/rawJson.js"
+import { compact, itemsArray, rawItems } from "../src/internal/rawJson.js"
 
 describe("rawItems", () => {
   it("slices each item exactly as written: number spellings, escapes, big integers", () => {
@@ -99,4 +99,46 @@ describe("compact", () => {
   it("removes whitespace between tokens only", () => {
     expect(compact(`{\n  "a b" : [ 1 ,\n "c\\" \\n d" ]\n}`)).toBe(`{"a b":[1,"c\\" \\n d"]}`)
   })
+})
+
+describe("itemsArray", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text)
+
+  it("finds where the items array opens and closes, and its elements", () => {
+    const text = `{"a":[1],"items":[ {"x":"]"} , 2 ],"b":{}}`
+    const found = itemsArray(bytes(text))!
+    expect(text[found.open]).toBe("[")
+    expect(text[found.close]).toBe("]")
+    expect(found.open).toBe(text.indexOf(`[ {`))
+    expect(found.spans).toEqual([text.indexOf(`{"x"`), text.indexOf(` , 2`), text.indexOf(`2 ]`), text.indexOf(`2 ]`) + 1])
+  })
+
+  it("gives up, without looping, on what no JSON array holds", () => {
+    for (const text of [`{"items":[}`, `{"items":[1 2]}`, `{"items":[1,}`, `{"items":[{"a":1}`, `{"items":[:]}`, `{"items":[,]}`]) {
+      const found = itemsArray(bytes(text))
+      if (found !== undefined) expect(found.close).toBeLessThan(text.length)
+    }
+    expect(itemsArray(bytes(`{"items":[}`))).toBeUndefined()
+    expect(itemsArray(bytes(`{"items":[1 2]}`))).toBeUndefined()
+    expect(itemsArray(bytes(`{"items":[1,,2]}`))).toBeUndefined()
+    expect(itemsArray(bytes(`{"items":[{"a":1}{"b":2}]}`))).toBeUndefined()
+  })
+
+  it.prop(
+    "ends on any bytes, with spans in order and within the body",
+    { junk: FastCheck.uint8Array({ maxLength: 200 }), text: FastCheck.string({ unit: FastCheck.constantFrom(..."{}[],:\" 1a\n") }) },
+    ({ junk, text }) => {
+      for (const b of [junk, bytes(`{"items":[${text}`), bytes(`{"items":${text}]}`)]) {
+        const found = itemsArray(b)
+        if (found === undefined) continue
+        let last = found.open
+        for (const at of found.spans) {
+          expect(at).toBeGreaterThanOrEqual(last)
+          last = at
+        }
+        expect(last).toBeLessThanOrEqual(found.close)
+      }
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
 })

@@ -21,7 +21,7 @@ import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import { asciiJsonText } from "./asciiJson.js"
 import { nodeBuffer } from "./nodeBuffer.js"
-import { compactBytes, hasLineBreak, itemSpans, trimBytes } from "./rawJson.js"
+import { compactBytes, hasLineBreak, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -468,6 +468,11 @@ export const decodeBody = (body: Uint8Array | string): Either.Either<ReadonlyArr
 const scanItems = (all: Uint8Array, count: number): ((index: number) => Uint8Array) | undefined => {
   const spans = itemSpans(all)
   if (spans === undefined || spans.length !== count * 2) return undefined
+  return bytesOfSpans(all, spans)
+}
+
+/** Item `index`'s bytes, from its span in `all`: a view, or a one-line copy of an item that spans lines. */
+const bytesOfSpans = (all: Uint8Array, spans: ReadonlyArray<number>): (index: number) => Uint8Array => {
   // In JSON a line break can only be whitespace between tokens: a body without any (the usual,
   // compact one) has no item to compact, and this one check spares one per item.
   const multiline = hasLineBreak(all)
@@ -498,6 +503,98 @@ class LazyPageBytes implements EventsPage.PageBytes {
       })()
     return this.#items(index)
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Bodies parsed group by group, for callers that read every item's bytes
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The most bytes of items parsed as one string (one item longer than this is parsed alone). Under
+ * V8's large-object size (128 KiB): a page's text as one string (most of a MiB) is a large object,
+ * a memory mapping of its own, mapped and unmapped again for every page. Groups of this size are
+ * ordinary young objects that die in the next scavenge.
+ */
+export const GROUP_BYTES = 64 * 1024
+
+const isJsonWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
+
+/** Whether `b[from, to)` is JSON whitespace only. */
+const isBlank = (b: Uint8Array, from: number, to: number): boolean => {
+  for (let i = from; i < to; i++) if (!isJsonWs(b[i]!)) return false
+  return true
+}
+
+/** `JSON.parse` of `text`, or undefined when it throws. */
+const tryParse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * The items of a valid UTF-8 body and their spans, parsed without ever making the body one string:
+ * the scan for the items' boundaries ({@link itemsArray}) comes first, then `JSON.parse` of the
+ * envelope with its `items` array emptied, and of the items group by group ({@link GROUP_BYTES}),
+ * each through {@link asciiJsonText}. The scan takes only commas between items, and what lies
+ * before the first item and after the last is checked to be whitespace, so the pieces parse only
+ * when the whole body would, to the same values.
+ *
+ * `undefined` whenever a step declines (not valid UTF-8, not JSON, no `items` array, a scan that
+ * disagrees with a parse, a non-ASCII byte `asciiJsonText` will not transcode): the caller then
+ * decodes the whole body the ordinary way, whose verdict and messages stand. Exported for the tests.
+ */
+export const parseGrouped = (body: Uint8Array): { readonly items: Array<unknown>; readonly spans: Array<number> } | undefined => {
+  const array = itemsArray(body)
+  if (array === undefined || array.close >= body.length) return undefined
+  const { close, open, spans } = array
+  const head = asciiJsonText(body.subarray(0, open + 1))
+  const tail = asciiJsonText(body.subarray(close))
+  if (head === undefined || tail === undefined) return undefined
+  const envelope = tryParse(head + tail)
+  // The emptied array must be the `items` the envelope's own parse finds.
+  if (!isRecord(envelope) || !Array.isArray(envelope["items"]) || envelope["items"].length !== 0) return undefined
+  const count = spans.length / 2
+  if (count === 0) return isBlank(body, open + 1, close) ? { items: [], spans } : undefined
+  if (!isBlank(body, open + 1, spans[0]!) || !isBlank(body, spans[2 * count - 1]!, close)) {
+    return undefined
+  }
+  const items: Array<unknown> = new Array(count)
+  let k = 0
+  while (k < count) {
+    const start = spans[2 * k]!
+    let j = k + 1
+    while (j < count && spans[2 * j + 1]! - start <= GROUP_BYTES) j++
+    // The separators inside a group are the group's own parse's to judge; those between groups
+    // are commas, or `itemsArray` would have given up.
+    const text = asciiJsonText(body.subarray(start, spans[2 * j - 1]!))
+    if (text === undefined) return undefined
+    const group = tryParse(`[${text}]`)
+    if (!Array.isArray(group) || group.length !== j - k) return undefined
+    for (let g = 0; g < group.length; g++) items[k + g] = group[g]
+    k = j
+  }
+  return { items, spans }
+}
+
+/**
+ * {@link decodeBody} for a caller that reads every item's bytes (an archive does): the same items,
+ * but the items' boundaries are found first, and the body is parsed group by group
+ * ({@link parseGrouped}) rather than as one page-sized string. Whatever that declines is decoded
+ * by {@link decodeBody}. The items view `body`.
+ */
+export const decodeBodyScanned = (body: Uint8Array): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
+  const grouped = parseGrouped(body)
+  if (grouped === undefined) return decodeBody(body)
+  const { items, spans } = grouped
+  const count = items.length
+  const out: Array<EventsPage.Item> = new Array(count)
+  const bytes = bytesOfSpans(body, spans)
+  const page: EventsPage.PageBytes = { itemBytes: bytes }
+  for (let k = 0; k < count; k++) out[k] = decodeParsed(items[k], page, k, false)
+  return Either.right(out)
 }
 
 /** Why a page's events cannot be listed: its first item that does not decode. */

@@ -10,8 +10,9 @@
  * Scanning bytes is sound for UTF-8 (valid or not): every structural character of JSON is ASCII,
  * and no byte of a multi-byte sequence (or a stray byte >= 0x80) is below 0x80.
  *
- * Precondition: the body is valid JSON (the caller has `JSON.parse`d its decoding already), which
- * keeps this scanner small: it only has to find boundaries, not validate.
+ * This scanner finds boundaries; it does not validate, which keeps it small. What it finds in a
+ * body is what `JSON.parse` reads only when the body is valid JSON: callers parse the body first,
+ * or check each piece the scan found with `JSON.parse` (`pageDecoder`'s grouped parse).
  */
 
 import { nodeBuffer, view } from "./nodeBuffer.js"
@@ -96,33 +97,51 @@ const isItemsKey = (b: Uint8Array, start: number, end: number): boolean => {
   return b.subarray(start, end).includes(BACKSLASH) && JSON.parse(utf8.decode(b.subarray(start, end))) === "items"
 }
 
+/** Where a body's top-level `items` array lies: its `[` and `]`, and its elements' spans. */
+export interface ItemsArray {
+  /** The index of the array's `[`. */
+  readonly open: number
+  /** The index of the array's `]`. */
+  readonly close: number
+  /** The byte spans of its elements, as `[start0, end0, start1, end1, …]`. */
+  readonly spans: Array<number>
+}
+
 /**
- * The byte spans of every element of the top-level `items` array of a valid JSON object, as
- * `[start0, end0, start1, end1, …]`. `undefined` when the body is not an object with an `items`
- * array. As with `JSON.parse`, the last `items` key wins. A leading byte-order mark is skipped
- * (`TextDecoder` drops it too, so `JSON.parse` accepted the body).
+ * The top-level `items` array of a JSON object: where it opens and closes, and the byte span of
+ * each element. `undefined` when the body is not an object with an `items` array. As with
+ * `JSON.parse`, the last `items` key wins. A leading byte-order mark is skipped (`TextDecoder`
+ * drops it too, so `JSON.parse` accepted the body).
+ *
+ * For valid JSON it finds what `JSON.parse` reads. Any other body gives `undefined` or spans that
+ * do not stand for anything, but always in one pass: the elements must be separated by commas,
+ * and each must take at least one byte (so that no input makes it loop). A caller that scans
+ * before parsing (`pageDecoder`'s grouped parse) checks the result with `JSON.parse`.
  */
-export const itemSpans = (b: Uint8Array): Array<number> | undefined => {
+export const itemsArray = (b: Uint8Array): ItemsArray | undefined => {
   let i = bomLength(b)
   i = skipWs(b, i)
   if (b[i] !== 0x7b) return undefined
   i = skipWs(b, i + 1)
-  let found: Array<number> | undefined
+  let found: ItemsArray | undefined
   while (i < b.length && b[i] !== 0x7d) {
     const keyEnd = endOfString(b, i)
     const items = isItemsKey(b, i, keyEnd)
     i = skipWs(b, skipWs(b, keyEnd) + 1) // past ':'
     if (items && b[i] === 0x5b) {
+      const open = i
       const spans: Array<number> = []
       i = skipWs(b, i + 1)
       while (i < b.length && b[i] !== 0x5d) {
         const end = endOfValue(b, i)
+        if (end === i) return undefined
         spans.push(i, end)
         i = skipWs(b, end)
         if (b[i] === 0x2c) i = skipWs(b, i + 1)
+        else if (b[i] !== 0x5d) return undefined
       }
+      found = { open, close: i, spans }
       i++
-      found = spans
     } else {
       if (items) found = undefined
       i = endOfValue(b, i)
@@ -132,6 +151,12 @@ export const itemSpans = (b: Uint8Array): Array<number> | undefined => {
   }
   return found
 }
+
+/**
+ * The byte spans of every element of the top-level `items` array of a valid JSON object, as
+ * `[start0, end0, start1, end1, …]` ({@link itemsArray}'s).
+ */
+export const itemSpans = (b: Uint8Array): Array<number> | undefined => itemsArray(b)?.spans
 
 /**
  * Whether `b` holds a line feed or a carriage return. In JSON they can only be whitespace between
