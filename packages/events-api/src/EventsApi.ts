@@ -16,7 +16,9 @@
  *
  * program.pipe(
  *   Effect.provide(EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN!) })),
- *   Effect.provide(NodeHttpClient.layer),
+ *   // Node's own http, connections kept alive (NodeHttpClient.layer opens one per request).
+ *   Effect.provide(NodeHttpClient.layerWithoutAgent),
+ *   Effect.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true })),
  *   Effect.runPromise
  * )
  * ```

@@ -77,8 +77,14 @@ export const program = (eventId: string) =>
     return { deletions, event }
   })
 
+// Node's own `http`, with connections kept open from page to page. (`NodeHttpClient.layer`
+// closes each one after its response: over https, a new TLS handshake for every page.)
+export const HttpLive = NodeHttpClient.layerWithoutAgent.pipe(
+  Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))
+)
+
 // WEBEX_TOKEN (required) and WEBEX_BASE_URL (optional) are read from the environment.
-export const MainLive = EventsApi.layerConfig().pipe(Layer.provide(NodeHttpClient.layer))
+export const MainLive = EventsApi.layerConfig().pipe(Layer.provide(HttpLive))
 
 // `WEBEX_TOKEN=... npx tsx main.ts <eventId>`
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -12,8 +12,9 @@ export const listAll = async ({ EventsApi, Effect, Layer, Redacted, Stream, Node
     yield* Stream.runForEach(api.list({ from, to, max: Number(max) }), () => Effect.sync(() => void events++))
     return events
   })
+  // The transport the library's README gives: Node's own `http`, connections kept alive.
   const layer = EventsApi.layer({ token: Redacted.make(process.env.WEBEX_TOKEN), baseUrl }).pipe(
-    Layer.provide(NodeHttpClient.layer)
+    Layer.provide(NodeHttpClient.layerWithoutAgent.pipe(Layer.provide(NodeHttpClient.makeAgentLayer({ keepAlive: true }))))
   )
   const events = await Effect.runPromise(Effect.provide(program, layer))
   console.log(JSON.stringify({ events }))
