@@ -362,8 +362,8 @@ describe("grouped parse (decodeBodyScanned, what decodePageBody uses)", () => {
   const viewOf = (result: Either.Either<ReadonlyArray<EventsPage.Item>, string>) =>
     Either.map(result, (items) => items.map(view))
   /** `decodeBodyScanned` says of `body` exactly what `decodeBody` says. */
-  const same = (body: Uint8Array) => {
-    expect(viewOf(PageDecoder.decodeBodyScanned(body))).toEqual(viewOf(PageDecoder.decodeBody(body)))
+  const same = (body: Uint8Array, groupBytes?: number) => {
+    expect(viewOf(PageDecoder.decodeBodyScanned(body, groupBytes))).toEqual(viewOf(PageDecoder.decodeBody(body)))
   }
 
   // Every example, over and over with ids of their own: a body of several groups.
@@ -467,5 +467,54 @@ describe("grouped parse (decodeBodyScanned, what decodePageBody uses)", () => {
       expect(grouped!.items).toEqual(JSON.parse(JSON.stringify(all)))
     },
     { timeout: 30_000, fastCheck: { numRuns: 40 } }
+  )
+
+  it("refuses a byte-order mark at the start of an item, and a key that is not a JSON string, as JSON.parse does", () => {
+    const bom = "\uFEFF"
+    for (const text of [`{"items":[${bom}"x"]}`, `{"items":["a",${bom}"x"]}`, `{"\\q":1,"items":[]}`, `{"items":[],"a\\`, `{\\}`]) {
+      const body = bytesOf(text)
+      expect(Either.isLeft(PageDecoder.decodeBody(body)), text).toBe(true)
+      for (const groupBytes of [1, 64, undefined]) same(body, groupBytes)
+    }
+  })
+
+  // Bodies in the shapes a hostile or broken server sends, then bytes inserted, replaced, deleted
+  // or cut: whatever comes of it, never a throw, and the whole-body decoder's verdict and items.
+  const fragments = ["\"", "\\", "[", "]", "{", "}", ",", ":", " ", "\n", "\uFEFF", "é", "\u00e9", "\uD83D\uDE00", "a", "1"]
+  const scalars = [`"x"`, `"a,b"`, `"]"`, `"\\""`, `"\\\\"`, `"é"`, `"\\u00e9"`, `"😀"`, `"\uFEFF"`, `"{\\"items\\":[1]}"`, "1", "-0", "1e3", "12345678901234567890", "true", "null", "[]", "{}", `[1,"]",{}]`]
+  const itemArb = FastCheck.oneof(FastCheck.constantFrom(...examples.slice(0, 12)), FastCheck.constantFrom(...scalars))
+  const wsArb = FastCheck.constantFrom("", "", " ", "\n", "\r\n  ", "\t")
+  const keyArb = FastCheck.constantFrom(`"items"`, `"items"`, `"\\u0069tems"`, `"item\\u0073"`, `"next"`, `"a\\"b"`)
+  const entryArb = FastCheck.tuple(keyArb, wsArb, FastCheck.oneof(
+    FastCheck.tuple(FastCheck.array(FastCheck.tuple(wsArb, itemArb, wsArb), { maxLength: 6 }), wsArb)
+      .map(([items, ws]) => `[${items.map(([a, item, b]) => a + item + b).join(",")}${ws}]`),
+    FastCheck.constantFrom(...scalars)
+  )).map(([key, ws, value]) => `${ws}${key}${ws}:${ws}${value}`)
+  const bodyArb = FastCheck.tuple(FastCheck.boolean(), wsArb, FastCheck.array(entryArb, { minLength: 1, maxLength: 3 }))
+    .map(([bom, ws, entries]) => `${bom ? "\uFEFF" : ""}${ws}{${entries.join(",")}}${ws}`)
+  const editArb = FastCheck.record({
+    at: FastCheck.nat(),
+    op: FastCheck.constantFrom("insert", "replace", "delete", "cut"),
+    bytes: FastCheck.oneof(
+      FastCheck.constantFrom(...fragments).map(bytesOf),
+      FastCheck.constantFrom(new Uint8Array([0xff]), new Uint8Array([0xc3]), new Uint8Array([0xed, 0xa0, 0x80]), new Uint8Array([0]))
+    )
+  })
+
+  it.prop(
+    "on broken and hostile bodies, never throws and says what the whole-body decoder says",
+    { text: bodyArb, edits: FastCheck.array(editArb, { maxLength: 3 }), groupBytes: FastCheck.integer({ min: 1, max: 300 }) },
+    ({ edits, groupBytes, text }) => {
+      let bytes = Array.from(bytesOf(text))
+      for (const { at, bytes: piece, op } of edits) {
+        const p = at % (bytes.length + 1)
+        if (op === "insert") bytes.splice(p, 0, ...piece)
+        else if (op === "replace") bytes.splice(p, 1, ...piece)
+        else if (op === "delete") bytes.splice(p, 1)
+        else bytes = bytes.slice(0, p)
+      }
+      same(new Uint8Array(bytes), groupBytes)
+    },
+    { timeout: 60_000, fastCheck: { numRuns: 1500 } }
   )
 })

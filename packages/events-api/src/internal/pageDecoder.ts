@@ -513,7 +513,8 @@ class LazyPageBytes implements EventsPage.PageBytes {
  * The most bytes of items parsed as one string (one item longer than this is parsed alone). Under
  * V8's large-object size (128 KiB): a page's text as one string (most of a MiB) is a large object,
  * a memory mapping of its own, mapped and unmapped again for every page. Groups of this size are
- * ordinary young objects that die in the next scavenge.
+ * ordinary young objects that die in the next scavenge. (Bytes, not characters: non-ASCII text
+ * grows up to three times when escaped, past that size, which only costs such a page some speed.)
  */
 export const GROUP_BYTES = 64 * 1024
 
@@ -544,9 +545,13 @@ const tryParse = (text: string): unknown => {
  *
  * `undefined` whenever a step declines (not valid UTF-8, not JSON, no `items` array, a scan that
  * disagrees with a parse, a non-ASCII byte `asciiJsonText` will not transcode): the caller then
- * decodes the whole body the ordinary way, whose verdict and messages stand. Exported for the tests.
+ * decodes the whole body the ordinary way, whose verdict and messages stand. Exported for the
+ * tests, which pass a small `groupBytes` so that group edges fall everywhere.
  */
-export const parseGrouped = (body: Uint8Array): { readonly items: Array<unknown>; readonly spans: Array<number> } | undefined => {
+export const parseGrouped = (
+  body: Uint8Array,
+  groupBytes: number = GROUP_BYTES
+): { readonly items: Array<unknown>; readonly spans: Array<number> } | undefined => {
   const array = itemsArray(body)
   if (array === undefined || array.close >= body.length) return undefined
   const { close, open, spans } = array
@@ -565,8 +570,11 @@ export const parseGrouped = (body: Uint8Array): { readonly items: Array<unknown>
   let k = 0
   while (k < count) {
     const start = spans[2 * k]!
+    // `asciiJsonText` drops a leading byte-order mark, as a body's: at the start of a group it
+    // would hide a U+FEFF that `JSON.parse` refuses there. A JSON value starts with an ASCII byte.
+    if (body[start]! >= 0x80) return undefined
     let j = k + 1
-    while (j < count && spans[2 * j + 1]! - start <= GROUP_BYTES) j++
+    while (j < count && spans[2 * j + 1]! - start <= groupBytes) j++
     // The separators inside a group are the group's own parse's to judge; those between groups
     // are commas, or `itemsArray` would have given up.
     const text = asciiJsonText(body.subarray(start, spans[2 * j - 1]!))
@@ -585,8 +593,11 @@ export const parseGrouped = (body: Uint8Array): { readonly items: Array<unknown>
  * ({@link parseGrouped}) rather than as one page-sized string. Whatever that declines is decoded
  * by {@link decodeBody}. The items view `body`.
  */
-export const decodeBodyScanned = (body: Uint8Array): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
-  const grouped = parseGrouped(body)
+export const decodeBodyScanned = (
+  body: Uint8Array,
+  groupBytes: number = GROUP_BYTES
+): Either.Either<ReadonlyArray<EventsPage.Item>, string> => {
+  const grouped = parseGrouped(body, groupBytes)
   if (grouped === undefined) return decodeBody(body)
   const { items, spans } = grouped
   const count = items.length

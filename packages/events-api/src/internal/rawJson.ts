@@ -93,8 +93,14 @@ const isItemsKey = (b: Uint8Array, start: number, end: number): boolean => {
     }
     if (same) return true
   }
-  // `"\u0069tems"` is the same key to JSON.parse; rare enough to decode properly.
-  return b.subarray(start, end).includes(BACKSLASH) && JSON.parse(utf8.decode(b.subarray(start, end))) === "items"
+  // `"\u0069tems"` is the same key to JSON.parse; rare enough to decode properly. A key that is
+  // not a JSON string (a scan before any parse meets such bodies) is not `items`.
+  if (!b.subarray(start, end).includes(BACKSLASH)) return false
+  try {
+    return JSON.parse(utf8.decode(b.subarray(start, end))) === "items"
+  } catch {
+    return false
+  }
 }
 
 /** Where a body's top-level `items` array lies: its `[` and `]`, and its elements' spans. */
