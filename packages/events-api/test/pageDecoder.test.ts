@@ -361,9 +361,26 @@ describe("grouped parse (decodeBodyScanned, what decodePageBody uses)", () => {
   })
   const viewOf = (result: Either.Either<ReadonlyArray<EventsPage.Item>, string>) =>
     Either.map(result, (items) => items.map(view))
-  /** `decodeBodyScanned` says of `body` exactly what `decodeBody` says. */
+  /**
+   * `decodeBodyScanned` says of `body` exactly what `decodeBody` says, and so does `decodeEvents`
+   * (`list()`'s): the same count, events, first undecodable item or reason.
+   */
   const same = (body: Uint8Array, groupBytes?: number) => {
-    expect(viewOf(PageDecoder.decodeBodyScanned(body, groupBytes))).toEqual(viewOf(PageDecoder.decodeBody(body)))
+    const whole = PageDecoder.decodeBody(body)
+    expect(viewOf(PageDecoder.decodeBodyScanned(body, groupBytes))).toEqual(viewOf(whole))
+    const events = PageDecoder.decodeEvents(body)
+    if (Either.isLeft(whole)) {
+      expect(events).toEqual(Either.left(whole.left))
+      return
+    }
+    if (Either.isLeft(events)) throw new Error(`decodeEvents: ${events.left}`)
+    expect(events.right.count).toBe(whole.right.length)
+    const bad = whole.right.find((item) => item._tag === "Undecodable")
+    expect(Either.map(events.right.events, (es) => es.map((e) => JSON.stringify(e)))).toEqual(
+      bad === undefined
+        ? Either.right(whole.right.map((item) => JSON.stringify((item as EventsPage.Decoded).event)))
+        : Either.left({ id: bad.id, reason: bad.reason })
+    )
   }
 
   // Every example, over and over with ids of their own: a body of several groups.
