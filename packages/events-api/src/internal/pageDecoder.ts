@@ -621,9 +621,8 @@ export interface PageEvents {
 }
 
 /**
- * A list response body straight to its events, for `list()`: the same checks as {@link decodeBody}
- * on the items {@link parseGrouped} finds (or the whole body's, where it declines), without an
- * {@link EventsPage.Item} (and its lazy bytes) per event, which a
+ * A list response body straight to its events, for `list()`: the same parse and the same checks
+ * as {@link decodeBody}, without an {@link EventsPage.Item} (and its lazy bytes) per event, which a
  * caller who only wants events would build and drop at once. `count` is the number of items;
  * `events` is `Left(bad)` naming the first item that does not decode. `Left` is what `decodeBody`
  * would say of the body.
@@ -631,9 +630,10 @@ export interface PageEvents {
 export const decodeEvents = (
   body: Uint8Array
 ): Either.Either<PageEvents, string> => {
-  // In groups where it can (no page-sized string), the whole body the ordinary way where not.
-  const grouped = parseGrouped(body)
-  const parsed = grouped !== undefined ? Either.right(grouped.items) : itemsOf(parseBody(body).json)
+  // The whole body as one string: the grouped parse would first scan it for item boundaries,
+  // which `list()` does not otherwise need, and costs it more than the one string saves
+  // (bench/README.md, round 8).
+  const parsed = itemsOf(parseBody(body).json)
   if (Either.isLeft(parsed)) return Either.left(parsed.left)
   const items = parsed.right
   const count = items.length
