@@ -120,8 +120,8 @@ export interface DecodedPage<A> {
  *
  * Made for a decoder that reads every item's bytes (an archive): the items' boundaries are found
  * at once, and the body is parsed in groups of items rather than as one string of the whole page,
- * which costs less memory and time when the bytes are read anyway. (`listPages` finds the
- * boundaries only when an item's bytes are first read.) The items are the same either way.
+ * which holds less memory when the bytes are read anyway. (`listPages` finds the boundaries only
+ * when an item's bytes are first read.) The items are the same either way.
  *
  * @since 0.1.0
  */
