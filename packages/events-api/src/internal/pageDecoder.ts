@@ -21,7 +21,7 @@ import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import { asciiJsonText } from "./asciiJson.js"
 import { nodeBuffer } from "./nodeBuffer.js"
-import { compactBytes, hasLineBreak, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
+import { compactBytes, hasLineBreak, isBlank, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -517,14 +517,6 @@ class LazyPageBytes implements EventsPage.PageBytes {
  * grows up to three times when escaped, past that size, which only costs such a page some speed.)
  */
 export const GROUP_BYTES = 64 * 1024
-
-const isJsonWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
-
-/** Whether `b[from, to)` is JSON whitespace only. */
-const isBlank = (b: Uint8Array, from: number, to: number): boolean => {
-  for (let i = from; i < to; i++) if (!isJsonWs(b[i]!)) return false
-  return true
-}
 
 /** `JSON.parse` of `text`, or undefined when it throws. */
 const tryParse = (text: string): unknown => {

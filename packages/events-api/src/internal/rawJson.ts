@@ -25,6 +25,12 @@ const BACKSLASH = 0x5c
 
 const isWs = (c: number) => c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d
 
+/** Whether `b[from, to)` is JSON whitespace only. */
+export const isBlank = (b: Uint8Array, from: number, to: number): boolean => {
+  for (let i = from; i < to; i++) if (!isWs(b[i]!)) return false
+  return true
+}
+
 const skipWs = (b: Uint8Array, i: number): number => {
   while (i < b.length && isWs(b[i]!)) i++
   return i
