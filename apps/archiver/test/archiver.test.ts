@@ -572,8 +572,14 @@ describe("Archiver.run", () => {
   const lookback = Duration.hours(1)
   const daemonSettings = settings({ window: Duration.hours(6), max: 50 })
   /** The daemon from START, forked; its totals, window by window, in `totals`. */
-  const daemonFrom = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, totals: Ref.Ref<Totals.Totals>) =>
-    withArchiver(dir, api, (a) => a.run({ from: Option.some(START), interval, lookback, totals }), daemonSettings).pipe(Effect.fork)
+  /** `run --from START` forked, its totals into `totals` when given. */
+  const daemonFrom = (dir: string, api: Layer.Layer<EventsApi.EventsApi>, totals?: Ref.Ref<Totals.Totals>) =>
+    withArchiver(
+      dir,
+      api,
+      (a) => a.run({ from: Option.some(START), interval, lookback, ...(totals !== undefined ? { totals } : {}) }),
+      daemonSettings
+    ).pipe(Effect.fork)
   const history = SeedOrg.generateOrg({ count: 200, seed: 3, from: iso(START - DAY), to: iso(T0) })
 
   it.effect("catches up to now, then polls [through - lookback, now) and archives late events once", () =>
@@ -652,12 +658,7 @@ describe("Archiver.run", () => {
       const inner = yield* InMemoryEventsApi.make(history)
       // The 6 catch-up windows succeed; the first poll fails.
       const api = recording(inner, { failOnCall: 7 })
-      const daemon = yield* withArchiver(
-        dir,
-        api.layer,
-        (a) => a.run({ from: Option.some(START), interval, lookback }),
-        daemonSettings
-      ).pipe(Effect.fork)
+      const daemon = yield* daemonFrom(dir, api.layer)
       yield* untilSleeping(daemon, interval)
       const late = ev("late-10m", iso(T0 - 10 * 60_000))
       yield* inner.add([late])
@@ -703,8 +704,7 @@ describe("Archiver.run", () => {
         failOnCall: 7,
         failWith: new EventsApiError.ResponseDecodeError({ status: 200, reason: "the body is not JSON", trackingId: "ROUTER_X" })
       })
-      const daemon = yield* withArchiver(dir, api.layer, (a) => a.run({ from: Option.some(START), interval, lookback }), daemonSettings)
-        .pipe(Effect.fork)
+      const daemon = yield* daemonFrom(dir, api.layer)
       yield* untilSleeping(daemon, interval)
       yield* TestClock.adjust(interval)
       yield* untilSleeping(daemon, interval)
