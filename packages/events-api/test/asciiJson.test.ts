@@ -67,6 +67,44 @@ describe.each([["asciiJsonText", chosen], ["portableAsciiJsonText", portableAsci
     { fastCheck: { numRuns: 60 } }
   )
 
+  it.prop(
+    "says where the text moves away from the bytes, so that a piece's text is a slice of the whole's",
+    {
+      values: FastCheck.array(FastCheck.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 8 }),
+      words: FastCheck.array(FastCheck.fullUnicodeString({ maxLength: 6 }), { maxLength: 8 })
+    },
+    ({ values, words }) => {
+      // Pieces separated by commas, as items are: each starts and ends on an ASCII byte.
+      const pieces = [...values, ...words].map((v) => utf8(JSON.stringify(v)))
+      const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length + 1, 0))
+      const spans: Array<number> = []
+      let at = 0
+      for (const piece of pieces) {
+        bytes.set(piece, at)
+        spans.push(at, at + piece.length)
+        bytes[at + piece.length] = 0x2c
+        at += piece.length + 1
+      }
+      const shifts: Array<number> = []
+      const text = asciiJsonText(bytes, shifts)!
+      expect(text).toBeDefined()
+      let r = 0
+      let shift = 0
+      const textAt = (p: number) => {
+        while (r < shifts.length && shifts[r]! <= p) {
+          shift = shifts[r + 1]!
+          r += 2
+        }
+        return p + shift
+      }
+      pieces.forEach((piece, k) => {
+        expect(text.slice(textAt(spans[2 * k]!), textAt(spans[2 * k + 1]!))).toBe(asciiJsonText(piece))
+      })
+      expect(textAt(bytes.length)).toBe(text.length)
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
   it("keeps a U+FEFF inside a string, drops only a leading byte-order mark", () => {
     const bytes = utf8(`\uFEFF{"a":"\uFEFFx\uFEFF","b":"\u{1F600}"}`)
     expect(JSON.parse(asciiJsonText(bytes)!)).toEqual({ a: "\uFEFFx\uFEFF", b: "\u{1F600}" })

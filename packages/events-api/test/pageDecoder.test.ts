@@ -419,6 +419,45 @@ describe("grouped parse (decodeBodyScanned, what decodePageBody uses)", () => {
     same(concat(`{"items":[${page.slice(0, 100).join(",")},`, good("d", `,"x":"`), new Uint8Array([0xff]), `"}]}`))
   })
 
+  it("checks each span found by the separator by parsing it alone, and scans byte by byte where one does not parse", () => {
+    const attendees = (id: string) => good(id, `,"attendees":[{"id":"p1"},{"id":"p2"},{"id":"p3"}]`)
+    const bodies = [
+      // A nested array of objects whose first key is the items' own: candidate spans inside an item.
+      [good("a"), good("b"), attendees("c"), good("d"), attendees("e")],
+      [good("a"), attendees("b"), good("c")],
+      // As many spans as items, all wrong after the second: one starts inside an item, the next
+      // runs on past a boundary the separator misses (a space). Only a parse of each span alone
+      // tells; a parse of them together (same bytes, same count) would not.
+      [good("a"), good("b"), good("c", `,"attendees":[{"id":"p1"},{"id":"p2"}]`), ` ${good("d")}`, good("e")],
+      // The layout changes after the first two (spacing, then the first key): the rest byte by byte.
+      [good("a"), good("b"), ` ${good("c")}`, good("d")],
+      [good("a"), good("b"), `{"resource":"messages","id":"c","type":"created","created":"2024-01-01T00:00:00Z"}`, good("d")],
+      // Non-ASCII text anywhere, the last character of an item and its first field's value: texts
+      // sliced out of a transcoded group.
+      [good("é"), good("b", `,"s":"😀"`), good("c", `,"s":"x€"`), good("\\u00e9"), good("d", `,"t":"ü\\\\"`), good("e")],
+      // Items that are not objects after the first two, and undecodable ones.
+      [good("a"), good("b"), `"text"`, `{"id":42}`, good("c"), `[1,{"id":"x"}]`, good("d")]
+    ].map((items) => items.join(","))
+    // Compact pages, non-ASCII text included, keep the spans found by the separator.
+    for (const items of [page.slice(0, 50).join(","), bodies[5]!]) {
+      const grouped = PageDecoder.parseGrouped(bytesOf(`{"items":[${items}]}`))
+      expect(grouped?.guessed).toBe(true)
+      expect(grouped!.items).toEqual(JSON.parse(`[${items}]`))
+    }
+    for (const items of bodies) {
+      // The separator met again after the items array, in the envelope: the last span runs past it.
+      for (const text of [`{"items":[${items}]}`, `{"items":[${items}],"more":[${good("x")},${good("y")},${good("z")}]}`]) {
+        const body = bytesOf(text)
+        for (const groupBytes of [1, 200, undefined]) {
+          same(body, groupBytes)
+          const grouped = PageDecoder.parseGrouped(body, groupBytes)
+          expect(grouped, text).toBeDefined()
+          expect(grouped!.items).toEqual(JSON.parse(text).items)
+        }
+      }
+    }
+  })
+
   it("reads the envelope as JSON.parse does: the last items key, escaped keys, empty arrays", () => {
     for (
       const body of [

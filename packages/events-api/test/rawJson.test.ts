@@ -113,6 +113,29 @@ describe("itemsArray", () => {
     expect(found.spans).toEqual([text.indexOf(`{"x"`), text.indexOf(` , 2`), text.indexOf(`2 ]`), text.indexOf(`2 ]`) + 1])
   })
 
+  it("with guess, finds the elements after the second by the separator between the first two, and says so", () => {
+    const items = [`{"id":"a","n":[1]}`, `{"id":"b"}`, `{"id":"c","s":"}"}`, `{"id":"d"}`, `{"id":"e","o":{"x":1}}`]
+    for (const sep of [",", " ,\n  "]) {
+      const b = bytes(`{"items":[${items.join(sep)}]}`)
+      const exact = itemsArray(b)!
+      const guessed = itemsArray(b, true)!
+      expect(exact.guessed).toBe(false)
+      expect(guessed.guessed).toBe(true)
+      expect(guessed).toEqual({ ...exact, guessed: true })
+    }
+    // Not objects, or a second element without a key: nothing to go by.
+    for (const text of [`{"items":[1,2,3,4]}`, `{"items":[{"id":1},{},{"id":2},{"id":3}]}`, `{"items":[{"id":1},{"id":2}]}`]) {
+      expect(itemsArray(bytes(text), true)!.guessed).toBe(false)
+    }
+    // A nested array of objects with the same first key: a guessed span that is not an element
+    // (the caller's parse of it alone fails, and it scans byte by byte).
+    const nested = `{"items":[{"a":1},{"a":2},{"a":[{"a":3},{"a":4}]},{"a":5}]}`
+    const guessed = itemsArray(bytes(nested), true)!
+    expect(guessed.guessed).toBe(true)
+    expect(guessed.spans).not.toEqual(itemsArray(bytes(nested))!.spans)
+    expect(nested.slice(guessed.spans[4], guessed.spans[5])).toBe(`{"a":[{"a":3}`)
+  })
+
   it("gives up, without looping, on what no JSON array holds", () => {
     for (const text of [`{"items":[}`, `{"items":[1 2]}`, `{"items":[1,}`, `{"items":[{"a":1}`, `{"items":[:]}`, `{"items":[,]}`]) {
       const found = itemsArray(bytes(text))
@@ -129,14 +152,16 @@ describe("itemsArray", () => {
     { junk: FastCheck.uint8Array({ maxLength: 200 }), text: FastCheck.string({ unit: FastCheck.constantFrom(..."{}[],:\"\\ 1a\n") }) },
     ({ junk, text }) => {
       for (const b of [junk, bytes(`{"items":[${text}`), bytes(`{"items":${text}]}`), bytes(`{${text}`)]) {
-        const found = itemsArray(b)
-        if (found === undefined) continue
-        let last = found.open
-        for (const at of found.spans) {
-          expect(at).toBeGreaterThanOrEqual(last)
-          last = at
+        for (const guess of [false, true]) {
+          const found = itemsArray(b, guess)
+          if (found === undefined) continue
+          let last = found.open
+          for (const at of found.spans) {
+            expect(at).toBeGreaterThanOrEqual(last)
+            last = at
+          }
+          expect(last).toBeLessThanOrEqual(found.close)
         }
-        expect(last).toBeLessThanOrEqual(found.close)
       }
     },
     { fastCheck: { numRuns: 300 } }

@@ -57,9 +57,10 @@ const highFinder = (b: Uint8Array): (from: number) => number => {
 }
 
 /** {@link asciiJsonText} in plain JavaScript, for runtimes without `node:buffer`. */
-export const portableAsciiJsonText = (bytes: Uint8Array): string | undefined => {
+export const portableAsciiJsonText = (bytes: Uint8Array, shifts?: Array<number>): string | undefined => {
   const n = bytes.length
   const start = bomLength(bytes)
+  let shift = -start
   let parts: Array<string> | undefined
   let from = start
   const nextHigh = highFinder(bytes)
@@ -79,7 +80,10 @@ export const portableAsciiJsonText = (bytes: Uint8Array): string | undefined => 
       return undefined
     }
     parts ??= []
-    parts.push(asciiDecoder.decode(bytes.subarray(from, i)), escapeAll(run))
+    const escaped = escapeAll(run)
+    parts.push(asciiDecoder.decode(bytes.subarray(from, i)), escaped)
+    shift += escaped.length - (end - i)
+    shifts?.push(end, shift)
     from = end
     i = end
   }
@@ -104,10 +108,11 @@ const SCRATCH_KEPT = 4 * 1024 * 1024
  * found by `isAscii` over spans that double while they stay ASCII, halved down to a few bytes
  * around it.
  */
-const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | undefined => {
+const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array, shifts?: Array<number>): string | undefined => {
   if (!native.isUtf8(bytes)) return undefined
   const n = bytes.length
   const start = bomLength(bytes)
+  let shift = -start
   // The runs of non-ASCII bytes and their escapes: a page has a few hundred at most.
   let runs: Array<number> | undefined
   let escapes: Array<string> | undefined
@@ -134,8 +139,11 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | un
     let slashes = 0
     while (i - slashes - 1 >= from && bytes[i - slashes - 1] === BACKSLASH) slashes++
     if (slashes % 2 === 1) return undefined
+    const escaped = escapeAll(runDecoder.decode(bytes.subarray(i, runEnd)))
     ;(runs ??= []).push(i, runEnd)
-    ;(escapes ??= []).push(escapeAll(runDecoder.decode(bytes.subarray(i, runEnd))))
+    ;(escapes ??= []).push(escaped)
+    shift += escaped.length - (runEnd - i)
+    shifts?.push(runEnd, shift)
     from = runEnd
     i = runEnd
   }
@@ -167,6 +175,15 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array): string | un
  * leading byte-order mark dropped, as `TextDecoder` drops it), or undefined when the bytes are not
  * valid UTF-8 or a non-ASCII byte follows an odd run of backslashes (the caller then decodes the
  * whole body the ordinary way, and its verdict stands).
+ *
+ * With `shifts`, where the text's offsets move away from the bytes' is appended to it: after each
+ * run of non-ASCII bytes, the offset just past it and by how many characters the text is then
+ * ahead of the bytes (pairs, in order; a leading byte-order mark counts as -3 from the start). The
+ * text of byte `p` (outside a run) is at `p` plus the shift of the last pair whose offset is at most
+ * `p`, or minus the mark's length before any. So the text of a piece of `bytes` can be sliced out
+ * of the text of all of them.
  */
-export const asciiJsonText: (bytes: Uint8Array) => string | undefined = ((native) =>
-  native !== undefined ? (bytes: Uint8Array) => nativeAsciiJsonText(native, bytes) : portableAsciiJsonText)(nodeBuffer)
+export const asciiJsonText: (bytes: Uint8Array, shifts?: Array<number>) => string | undefined = ((native) =>
+  native !== undefined
+    ? (bytes: Uint8Array, shifts?: Array<number>) => nativeAsciiJsonText(native, bytes, shifts)
+    : portableAsciiJsonText)(nodeBuffer)

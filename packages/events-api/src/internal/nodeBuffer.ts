@@ -9,7 +9,7 @@
 /** The part of a Node `Buffer` used here. */
 export interface BufferView {
   toString(encoding: "latin1", start: number, end: number): string
-  indexOf(value: number, byteOffset?: number): number
+  indexOf(value: number | Uint8Array, byteOffset?: number): number
 }
 
 /** The part of `node:buffer` used here. */

@@ -21,7 +21,7 @@ import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
 import { asciiJsonText } from "./asciiJson.js"
 import { nodeBuffer } from "./nodeBuffer.js"
-import { compactBytes, hasLineBreak, isBlank, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
+import { compactBytes, hasLineBreak, isBlank, type ItemsArray, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -535,6 +535,11 @@ const tryParse = (text: string): unknown => {
  * before the first item and after the last is checked to be whitespace, so the pieces parse only
  * when the whole body would, to the same values.
  *
+ * The scan first guesses the boundaries from the separator between the first two items (one
+ * native search per item, where the byte scan makes one per string: issue 8); the items are then
+ * parsed one by one, which checks each guessed span ({@link ItemsArray.guessed}). Where a guessed
+ * span does not parse, the body is scanned byte by byte and parsed again.
+ *
  * `undefined` whenever a step declines (not valid UTF-8, not JSON, no `items` array, a scan that
  * disagrees with a parse, a non-ASCII byte `asciiJsonText` will not transcode): the caller then
  * decodes the whole body the ordinary way, whose verdict and messages stand. Exported for the
@@ -543,10 +548,22 @@ const tryParse = (text: string): unknown => {
 export const parseGrouped = (
   body: Uint8Array,
   groupBytes: number = GROUP_BYTES
-): { readonly items: Array<unknown>; readonly spans: Array<number> } | undefined => {
-  const array = itemsArray(body)
+): Grouped | undefined => {
+  const guessed = itemsArray(body, true)
+  if (guessed === undefined || !guessed.guessed) return parseScanned(body, guessed, groupBytes)
+  return parseScanned(body, guessed, groupBytes) ?? parseScanned(body, itemsArray(body), groupBytes)
+}
+
+/** A body's items parsed, their spans, and whether the spans guessed from the separator stood. */
+export interface Grouped {
+  readonly items: Array<unknown>
+  readonly spans: Array<number>
+  readonly guessed: boolean
+}
+
+const parseScanned = (body: Uint8Array, array: ItemsArray | undefined, groupBytes: number): Grouped | undefined => {
   if (array === undefined || array.close >= body.length) return undefined
-  const { close, open, spans } = array
+  const { close, guessed, open, spans } = array
   const head = asciiJsonText(body.subarray(0, open + 1))
   const tail = asciiJsonText(body.subarray(close))
   if (head === undefined || tail === undefined) return undefined
@@ -554,11 +571,12 @@ export const parseGrouped = (
   // The emptied array must be the `items` the envelope's own parse finds.
   if (!isRecord(envelope) || !Array.isArray(envelope["items"]) || envelope["items"].length !== 0) return undefined
   const count = spans.length / 2
-  if (count === 0) return isBlank(body, open + 1, close) ? { items: [], spans } : undefined
+  if (count === 0) return isBlank(body, open + 1, close) ? { items: [], spans, guessed } : undefined
   if (!isBlank(body, open + 1, spans[0]!) || !isBlank(body, spans[2 * count - 1]!, close)) {
     return undefined
   }
   const items: Array<unknown> = new Array(count)
+  const shifts: Array<number> = []
   let k = 0
   while (k < count) {
     const start = spans[2 * k]!
@@ -569,14 +587,38 @@ export const parseGrouped = (
     while (j < count && spans[2 * j + 1]! - start <= groupBytes) j++
     // The separators inside a group are the group's own parse's to judge; those between groups
     // are commas, or `itemsArray` would have given up.
-    const text = asciiJsonText(body.subarray(start, spans[2 * j - 1]!))
+    shifts.length = 0
+    const text = asciiJsonText(body.subarray(start, spans[2 * j - 1]!), shifts)
     if (text === undefined) return undefined
-    const group = tryParse(`[${text}]`)
-    if (!Array.isArray(group) || group.length !== j - k) return undefined
-    for (let g = 0; g < group.length; g++) items[k + g] = group[g]
+    if (guessed) {
+      // Each item on its own, its text sliced out of the group's: past each escaped run of
+      // non-ASCII bytes, the text is ahead of the bytes by what `shifts` says. No run straddles
+      // an item's edges: one starting on a non-ASCII byte is refused, and a comma, whitespace or
+      // the `]` follows each.
+      let r = 0
+      let shift = 0
+      const at = (p: number) => {
+        while (r < shifts.length && shifts[r]! <= p) {
+          shift = shifts[r + 1]!
+          r += 2
+        }
+        return p + shift
+      }
+      for (let m = k; m < j; m++) {
+        const from = spans[2 * m]!
+        if (body[from]! >= 0x80) return undefined
+        const item = tryParse(text.slice(at(from - start), at(spans[2 * m + 1]! - start)))
+        if (item === undefined) return undefined
+        items[m] = item
+      }
+    } else {
+      const group = tryParse(`[${text}]`)
+      if (!Array.isArray(group) || group.length !== j - k) return undefined
+      for (let g = 0; g < group.length; g++) items[k + g] = group[g]
+    }
     k = j
   }
-  return { items, spans }
+  return { items, spans, guessed }
 }
 
 /**
