@@ -9,12 +9,11 @@
 import * as Command from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
 import type { EventsApiError } from "@webex-compliance/events-api"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as CliInput from "./CliInput.js"
+import { archiveDir, choice, fileOption, INSTANT, instant, optionalText, parsed, parsedBy } from "./CliOptions.js"
 import * as EvidenceCli from "./EvidenceCli.js"
 
 /** The library's failures, as the commands report them (named here so the commands' types are portable). */
@@ -28,23 +27,6 @@ const commands = Effect.promise(() => import("./Commands.js"))
  * (cli-input.test.ts checks that the two agree).
  */
 export const DEFAULT_BASE_URL = "https://webexapis.com/v1"
-
-const INSTANT = "An ISO-8601 date-time with a zone (2024-05-01T00:00:00Z) or a date (2024-05-01, midnight UTC)."
-
-/** A refused flag value: the message names the flag, as every error line of the CLI does. */
-const invalid = (flag: string, message: string) => ValidationError.invalidValue(HelpDoc.p(`${flag}: ${message}`))
-
-const parsed = <A>(flag: string, parse: (s: string) => Either.Either<A, string>) => (s: string) =>
-  Either.match(parse(s), { onLeft: (e) => Effect.fail(invalid(flag, e)), onRight: Effect.succeed })
-
-// CliInput decodes instants with the library's schemas: loaded when a value is parsed, not for --help.
-const cliInput = Effect.promise(() => import("./CliInput.js"))
-
-const parsedBy = <A>(flag: string, parser: (m: typeof CliInput) => (s: string) => Either.Either<A, string>) => (s: string) =>
-  Effect.flatMap(cliInput, (m) => parsed(flag, parser(m))(s))
-
-const instant = (name: string) =>
-  Options.text(name).pipe(Options.withPseudoName("date-time"), Options.mapEffect(parsedBy(`--${name}`, (m) => m.parseInstant)))
 
 const duration = (name: string, fallback: string) =>
   Options.text(name).pipe(
@@ -69,13 +51,7 @@ const integer = (name: string, min: number, max: number, fallback: number) =>
 // Common options
 // ---------------------------------------------------------------------------------------------
 
-// Plain text, not Options.directory: the archive's own checks explain a bad path better.
-const out = Options.text("out").pipe(
-  Options.withPseudoName("directory"),
-  Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
-  Options.withDefault("./archive"),
-  Options.withDescription("The archive directory, created on first use (env ARCHIVE_DIR; default ./archive).")
-)
+const out = archiveDir("The archive directory, created on first use (env ARCHIVE_DIR; default ./archive).")
 
 // Checked in the command (Commands.ts), not here: a bad base URL is a configuration error (exit 78), whether
 // it came from the flag or from WEBEX_BASE_URL.
@@ -86,17 +62,13 @@ const baseUrl = Options.text("base-url").pipe(
   Options.withDescription("The API's base URL (env WEBEX_BASE_URL; default https://webexapis.com/v1). https only, except to this machine.")
 )
 
-// Files are checked by `Credentials.read`, so that an unreadable one is a configuration error
-// (exit 78) that names it.
-const secretFileOption = (name: string, description: string) =>
-  Options.text(name).pipe(Options.withPseudoName("file"), Options.optional, Options.withDescription(description))
-
-const tokenFile = secretFileOption(
+// Files are read by `Credentials.read`, which names one it cannot use (a configuration error).
+const tokenFile = fileOption(
   "token-file",
   "A file holding the access token. Without it the token comes from env WEBEX_TOKEN. Secrets are never accepted as flag values: flags end up in shell history and process listings."
 )
 
-const refreshTokenFile = secretFileOption(
+const refreshTokenFile = fileOption(
   "refresh-token-file",
   "A file holding an OAuth integration's refresh token, for runs longer than an access token lives (~14 days). The archiver refreshes the access token when needed and rewrites this file (0600) with each rotated refresh token. Needs --client-id and --client-secret-file (or env WEBEX_CLIENT_ID, WEBEX_CLIENT_SECRET)."
 )
@@ -107,15 +79,15 @@ const clientId = Options.text("client-id").pipe(
   Options.withDescription("The OAuth integration's client id (else env WEBEX_CLIENT_ID), with --refresh-token-file.")
 )
 
-const clientSecretFile = secretFileOption(
+const clientSecretFile = fileOption(
   "client-secret-file",
   "A file holding the integration's client secret (else env WEBEX_CLIENT_SECRET), with --refresh-token-file."
 )
 
 const filters = {
-  resource: Options.text("resource").pipe(Options.withPseudoName("name"), Options.optional, Options.withDescription("Archive only this resource, e.g. messages.")),
-  type: Options.text("type").pipe(Options.withPseudoName("name"), Options.optional, Options.withDescription("Archive only this event type, e.g. deleted.")),
-  actor: Options.text("actor").pipe(Options.withPseudoName("person-id"), Options.optional, Options.withDescription("Archive only events by this person id."))
+  resource: optionalText("resource", "name", "Archive only this resource, e.g. messages."),
+  type: optionalText("type", "name", "Archive only this event type, e.g. deleted."),
+  actor: optionalText("actor", "person-id", "Archive only events by this person id.")
 }
 
 const max = integer("max", 1, 1000, 1000).pipe(Options.withDescription("Events per page, 1 to 1000 (default 1000)."))
@@ -128,7 +100,7 @@ const maxWindow = duration("max-window", "7d").pipe(
   Options.withDescription("How long a window may grow where events are sparse (default 7d): windows start at --window and grow toward about 1000 events each, so a sparse backfill of years costs few requests and checkpoints. Equal to --window, every window has that length.")
 )
 
-const logFormat = EvidenceCli.choice("log-format", ["text", "json"]).pipe(
+const logFormat = choice("log-format", ["text", "json"]).pipe(
   Options.withDefault("text" as const),
   Options.withDescription("Log lines on stderr as logfmt text or JSON objects (default text). The level: --log-level debug|info|warning|error.")
 )
@@ -192,12 +164,7 @@ const run = Command.make(
 const status = Command.make(
   "status",
   {
-    out: Options.text("out").pipe(
-      Options.withPseudoName("directory"),
-      Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
-      Options.withDefault("./archive"),
-      Options.withDescription("The archive directory to report on (env ARCHIVE_DIR; default ./archive).")
-    ),
+    out: archiveDir("The archive directory to report on (env ARCHIVE_DIR; default ./archive)."),
     json: Options.boolean("json").pipe(Options.withDescription("Print the status as JSON."))
   },
   (c) => Effect.flatMap(commands, (m) => m.status(c))

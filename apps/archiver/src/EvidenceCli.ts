@@ -6,70 +6,19 @@
  * @since 0.2.0
  */
 import * as Command from "@effect/cli/Command"
-import * as HelpDoc from "@effect/cli/HelpDoc"
 import * as Options from "@effect/cli/Options"
-import * as ValidationError from "@effect/cli/ValidationError"
-import * as Config from "effect/Config"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import type * as CliInput from "./CliInput.js"
+import { archiveDir, choice, fileOption, INSTANT, instant, optionalText, parsedBy } from "./CliOptions.js"
 import { CONTENT_FIELDS } from "./Query.js"
 
 /** The implementations, loaded on first use (a chunk of their own in the bundle). */
 const load = Effect.promise(() => import("./EvidenceCommands.js"))
 
-const INSTANT = "ISO-8601 with a zone (2024-05-01T00:00:00Z) or a date (2024-05-01, midnight UTC)."
+const out = archiveDir("Archive directory (env ARCHIVE_DIR; default ./archive).")
 
-// CliInput decodes instants with the library's schemas: loaded when a value is parsed, not for --help.
-const cliInput = Effect.promise(() => import("./CliInput.js"))
-
-/** Parses a flag's value with one of CliInput's parsers; a refusal names the flag, like every error line. */
-const parsedBy = <A>(flag: string, parser: (m: typeof CliInput) => (s: string) => Either.Either<A, string>) => (s: string) =>
-  Effect.flatMap(cliInput, (m) =>
-    Either.match(parser(m)(s), {
-      onLeft: (e) => Effect.fail(ValidationError.invalidValue(HelpDoc.p(`${flag}: ${e}`))),
-      onRight: Effect.succeed
-    }))
-
-const instant = (name: string, description: string) =>
-  Options.text(name).pipe(
-    Options.withPseudoName("date-time"),
-    Options.mapEffect(parsedBy(`--${name}`, (m) => m.parseInstant)),
-    Options.optional,
-    Options.withDescription(`${INSTANT} ${description}`)
-  )
-
-const out = Options.text("out").pipe(
-  Options.withPseudoName("directory"),
-  Options.withFallbackConfig(Config.string("ARCHIVE_DIR")),
-  Options.withDefault("./archive"),
-  Options.withDescription("Archive directory (env ARCHIVE_DIR; default ./archive).")
-)
-
-const optionalText = (name: string, pseudoName: string, description: string) =>
-  Options.text(name).pipe(Options.withPseudoName(pseudoName), Options.optional, Options.withDescription(description))
-
-/**
- * One of a few words. @effect/cli's own `Options.choice` refuses a value without naming the flag;
- * this one names it, like every error line of the CLI.
- */
-export const choice = <const C extends ReadonlyArray<string>>(name: string, choices: C) =>
-  Options.text(name).pipe(
-    Options.withPseudoName(choices.join(" | ")),
-    Options.mapEffect((s) =>
-      choices.includes(s)
-        ? Effect.succeed(s as C[number])
-        : Effect.fail(ValidationError.invalidValue(HelpDoc.p(`--${name}: must be one of ${choices.join(", ")}, got ${JSON.stringify(s)}`)))
-    )
-  )
-
-/**
- * A key file. Plain text, not `Options.file`: the key's loader names the file and says what is
- * wrong with it (missing, unreadable, readable by others, not a key), a configuration error (78).
- */
-const keyFile = (name: string, description: string) =>
-  Options.text(name).pipe(Options.withPseudoName("file"), Options.optional, Options.withDescription(description))
+const optionalInstant = (name: string, description: string) =>
+  instant(name).pipe(Options.optional, Options.withDescription(`${INSTANT} ${description}`))
 
 const json = Options.boolean("json").pipe(Options.withDescription("Print JSON instead of text."))
 
@@ -78,7 +27,7 @@ export const parseSettle = (s: string) =>
   /^0+[smhd]?$/.test(s.trim()) ? Effect.succeed(Duration.zero) : parsedBy("--settle", (m) => m.parseDuration)(s)
 
 /** `--signing-key`, shared by `seal`, `backfill` and `run`. */
-export const signingKeyOption = keyFile(
+export const signingKeyOption = fileOption(
   "signing-key",
   "An Ed25519 private key (PEM, mode 0600) that signs every new manifest entry; create one with keygen."
 )
@@ -113,7 +62,7 @@ const verify = Command.make(
   {
     out,
     json,
-    publicKey: keyFile(
+    publicKey: fileOption(
       "public-key",
       "An Ed25519 public key (PEM): every manifest entry must carry a valid signature by its private key."
     ),
@@ -136,8 +85,8 @@ const query = Command.make(
   "query",
   {
     out,
-    from: instant("from", "Events created at or after this instant."),
-    to: instant("to", "Events created before this instant."),
+    from: optionalInstant("from", "Events created at or after this instant."),
+    to: optionalInstant("to", "Events created before this instant."),
     resource: optionalText("resource", "name", "Only this resource, e.g. messages."),
     type: optionalText("type", "name", "Only this event type, e.g. deleted."),
     actor: optionalText("actor", "person-id", "Only events by this person id (actorId)."),
@@ -162,8 +111,8 @@ const gaps = Command.make(
   {
     out,
     json,
-    from: instant("from", "Start of the range to check (default: the first covered instant)."),
-    to: instant("to", "End of the range (default: now).")
+    from: optionalInstant("from", "Start of the range to check (default: the first covered instant)."),
+    to: optionalInstant("to", "End of the range (default: now).")
   },
   (c) => Effect.flatMap(load, (m) => m.gaps(c))
 ).pipe(Command.withDescription(
