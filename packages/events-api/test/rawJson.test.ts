@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
-import { compact, itemsArray, rawItems } from "../src/internal/rawJson.js"
+import { itemsArray } from "../src/internal/rawJson.js"
+import { compact, rawItems } from "./support/rawText.js"
 
 describe("rawItems", () => {
   it("slices each item exactly as written: number spellings, escapes, big integers", () => {

@@ -261,22 +261,3 @@ export const trimBytes = (b: Uint8Array): Uint8Array => {
   while (end > start && isWs(b[end - 1]!)) end--
   return start === 0 && end === b.length ? b : b.subarray(start, end)
 }
-
-const encoder = new TextEncoder()
-
-/** {@link compactBytes} for text (tests and callers holding a string). */
-export const compact = (raw: string): string =>
-  !raw.includes("\n") && !raw.includes("\r") ? raw : utf8.decode(compactBytes(encoder.encode(raw)))
-
-/**
- * The raw text of every element of the top-level `items` array of a valid JSON text, compacted to
- * a single line; {@link itemSpans} for text.
- */
-export const rawItems = (text: string): Array<string> | undefined => {
-  const bytes = encoder.encode(text)
-  const spans = itemSpans(bytes)
-  if (spans === undefined) return undefined
-  const out: Array<string> = []
-  for (let k = 0; k < spans.length; k += 2) out.push(utf8.decode(compactBytes(bytes.subarray(spans[k]!, spans[k + 1]!))))
-  return out
-}
