@@ -135,6 +135,10 @@ describe("itemsArray", () => {
     expect(guessed.guessed).toBe(true)
     expect(guessed.spans).not.toEqual(itemsArray(bytes(nested))!.spans)
     expect(nested.slice(guessed.spans[4], guessed.spans[5])).toBe(`{"a":[{"a":3}`)
+    // Another items key after a guessed array: scanned again byte by byte, as without guessing.
+    const twice = `{"items":[{"k":1},{"k":2},{"k":[{"k":3},{"k":4}],"items":[5,6]}],"items":[]}`
+    expect(itemsArray(bytes(twice), true)).toEqual(itemsArray(bytes(twice)))
+    expect(itemsArray(bytes(twice))).toEqual({ open: twice.length - 3, close: twice.length - 2, spans: [], guessed: false })
   })
 
   it("gives up, without looping, on what no JSON array holds", () => {

@@ -168,6 +168,11 @@ export const itemsArray = (b: Uint8Array, guess = false): ItemsArray | undefined
   while (i < b.length && b[i] !== 0x7d) {
     const keyEnd = endOfString(b, i)
     const items = isItemsKey(b, i, keyEnd)
+    // Only the array returned gets its guessed spans checked (by the caller's parse). A wrong
+    // guess in an earlier one that a later `items` key replaces would go unchecked, and would
+    // have thrown the scan out of step: inside an item, it can take a nested `items` for the
+    // last. So past a guessed array, another `items` key means scanning again byte by byte.
+    if (items && found?.guessed === true) return itemsArray(b)
     i = skipWs(b, skipWs(b, keyEnd) + 1) // past ':'
     if (items && b[i] === 0x5b) {
       const open = i
