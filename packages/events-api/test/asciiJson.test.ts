@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
 import * as FastCheck from "effect/FastCheck"
-import { asciiJsonText as chosen, portableAsciiJsonText } from "../src/internal/asciiJson.js"
+import { asciiJsonText as chosen, portableAsciiJsonText, textOffsets } from "../src/internal/asciiJson.js"
 import { nodeBuffer } from "../src/internal/nodeBuffer.js"
 import * as PageDecoder from "../src/internal/pageDecoder.js"
 
@@ -71,14 +71,17 @@ describe.each([["asciiJsonText", chosen], ["portableAsciiJsonText", portableAsci
     "says where the text moves away from the bytes, so that a piece's text is a slice of the whole's",
     {
       values: FastCheck.array(FastCheck.jsonValue({ maxDepth: 2 }), { minLength: 1, maxLength: 8 }),
-      words: FastCheck.array(FastCheck.fullUnicodeString({ maxLength: 6 }), { maxLength: 8 })
+      words: FastCheck.array(FastCheck.fullUnicodeString({ maxLength: 6 }), { maxLength: 8 }),
+      bom: FastCheck.boolean()
     },
-    ({ values, words }) => {
+    ({ bom, values, words }) => {
       // Pieces separated by commas, as items are: each starts and ends on an ASCII byte.
       const pieces = [...values, ...words].map((v) => utf8(JSON.stringify(v)))
-      const bytes = new Uint8Array(pieces.reduce((n, p) => n + p.length + 1, 0))
+      const mark = bom ? 3 : 0
+      const bytes = new Uint8Array(mark + pieces.reduce((n, p) => n + p.length + 1, 0))
+      bytes.set([0xef, 0xbb, 0xbf].slice(0, mark))
       const spans: Array<number> = []
-      let at = 0
+      let at = mark
       for (const piece of pieces) {
         bytes.set(piece, at)
         spans.push(at, at + piece.length)
@@ -88,15 +91,7 @@ describe.each([["asciiJsonText", chosen], ["portableAsciiJsonText", portableAsci
       const shifts: Array<number> = []
       const text = asciiJsonText(bytes, shifts)!
       expect(text).toBeDefined()
-      let r = 0
-      let shift = 0
-      const textAt = (p: number) => {
-        while (r < shifts.length && shifts[r]! <= p) {
-          shift = shifts[r + 1]!
-          r += 2
-        }
-        return p + shift
-      }
+      const textAt = textOffsets(shifts)
       pieces.forEach((piece, k) => {
         expect(text.slice(textAt(spans[2 * k]!), textAt(spans[2 * k + 1]!))).toBe(asciiJsonText(piece))
       })

@@ -61,6 +61,7 @@ export const portableAsciiJsonText = (bytes: Uint8Array, shifts?: Array<number>)
   const n = bytes.length
   const start = bomLength(bytes)
   let shift = -start
+  if (start > 0) shifts?.push(start, shift)
   let parts: Array<string> | undefined
   let from = start
   const nextHigh = highFinder(bytes)
@@ -113,6 +114,7 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array, shifts?: Arr
   const n = bytes.length
   const start = bomLength(bytes)
   let shift = -start
+  if (start > 0) shifts?.push(start, shift)
   // The runs of non-ASCII bytes and their escapes: a page has a few hundred at most.
   let runs: Array<number> | undefined
   let escapes: Array<string> | undefined
@@ -176,14 +178,29 @@ const nativeAsciiJsonText = (native: NodeBuffer, bytes: Uint8Array, shifts?: Arr
  * valid UTF-8 or a non-ASCII byte follows an odd run of backslashes (the caller then decodes the
  * whole body the ordinary way, and its verdict stands).
  *
- * With `shifts`, where the text's offsets move away from the bytes' is appended to it: after each
- * run of non-ASCII bytes, the offset just past it and by how many characters the text is then
- * ahead of the bytes (pairs, in order; a leading byte-order mark counts as -3 from the start). The
- * text of byte `p` (outside a run) is at `p` plus the shift of the last pair whose offset is at most
- * `p`, or minus the mark's length before any. So the text of a piece of `bytes` can be sliced out
- * of the text of all of them.
+ * With `shifts`, where the text's offsets move away from the bytes' is appended to it: past a
+ * leading byte-order mark, and past each run of non-ASCII bytes, the offset and by how many
+ * characters the text is then ahead of the bytes (pairs, in order). {@link textOffsets} reads
+ * them: the text of a piece of `bytes` can then be sliced out of the text of all of them.
  */
 export const asciiJsonText: (bytes: Uint8Array, shifts?: Array<number>) => string | undefined = ((native) =>
   native !== undefined
     ? (bytes: Uint8Array, shifts?: Array<number>) => nativeAsciiJsonText(native, bytes, shifts)
     : portableAsciiJsonText)(nodeBuffer)
+
+/**
+ * Where byte `p` of the bytes {@link asciiJsonText} was given lies in its text, from the `shifts`
+ * it reported; `p` outside a run of non-ASCII bytes, and asked in increasing order (each call goes
+ * on from the last).
+ */
+export const textOffsets = (shifts: ReadonlyArray<number>): (p: number) => number => {
+  let r = 0
+  let shift = 0
+  return (p) => {
+    while (r < shifts.length && shifts[r]! <= p) {
+      shift = shifts[r + 1]!
+      r += 2
+    }
+    return p + shift
+  }
+}

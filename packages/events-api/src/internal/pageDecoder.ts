@@ -19,7 +19,7 @@ import type { Event as EventT } from "../Event.js"
 import * as Event from "../Event.js"
 import { ResponseDecodeError } from "../EventsApiError.js"
 import * as EventsPage from "../EventsPage.js"
-import { asciiJsonText } from "./asciiJson.js"
+import { asciiJsonText, textOffsets } from "./asciiJson.js"
 import { nodeBuffer } from "./nodeBuffer.js"
 import { compactBytes, hasLineBreak, isBlank, type ItemsArray, itemsArray, itemSpans, trimBytes } from "./rawJson.js"
 import { utcFromMillis } from "./utc.js"
@@ -595,15 +595,7 @@ const parseScanned = (body: Uint8Array, array: ItemsArray | undefined, groupByte
       // non-ASCII bytes, the text is ahead of the bytes by what `shifts` says. No run straddles
       // an item's edges: one starting on a non-ASCII byte is refused, and a comma, whitespace or
       // the `]` follows each.
-      let r = 0
-      let shift = 0
-      const at = (p: number) => {
-        while (r < shifts.length && shifts[r]! <= p) {
-          shift = shifts[r + 1]!
-          r += 2
-        }
-        return p + shift
-      }
+      const at = textOffsets(shifts)
       for (let m = k; m < j; m++) {
         const from = spans[2 * m]!
         if (body[from]! >= 0x80) return undefined
