@@ -409,7 +409,7 @@ const open = (dir: string, options: Options) =>
             ids.setDigest(digest(line))
           }
         }
-        const storage = (await dayStorage(l.events)).find((d) => d.day === day)
+        const storage = (await dayStorage(l.events, day)).find((d) => d.day === day)
         for (const seg of storage?.segments ?? []) {
           await forEachLineBytes(path.join(l.events, seg), onLine, { signal, gzip: true })
         }

@@ -18,6 +18,7 @@ import * as ArchiveStatus from "../src/ArchiveStatus.js"
 import * as Checkpoint from "../src/Checkpoint.js"
 import * as LastError from "../src/LastError.js"
 import * as NdjsonSink from "../src/NdjsonSink.js"
+import { dayStorage } from "../src/internal/archiveFs.js"
 import { tmpArchives } from "./support/tmpArchive.js"
 
 const tmpDir = tmpArchives("archiver-storage-")
@@ -758,4 +759,29 @@ describe("ArchiveStatus", () => {
       assert.strictEqual(error.code, "ENOENT")
       assert.include(error.message, dir)
     }))
+})
+
+describe("dayStorage", () => {
+  it("for one day gives exactly that day's entry of the whole listing: segments in order, the open file", async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "day-storage-"))
+    try {
+      const names = [
+        "2024-01-01.ndjson", "2024-01-01.ndjson.gz", "2024-01-01.3.ndjson.gz", "2024-01-01.2.ndjson.gz", "2024-01-01.10.ndjson.gz",
+        "2024-01-02.ndjson", "2024-01-10.ndjson.gz", "2024-01-01x.ndjson", "2024-01-01.ndjson.tmp", "x2024-01-01.ndjson", "2024-01-1.ndjson"
+      ]
+      for (const name of names) fs.writeFileSync(path.join(dir, name), "")
+      const all = await dayStorage(dir)
+      assert.deepStrictEqual(all.map((d) => d.day), ["2024-01-01", "2024-01-02", "2024-01-10"])
+      for (const day of ["2024-01-01", "2024-01-02", "2024-01-10", "2024-01-03", "2024-01-1"]) {
+        assert.deepStrictEqual(await dayStorage(dir, day), all.filter((d) => d.day === day))
+      }
+      assert.deepStrictEqual((await dayStorage(dir, "2024-01-01"))[0], {
+        day: "2024-01-01",
+        segments: ["2024-01-01.ndjson.gz", "2024-01-01.2.ndjson.gz", "2024-01-01.3.ndjson.gz", "2024-01-01.10.ndjson.gz"],
+        open: "2024-01-01.ndjson"
+      })
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+  })
 })

@@ -98,9 +98,16 @@ export interface DayStorage {
   readonly open: string | undefined
 }
 
-/** Every day under `events/`, with its segments and open file; sorted by day. */
-export const dayStorage = async (eventsDir: string): Promise<ReadonlyArray<DayStorage>> => {
+/**
+ * Every day under `events/`, with its segments and open file; sorted by day. With `only`, that day
+ * alone (or nothing): the sink asks for each day it loads, and a long sparse archive holds
+ * thousands of days, whose names are then skipped by their first characters (issue 8: the full
+ * parse of every name, for each day loaded, grew with the square of the archive's days).
+ */
+export const dayStorage = async (eventsDir: string, only?: string): Promise<ReadonlyArray<DayStorage>> => {
   const names = await namesIn(eventsDir)
+  // Every name of a day's storage starts with the day and a dot (DAY_FILE, SEGMENT_FILE).
+  const prefix = only === undefined ? undefined : `${only}.`
   const days = new Map<string, { segments: Array<[number, string]>; open: string | undefined }>()
   const entry = (day: string) => {
     let d = days.get(day)
@@ -108,6 +115,7 @@ export const dayStorage = async (eventsDir: string): Promise<ReadonlyArray<DaySt
     return d
   }
   for (const name of names) {
+    if (prefix !== undefined && !name.startsWith(prefix)) continue
     const plain = DAY_FILE.exec(name)
     if (plain !== null) {
       entry(plain[1]!).open = name
