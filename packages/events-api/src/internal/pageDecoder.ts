@@ -359,6 +359,15 @@ const bytesAndText = (body: Uint8Array | string): { bytes: () => Uint8Array; tex
   }
 }
 
+/** `JSON.parse` of `text`, or undefined when it throws. */
+const tryParse = (text: string): unknown => {
+  try {
+    return JSON.parse(text)
+  } catch {
+    return undefined
+  }
+}
+
 /**
  * A list body parsed, with its bytes and whether they are valid UTF-8: `json` is the parsed value
  * or `JSON.parse`'s message. Valid UTF-8 goes through {@link asciiJsonText} (the same value,
@@ -369,14 +378,11 @@ const parseBody = (
   body: Uint8Array | string
 ): { bytes: () => Uint8Array; valid: boolean; json: Either.Either<unknown, string> } => {
   if (typeof body !== "string") {
+    // Not JSON (`undefined`, which no JSON parses to): the message is taken from the ordinary
+    // decoding below.
     const ascii = asciiJsonText(body)
-    if (ascii !== undefined) {
-      try {
-        return { bytes: () => body, valid: true, json: Either.right(JSON.parse(ascii)) }
-      } catch {
-        // Not JSON: the message is taken from the ordinary decoding below.
-      }
-    }
+    const json = ascii === undefined ? undefined : tryParse(ascii)
+    if (json !== undefined) return { bytes: () => body, valid: true, json: Either.right(json) }
   }
   const { bytes, text, valid } = bytesAndText(body)
   try {
@@ -517,15 +523,6 @@ class LazyPageBytes implements EventsPage.PageBytes {
  * grows up to three times when escaped, past that size, which only costs such a page some speed.)
  */
 export const GROUP_BYTES = 64 * 1024
-
-/** `JSON.parse` of `text`, or undefined when it throws. */
-const tryParse = (text: string): unknown => {
-  try {
-    return JSON.parse(text)
-  } catch {
-    return undefined
-  }
-}
 
 /**
  * The items of a valid UTF-8 body and their spans, parsed without ever making the body one string:
