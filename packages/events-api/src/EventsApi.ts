@@ -268,7 +268,7 @@ const validate = (options: Options) =>
 export const make = (options: Options): Effect.Effect<Service, EventsApiError, HttpClient.HttpClient> =>
   Effect.gen(function*() {
     const { baseUrl, maxEmptyPages, maxPages, maxResponseBytes, origin } = yield* validate(options)
-    const client = yield* HttpClient.HttpClient
+    const client = Http.scopedClient(yield* HttpClient.HttpClient)
     const policy = resolvePolicy(options.retry)
     const gate = yield* RateGate.make
     const secrets = makeSecrets([options.token, options.refresh?.clientSecret, options.refresh?.refreshToken])

@@ -4,6 +4,8 @@
  * failing token endpoint that must not multiply the retry budget.
  */
 import { NodeHttpClient } from "@effect/platform-node"
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
@@ -59,16 +61,30 @@ const serve = (handler: (req: Http.IncomingMessage, res: Http.ServerResponse) =>
       })
   )
 
-/** The real service over undici; the transport lives as long as the test's scope. */
-const realApi = (baseUrl: string, options: EventsApi.CommonOptions = {}) =>
+/**
+ * The transports a body is read through: Node's `http` (the body read from its `IncomingMessage`),
+ * `fetch` (from its web `Response`), and undici (whose responses are read through their `Stream`).
+ */
+const transports: ReadonlyArray<readonly [string, Layer.Layer<HttpClient.HttpClient>]> = [
+  ["node:http", NodeHttpClient.layer],
+  ["fetch", FetchHttpClient.layer],
+  ["undici", NodeHttpClient.layerUndici]
+]
+
+/** The real service over a real transport (undici unless told); it lives as long as the test's scope. */
+const realApi = (
+  baseUrl: string,
+  options: EventsApi.CommonOptions = {},
+  transport: Layer.Layer<HttpClient.HttpClient> = NodeHttpClient.layerUndici
+) =>
   Effect.flatMap(
-    Layer.build(NodeHttpClient.layerUndici),
-    (transport) => EventsApi.make({ token: Redacted.make(TOKEN), baseUrl, ...options }).pipe(Effect.provide(transport))
+    Layer.build(transport),
+    (context) => EventsApi.make({ token: Redacted.make(TOKEN), baseUrl, ...options }).pipe(Effect.provide(context))
   )
 
 const failure = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.flip(effect)
 
-describe("response size cap (real sockets)", () => {
+describe.each(transports)("response size cap (real sockets, %s)", (_, transport) => {
   it.live("an endless 200 body fails fast with ResponseTooLarge naming the cap, not retried, memory bounded", () =>
     Effect.scoped(Effect.gen(function*() {
       const chunk = Buffer.alloc(64 * 1024, 0x20)
@@ -83,7 +99,7 @@ describe("response size cap (real sockets)", () => {
         res.on("close", () => res.off("drain", pump))
         pump()
       })
-      const api = yield* realApi(s.baseUrl, { maxResponseBytes: 1024 * 1024 })
+      const api = yield* realApi(s.baseUrl, { maxResponseBytes: 1024 * 1024 }, transport)
       const error = yield* failure(Stream.runDrain(api.list()))
       expect(error._tag).toBe("ResponseTooLarge")
       expect((error as Errors.ResponseTooLarge).limitBytes).toBe(1024 * 1024)
@@ -98,7 +114,7 @@ describe("response size cap (real sockets)", () => {
         res.write(`{"items":[]}`)
         // Never finishes: the client must not wait for the rest.
       })
-      const api = yield* realApi(s.baseUrl, { maxResponseBytes: 1024 })
+      const api = yield* realApi(s.baseUrl, { maxResponseBytes: 1024 }, transport)
       const error = yield* failure(api.get("e1"))
       expect(error).toMatchObject({ _tag: "ResponseTooLarge", limitBytes: 1024, status: 200 })
     })), 20_000)
@@ -110,7 +126,7 @@ describe("response size cap (real sockets)", () => {
         res.writeHead(200, { "content-type": "application/json" })
         res.end(body)
       })
-      const api = yield* realApi(s.baseUrl, { maxResponseBytes: Buffer.byteLength(body) })
+      const api = yield* realApi(s.baseUrl, { maxResponseBytes: Buffer.byteLength(body) }, transport)
       const pages = yield* Stream.runCollect(api.listPages())
       expect(Array.from(pages, (p) => p.events.map((e) => e.id))).toEqual([["fits"]])
     })), 20_000)
@@ -125,10 +141,38 @@ describe("response size cap (real sockets)", () => {
         res.on("drain", pump)
         pump()
       })
-      const api = yield* realApi(s.baseUrl, { retry: false })
+      const api = yield* realApi(s.baseUrl, { retry: false }, transport)
       const error = yield* failure(api.get("e1"))
       expect(error._tag).toBe("InvalidRequest")
       expect((error as Errors.InvalidRequest).detail!.length).toBeLessThan(400)
+    })), 20_000)
+
+  it.live("a body sent in many pieces is read whole, its bytes unchanged", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const text = "grüße 👋 ".repeat(3000)
+      const bytes = Buffer.from(JSON.stringify({ items: [event({ id: "pieces", data: { text } })] }))
+      const s = yield* serve((_, res) => {
+        res.writeHead(200, { "content-type": "application/json" })
+        // Pieces of 1000 bytes: many cut a character in two.
+        for (let at = 0; at < bytes.length; at += 1000) res.write(bytes.subarray(at, at + 1000))
+        res.end()
+      })
+      const api = yield* realApi(s.baseUrl, {}, transport)
+      const pages = yield* Stream.runCollect(api.listPages())
+      const [only] = Array.from(pages, (p) => p.events)
+      expect(only!.map((e) => [e.id, (e.data as { text?: unknown }).text])).toEqual([["pieces", text]])
+    })), 20_000)
+
+  it.live("a connection dropped mid-body is a TransportError", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const s = yield* serve((_, res) => {
+        res.writeHead(200, { "content-type": "application/json", "content-length": "100000" })
+        res.write(`{"items":[`, () => res.socket?.destroy())
+      })
+      const api = yield* realApi(s.baseUrl, { retry: false }, transport)
+      const error = yield* failure(Stream.runDrain(api.list()))
+      expect(error._tag).toBe("TransportError")
+      expect(s.requests()).toBe(1)
     })), 20_000)
 })
 

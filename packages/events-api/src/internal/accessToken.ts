@@ -6,7 +6,6 @@
  * the request that needed the token, and that request's retry policy decides. One budget covers
  * both, so a 500 from `/access_token` costs `maxAttempts` requests, not `maxAttempts²`.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
@@ -53,7 +52,7 @@ const TokenResponse = Schema.Struct({
 export const refreshing = (options: {
   readonly refresh: RefreshOptions
   readonly initial: Option.Option<Redacted.Redacted<string>>
-  readonly client: HttpClient.HttpClient
+  readonly client: Http.ScopedClient
   /** The API base URL: the grant goes to `${baseUrl}/access_token`, the same origin as every request. */
   readonly baseUrl: string
   readonly http: Http.Settings

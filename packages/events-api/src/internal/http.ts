@@ -2,7 +2,7 @@
  * One HTTP exchange with the API and the mapping of its outcome to `EventsApiError`: the single
  * place where statuses, bodies, error texts and transport failures are read.
  */
-import type * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientError from "@effect/platform/HttpClientError"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import type * as HttpClientResponse from "@effect/platform/HttpClientResponse"
@@ -10,6 +10,7 @@ import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventsApiError } from "../EventsApiError.js"
 import * as Errors from "../EventsApiError.js"
@@ -88,60 +89,175 @@ export const bodyBuffer = (): BodyBuffer => {
   }
 }
 
+/** What a body reader does with each chunk: false once the rest is not wanted. */
+type Take = (chunk: Uint8Array) => boolean
+
 /**
- * Reads at most `limit` bytes of a body as it streams in. `over` tells whether there was more:
- * reading stops at the limit (the stream is closed), so an endless body costs `limit` bytes, no more.
+ * Collects at most `limit` bytes of a body as it streams in. `over` tells whether there was more:
+ * reading stops at the first chunk past the limit (its part within the limit kept), so an endless
+ * body costs `limit` bytes, no more.
  *
  * With a declared length within the limit (`expected`), the body goes straight into one buffer of
  * that size: no list of chunks kept alive until the end, and no second copy to join them (a page is
  * most of a MiB), `into`'s when given. A body that turns out longer than declared falls back to
  * collecting chunks (then a copy of its own).
  */
-const readCapped = <E>(
-  stream: Stream.Stream<Uint8Array, E>,
+const capped = (limit: number, expected: number | undefined, into: BodyBuffer | undefined) => {
+  let buffer = expected !== undefined && expected > 0 && expected <= limit
+    ? (into !== undefined ? into.take(expected) : new Uint8Array(expected))
+    : undefined
+  const chunks: Array<Uint8Array> = []
+  let total = 0
+  let over = false
+  const add = (chunk: Uint8Array) => {
+    if (buffer !== undefined) {
+      if (total + chunk.length <= buffer.length) {
+        buffer.set(chunk, total)
+        total += chunk.length
+        return
+      }
+      // More than declared: what is in the buffer becomes the first chunk.
+      chunks.push(buffer.subarray(0, total))
+      buffer = undefined
+    }
+    chunks.push(chunk)
+    total += chunk.length
+  }
+  const take: Take = (chunk) => {
+    const room = limit - total
+    if (chunk.length > room) {
+      over = true
+      if (room > 0) add(chunk.subarray(0, room))
+      return false
+    }
+    add(chunk)
+    return true
+  }
+  const result = () => ({ bytes: buffer !== undefined ? buffer.subarray(0, total) : concat(chunks, total), over })
+  return { take, result }
+}
+
+/** The parts of Node's `IncomingMessage` that reading a body uses. */
+interface NodeReadable {
+  readonly readable: boolean
+  readonly read: () => Uint8Array | null
+  readonly on: (event: string, listener: (value: any) => void) => unknown
+  readonly off: (event: string, listener: (value: any) => void) => unknown
+  readonly destroy: () => unknown
+}
+
+const isNodeReadable = (source: unknown): source is NodeReadable =>
+  typeof source === "object" && source !== null && typeof (source as NodeReadable).on === "function" &&
+  typeof (source as NodeReadable).read === "function" &&
+  typeof (source as NodeReadable).off === "function" && typeof (source as NodeReadable).destroy === "function" &&
+  typeof (source as NodeReadable).readable === "boolean"
+
+const isWebResponse = (source: unknown): source is Response =>
+  typeof globalThis.Response === "function" && source instanceof globalThis.Response
+
+/**
+ * A Node body, read as its `readable` events come: paused mode, as `@effect/platform-node`'s own
+ * stream reads it, so Node's back-pressure on the socket is what it was. Destroyed when stopped
+ * early (the connection is not reused) or interrupted.
+ */
+const readNode = <E>(readable: NodeReadable, take: Take, failure: (cause: unknown) => E): Effect.Effect<void, E> =>
+  Effect.async<void, E>((resume) => {
+    // Ended already (an empty body): what `@effect/platform-node`'s own stream does too.
+    if (!readable.readable) return resume(Effect.void)
+    const detach = () => {
+      readable.off("readable", onReadable)
+      readable.off("end", onEnd)
+      readable.off("error", onError)
+      // A late error of a body given up on must not be an unhandled 'error' event.
+      readable.on("error", ignore)
+    }
+    const onReadable = () => {
+      let chunk: Uint8Array | null
+      while ((chunk = readable.read()) !== null) {
+        if (take(chunk)) continue
+        detach()
+        readable.destroy()
+        return resume(Effect.void)
+      }
+    }
+    const onEnd = () => {
+      detach()
+      resume(Effect.void)
+    }
+    const onError = (cause: unknown) => {
+      detach()
+      resume(Effect.fail(failure(cause)))
+    }
+    readable.on("readable", onReadable)
+    readable.on("end", onEnd)
+    readable.on("error", onError)
+    return Effect.sync(() => {
+      detach()
+      readable.destroy()
+    })
+  })
+
+const ignore = () => {}
+
+/** A web body, through its reader; cancelled when stopped early or interrupted. */
+const readWeb = <E>(
+  body: ReadableStream<Uint8Array>,
+  take: Take,
+  failure: (cause: unknown) => E
+): Effect.Effect<void, E> =>
+  Effect.async<void, E>((resume) => {
+    const reader = body.getReader()
+    let stopped = false
+    const stop = () => {
+      stopped = true
+      reader.cancel().catch(ignore)
+    }
+    const next = (): void => {
+      reader.read().then(({ done, value }) => {
+        if (stopped) return
+        if (done) return resume(Effect.void)
+        if (take(value)) return next()
+        stop()
+        resume(Effect.void)
+      }, (cause: unknown) => {
+        if (!stopped) resume(Effect.fail(failure(cause)))
+      })
+    }
+    next()
+    return Effect.sync(stop)
+  })
+
+/** A body through Effect's `Stream`, for responses of any other `HttpClient`; closed when stopped early. */
+const readStream = <E>(stream: Stream.Stream<Uint8Array, E>, take: Take): Effect.Effect<void, E> =>
+  Stream.runForEachWhile(stream, (chunk) => Effect.sync(() => take(chunk)))
+
+/**
+ * Reads at most `limit` bytes of a response's body (see {@link capped}).
+ *
+ * The platform's own responses are read from their source: Node's `IncomingMessage` for
+ * `@effect/platform-node`, the web `Response` for `FetchHttpClient` (each keeps it as `source`).
+ * Their `stream` costs about 160 fiber steps per chunk (a channel per operator, a latch per read):
+ * about 1 s of CPU over a 136 MB backfill, as much as the rest of the library's work on a page
+ * together. Any other response is read through its `stream`. Either way the failures are the
+ * platform's: a `ResponseError` whose cause is the transport's.
+ */
+export const readCapped = (
+  response: HttpClientResponse.HttpClientResponse,
   limit: number,
   expected: number | undefined,
   into: BodyBuffer | undefined
-): Effect.Effect<{ readonly bytes: Uint8Array; readonly over: boolean }, E> =>
+): Effect.Effect<{ readonly bytes: Uint8Array; readonly over: boolean }, HttpClientError.ResponseError> =>
   Effect.suspend(() => {
-    let buffer = expected !== undefined && expected > 0 && expected <= limit
-      ? (into !== undefined ? into.take(expected) : new Uint8Array(expected))
-      : undefined
-    const chunks: Array<Uint8Array> = []
-    let total = 0
-    let over = false
-    const add = (chunk: Uint8Array) => {
-      if (buffer !== undefined) {
-        if (total + chunk.length <= buffer.length) {
-          buffer.set(chunk, total)
-          total += chunk.length
-          return
-        }
-        // More than declared: what is in the buffer becomes the first chunk.
-        chunks.push(buffer.subarray(0, total))
-        buffer = undefined
-      }
-      chunks.push(chunk)
-      total += chunk.length
-    }
-    return stream.pipe(
-      Stream.runForEachWhile((chunk) =>
-        Effect.sync(() => {
-          const room = limit - total
-          if (chunk.length > room) {
-            over = true
-            if (room > 0) add(chunk.subarray(0, room))
-            return false
-          }
-          add(chunk)
-          return true
-        })
-      ),
-      Effect.map(() => ({
-        bytes: buffer !== undefined ? buffer.subarray(0, total) : concat(chunks, total),
-        over
-      }))
-    )
+    const body = capped(limit, expected, into)
+    const failure = (cause: unknown) =>
+      new HttpClientError.ResponseError({ request: response.request, response, reason: "Decode", cause })
+    const source = (response as { readonly source?: unknown }).source
+    const read = isNodeReadable(source)
+      ? readNode(source, body.take, failure)
+      : isWebResponse(source) && source.body !== null
+      ? readWeb(source.body, body.take, failure)
+      : readStream(response.stream, body.take)
+    return Effect.map(read, body.result)
   })
 
 /**
@@ -160,6 +276,17 @@ const withoutSecrets = (error: HttpClientError.HttpClientError): HttpClientError
 }
 
 /**
+ * A client whose requests are tied to a scope (`HttpClient.withScope`): each exchange runs in its
+ * own, closed (so the request aborted) once its body is read or given up on. Its responses are the
+ * platform's own, unwrapped, which {@link readCapped} reads from their source. (Without a scope,
+ * `HttpClient` wraps each response to abort its request when the body's `stream` ends, or when a
+ * `FinalizationRegistry` finds the response unread.)
+ */
+export type ScopedClient = HttpClient.HttpClient.With<HttpClientError.HttpClientError, Scope.Scope>
+
+export const scopedClient = (client: HttpClient.HttpClient): ScopedClient => HttpClient.withScope(client)
+
+/**
  * Sends `request` and reads its body, up to `maxResponseBytes` for a 2xx (past it:
  * `ResponseTooLarge`, not retried) and a little for an error status (its message is all that is
  * used). No response, a dropped body or a timeout become a `TransportError` (and so are retried);
@@ -169,7 +296,7 @@ const withoutSecrets = (error: HttpClientError.HttpClientError): HttpClientError
  * returned is then valid only until the next exchange given the same `into`.
  */
 export const exchange = (
-  client: HttpClient.HttpClient,
+  client: ScopedClient,
   request: HttpClientRequest.HttpClientRequest,
   url: string,
   settings: Settings,
@@ -197,7 +324,7 @@ export const exchange = (
     if (ok && Number.isFinite(declared) && declared > settings.maxResponseBytes) return yield* tooLarge(response)
     // A connection dropped mid-body is a transport failure too, and so retried.
     const { bytes, over } = yield* readCapped(
-      response.stream,
+      response,
       ok ? settings.maxResponseBytes : Math.min(ERROR_BODY_BYTES, settings.maxResponseBytes),
       ok && Number.isSafeInteger(declared) ? declared : undefined,
       ok ? into : undefined
@@ -205,6 +332,7 @@ export const exchange = (
     if (ok && over) return yield* tooLarge(response)
     return { status: response.status, body: bytes, headers: response.headers }
   }).pipe(
+    Effect.scoped,
     Effect.timeoutFail({
       duration: settings.timeout,
       onTimeout: () => new Errors.TransportError({ url, reason: `timed out after ${Duration.format(settings.timeout)}` })
