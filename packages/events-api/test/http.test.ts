@@ -20,17 +20,22 @@ import * as Http from "../src/internal/http.js"
 
 const BODY = Buffer.from(JSON.stringify({ items: [{ id: "e1", text: "ünïcödé" }] }))
 
-/** A loopback server answering every request with BODY, for the test's scope. */
-const server = Effect.acquireRelease(
-  Effect.async<NodeHttp.Server>((resume) => {
-    const s = NodeHttp.createServer((_, res) => res.end(BODY))
-    s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
-  }),
-  (s) => Effect.async<void>((resume) => {
-    s.closeAllConnections()
-    s.close(() => resume(Effect.void))
-  })
-)
+/** A loopback server answering every request with `handler`, for the test's scope. */
+const serveWith = (handler: NodeHttp.RequestListener) =>
+  Effect.acquireRelease(
+    Effect.async<NodeHttp.Server>((resume) => {
+      const s = NodeHttp.createServer(handler)
+      s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
+    }),
+    (s) =>
+      Effect.async<void>((resume) => {
+        s.closeAllConnections()
+        s.close(() => resume(Effect.void))
+      })
+  )
+
+/** A loopback server answering every request with BODY. */
+const server = serveWith((_, res) => res.end(BODY))
 
 /** `response` with its `stream` made unusable: a read that goes through it dies. */
 const withoutStream = (response: HttpClientResponse.HttpClientResponse): HttpClientResponse.HttpClientResponse =>
@@ -68,6 +73,40 @@ describe("reading a body", () => {
     Effect.gen(function*() {
       const exit = yield* readWithoutStream(NodeHttpClient.layerUndici)
       expect(Exit.isFailure(exit) && String(exit.cause)).toContain("read through the response's Stream")
+    }))
+
+  it.live("a body dropped before its read begins is a failure, not an empty body (node:http, fetch)", () =>
+    Effect.gen(function*() {
+      for (const transport of [NodeHttpClient.layer, FetchHttpClient.layer]) {
+        const exit = yield* Effect.scoped(Effect.gen(function*() {
+          const { port } = (yield* serveWith((_, res) => {
+            res.writeHead(200, { "content-length": "100000" })
+            res.write("0123456789", () => res.socket?.destroy())
+          })).address() as AddressInfo
+          const client = Http.scopedClient(yield* HttpClient.HttpClient)
+          const response = yield* client.execute(HttpClientRequest.get(`http://127.0.0.1:${port}/`))
+          // The connection is gone before the body is read: nothing is listening for its error.
+          yield* Effect.sleep("100 millis")
+          return yield* Http.readCapped(response, 1024 * 1024, 100000, undefined)
+        })).pipe(Effect.provide(transport), Effect.exit)
+        expect(Exit.isFailure(exit) && String(exit.cause)).toContain("ResponseError")
+      }
+    }))
+
+  it.live("no body at all (a 204) is an empty body over every transport", () =>
+    Effect.gen(function*() {
+      for (const transport of [NodeHttpClient.layer, FetchHttpClient.layer, NodeHttpClient.layerUndici]) {
+        const result = yield* Effect.scoped(Effect.gen(function*() {
+          const { port } = (yield* serveWith((_, res) => {
+            res.writeHead(204)
+            res.end()
+          })).address() as AddressInfo
+          const client = Http.scopedClient(yield* HttpClient.HttpClient)
+          const response = yield* client.execute(HttpClientRequest.get(`http://127.0.0.1:${port}/`))
+          return yield* Http.readCapped(response, 1024, undefined, undefined)
+        })).pipe(Effect.provide(transport))
+        expect(result).toStrictEqual({ bytes: new Uint8Array(0), over: false })
+      }
     }))
 
   it.effect("a Stream is read up to the cap: the first chunk past it is cut, and nothing after it is pulled", () =>

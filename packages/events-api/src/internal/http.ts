@@ -140,6 +140,8 @@ const capped = (limit: number, expected: number | undefined, into: BodyBuffer | 
 /** The parts of Node's `IncomingMessage` that reading a body uses. */
 interface NodeReadable {
   readonly readable: boolean
+  readonly readableEnded: boolean
+  readonly errored: unknown
   readonly read: () => Uint8Array | null
   readonly on: (event: string, listener: (value: any) => void) => unknown
   readonly off: (event: string, listener: (value: any) => void) => unknown
@@ -150,7 +152,8 @@ const isNodeReadable = (source: unknown): source is NodeReadable =>
   typeof source === "object" && source !== null && typeof (source as NodeReadable).on === "function" &&
   typeof (source as NodeReadable).read === "function" &&
   typeof (source as NodeReadable).off === "function" && typeof (source as NodeReadable).destroy === "function" &&
-  typeof (source as NodeReadable).readable === "boolean"
+  typeof (source as NodeReadable).readable === "boolean" &&
+  typeof (source as NodeReadable).readableEnded === "boolean"
 
 const isWebResponse = (source: unknown): source is Response =>
   typeof globalThis.Response === "function" && source instanceof globalThis.Response
@@ -162,8 +165,14 @@ const isWebResponse = (source: unknown): source is Response =>
  */
 const readNode = <E>(readable: NodeReadable, take: Take, failure: (cause: unknown) => E): Effect.Effect<void, E> =>
   Effect.async<void, E>((resume) => {
-    // Ended already (an empty body): what `@effect/platform-node`'s own stream does too.
-    if (!readable.readable) return resume(Effect.void)
+    if (!readable.readable) {
+      // Ended already: an empty body, read whole. Otherwise it was destroyed before this read
+      // began, its connection dropped with no listener to hear the error: a transport failure,
+      // not an empty body (`@effect/platform-node`'s own stream takes both for an empty body).
+      return resume(
+        readable.readableEnded ? Effect.void : Effect.fail(failure(readable.errored ?? new Error("aborted")))
+      )
+    }
     const detach = () => {
       readable.off("readable", onReadable)
       readable.off("end", onEnd)
@@ -240,6 +249,10 @@ const readStream = <E>(stream: Stream.Stream<Uint8Array, E>, take: Take): Effect
  * about 1 s of CPU over a 136 MB backfill, as much as the rest of the library's work on a page
  * together. Any other response is read through its `stream`. Either way the failures are the
  * platform's: a `ResponseError` whose cause is the transport's.
+ *
+ * A wrapper that keeps the platform's `source` but replaces its `stream` (to meter or transform
+ * the bytes) would be bypassed: `HttpClient`'s own wrappers do not keep it, and with the scope
+ * the platform's responses come unwrapped.
  */
 export const readCapped = (
   response: HttpClientResponse.HttpClientResponse,
@@ -254,8 +267,9 @@ export const readCapped = (
     const source = (response as { readonly source?: unknown }).source
     const read = isNodeReadable(source)
       ? readNode(source, body.take, failure)
-      : isWebResponse(source) && source.body !== null
-      ? readWeb(source.body, body.take, failure)
+      : isWebResponse(source)
+      // No body at all (a 204, a 304): empty, as over Node's `http` (the platform's `stream` fails).
+      ? (source.body !== null ? readWeb(source.body, body.take, failure) : Effect.void)
       : readStream(response.stream, body.take)
     return Effect.map(read, body.result)
   })
