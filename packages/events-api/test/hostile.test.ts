@@ -20,46 +20,30 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import type * as Tracer from "effect/Tracer"
 import * as Http from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Inspect from "node:util"
 import * as EventsApi from "../src/EventsApi.js"
 import type * as Errors from "../src/EventsApiError.js"
+import { loopback } from "./support/Loopback.js"
 import { BASE_URL, event, makeApi, page, stub, TOKEN, webexError } from "./support/StubHttp.js"
 
-/** A loopback server for the test's scope, answering with `handler`; counts requests. */
+/** A loopback server for the test's scope, answering with `handler`; counts requests and bytes written. */
 const serve = (handler: (req: Http.IncomingMessage, res: Http.ServerResponse) => void) =>
-  Effect.acquireRelease(
-    Effect.async<{ readonly baseUrl: string; readonly requests: () => number; readonly written: () => number }>(
-      (resume) => {
-        let requests = 0
-        let written = 0
-        const server = Http.createServer((req, res) => {
-          requests++
-          const write = res.write.bind(res)
-          res.write = ((chunk: Uint8Array | string, ...rest: Array<unknown>) => {
-            written += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length
-            return (write as (...args: Array<unknown>) => boolean)(chunk, ...rest)
-          }) as typeof res.write
-          handler(req, res)
-        })
-        server.listen(0, "127.0.0.1", () => {
-          const { port } = server.address() as AddressInfo
-          resume(Effect.succeed({
-            baseUrl: `http://127.0.0.1:${port}/v1`,
-            requests: () => requests,
-            written: () => written,
-            server
-          }))
-        })
-      }
-    ),
-    (s) =>
-      Effect.async<void>((resume) => {
-        const server = (s as unknown as { server: Http.Server }).server
-        server.closeAllConnections()
-        server.close(() => resume(Effect.void))
-      })
-  )
+  Effect.suspend(() => {
+    let requests = 0
+    let written = 0
+    return Effect.map(
+      loopback((req, res) => {
+        requests++
+        const write = res.write.bind(res)
+        res.write = ((chunk: Uint8Array | string, ...rest: Array<unknown>) => {
+          written += typeof chunk === "string" ? Buffer.byteLength(chunk) : chunk.length
+          return (write as (...args: Array<unknown>) => boolean)(chunk, ...rest)
+        }) as typeof res.write
+        handler(req, res)
+      }),
+      ({ origin }) => ({ baseUrl: `${origin}/v1`, requests: () => requests, written: () => written })
+    )
+  })
 
 /**
  * The transports a body is read through: Node's `http` (the body read from its `IncomingMessage`),

@@ -14,28 +14,13 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import type * as Layer from "effect/Layer"
 import * as Stream from "effect/Stream"
-import * as NodeHttp from "node:http"
-import type { AddressInfo } from "node:net"
 import * as Http from "../src/internal/http.js"
+import { loopback } from "./support/Loopback.js"
 
 const BODY = Buffer.from(JSON.stringify({ items: [{ id: "e1", text: "ünïcödé" }] }))
 
-/** A loopback server answering every request with `handler`, for the test's scope. */
-const serveWith = (handler: NodeHttp.RequestListener) =>
-  Effect.acquireRelease(
-    Effect.async<NodeHttp.Server>((resume) => {
-      const s = NodeHttp.createServer(handler)
-      s.listen(0, "127.0.0.1", () => resume(Effect.succeed(s)))
-    }),
-    (s) =>
-      Effect.async<void>((resume) => {
-        s.closeAllConnections()
-        s.close(() => resume(Effect.void))
-      })
-  )
-
-/** A loopback server answering every request with BODY. */
-const server = serveWith((_, res) => res.end(BODY))
+/** A loopback server answering every request with BODY, for the test's scope. */
+const server = loopback((_, res) => res.end(BODY))
 
 /** `response` with its `stream` made unusable: a read that goes through it dies. */
 const withoutStream = (response: HttpClientResponse.HttpClientResponse): HttpClientResponse.HttpClientResponse =>
@@ -49,7 +34,7 @@ const withoutStream = (response: HttpClientResponse.HttpClientResponse): HttpCli
 /** Reads BODY through `transport`'s client, scoped as the library scopes it, its `stream` unusable. */
 const readWithoutStream = (transport: Layer.Layer<HttpClient.HttpClient>) =>
   Effect.scoped(Effect.gen(function*() {
-    const { port } = (yield* server).address() as AddressInfo
+    const { port } = yield* server
     const client = Http.scopedClient(yield* HttpClient.HttpClient)
     const response = yield* client.execute(HttpClientRequest.get(`http://127.0.0.1:${port}/`))
     const { bytes, over } = yield* Http.readCapped(withoutStream(response), 1024, undefined, undefined)
@@ -79,10 +64,10 @@ describe("reading a body", () => {
     Effect.gen(function*() {
       for (const transport of [NodeHttpClient.layer, FetchHttpClient.layer]) {
         const exit = yield* Effect.scoped(Effect.gen(function*() {
-          const { port } = (yield* serveWith((_, res) => {
+          const { port } = yield* loopback((_, res) => {
             res.writeHead(200, { "content-length": "100000" })
             res.write("0123456789", () => res.socket?.destroy())
-          })).address() as AddressInfo
+          })
           const client = Http.scopedClient(yield* HttpClient.HttpClient)
           const response = yield* client.execute(HttpClientRequest.get(`http://127.0.0.1:${port}/`))
           // The connection is gone before the body is read: nothing is listening for its error.
@@ -97,10 +82,10 @@ describe("reading a body", () => {
     Effect.gen(function*() {
       for (const transport of [NodeHttpClient.layer, FetchHttpClient.layer, NodeHttpClient.layerUndici]) {
         const result = yield* Effect.scoped(Effect.gen(function*() {
-          const { port } = (yield* serveWith((_, res) => {
+          const { port } = yield* loopback((_, res) => {
             res.writeHead(204)
             res.end()
-          })).address() as AddressInfo
+          })
           const client = Http.scopedClient(yield* HttpClient.HttpClient)
           const response = yield* client.execute(HttpClientRequest.get(`http://127.0.0.1:${port}/`))
           return yield* Http.readCapped(response, 1024, undefined, undefined)

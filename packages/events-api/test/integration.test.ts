@@ -21,7 +21,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
-import * as Http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as Net from "node:net"
 import type * as AccessToken from "../src/AccessToken.js"
@@ -30,6 +29,7 @@ import * as EventsApi from "../src/EventsApi.js"
 import type * as EventsApiError from "../src/EventsApiError.js"
 import type * as EventsPage from "../src/EventsPage.js"
 import { FakeWebex, SeedOrg } from "../src/testing.js"
+import { loopback } from "./support/Loopback.js"
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -97,30 +97,18 @@ const collectUntilFailure = <A, E>(stream: Stream.Stream<A, E>) =>
   })
 
 /** A tiny `node:http` server on port 0 that records every request it receives. */
-const recordingServer = Effect.acquireRelease(
-  Effect.async<{ readonly server: Http.Server; readonly origin: string; readonly received: Array<{ url: string; authorization: string | undefined }> }>(
-    (resume) => {
-      const received: Array<{ url: string; authorization: string | undefined }> = []
-      const server = Http.createServer((req, res) => {
-        received.push({ url: req.url ?? "", authorization: req.headers.authorization })
-        // An answer a client would happily accept, so following the link would make the run pass.
-        res.writeHead(200, { "content-type": "application/json" })
-        res.end(`{"items":[]}`)
-      })
-      server.listen(0, "127.0.0.1", () =>
-        resume(Effect.succeed({
-          server,
-          received,
-          origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-        })))
-    }
-  ),
-  ({ server }) =>
-    Effect.async<void>((resume) => {
-      server.closeAllConnections()
-      server.close(() => resume(Effect.void))
-    })
-)
+const recordingServer = Effect.suspend(() => {
+  const received: Array<{ url: string; authorization: string | undefined }> = []
+  return Effect.map(
+    loopback((req, res) => {
+      received.push({ url: req.url ?? "", authorization: req.headers.authorization })
+      // An answer a client would happily accept, so following the link would make the run pass.
+      res.writeHead(200, { "content-type": "application/json" })
+      res.end(`{"items":[]}`)
+    }),
+    ({ origin }) => ({ origin, received })
+  )
+})
 
 /** A port nothing listens on: bound, read, released. */
 const closedPort = Effect.async<number>((resume) => {

@@ -148,12 +148,12 @@ interface NodeReadable {
   readonly destroy: () => unknown
 }
 
-const isNodeReadable = (source: unknown): source is NodeReadable =>
-  typeof source === "object" && source !== null && typeof (source as NodeReadable).on === "function" &&
-  typeof (source as NodeReadable).read === "function" &&
-  typeof (source as NodeReadable).off === "function" && typeof (source as NodeReadable).destroy === "function" &&
-  typeof (source as NodeReadable).readable === "boolean" &&
-  typeof (source as NodeReadable).readableEnded === "boolean"
+const isNodeReadable = (source: unknown): source is NodeReadable => {
+  if (typeof source !== "object" || source === null) return false
+  const s = source as Partial<Record<keyof NodeReadable, unknown>>
+  return typeof s.on === "function" && typeof s.off === "function" && typeof s.read === "function" &&
+    typeof s.destroy === "function" && typeof s.readable === "boolean" && typeof s.readableEnded === "boolean"
+}
 
 const isWebResponse = (source: unknown): source is Response =>
   typeof globalThis.Response === "function" && source instanceof globalThis.Response
